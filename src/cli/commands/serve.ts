@@ -1,0 +1,38 @@
+/** `berth serve [config.yml]`: runs the registry until SIGTERM/SIGINT, then closes gracefully. */
+import { createBerth } from '../../app.js';
+import { loadConfig } from '../../config/load.js';
+
+/** How long in-flight requests may take to finish after a stop signal. */
+const DEFAULT_DRAIN_MS = 30_000;
+
+export async function serve(configPath: string | undefined): Promise<void> {
+  const { config, warnings, source } = loadConfig(configPath);
+  const berth = createBerth(config);
+  for (const warning of warnings) berth.logger.warn(warning);
+  const address = await berth.listen();
+  berth.logger.info(
+    { config: source, storage: config.storage.filesystem?.rootdirectory, address: `${address.host}:${address.port}` },
+    'berth is serving the registry API',
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    berth.logger.info({ signal }, 'stopping: finishing in-flight requests');
+    const drain = config.http.draintimeout ?? DEFAULT_DRAIN_MS;
+    const timer = setTimeout(() => {
+      berth.logger.warn('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, drain);
+    timer.unref();
+    berth.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        berth.logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,128 @@
+/**
+ * What every route handler receives: the request and reply, the matched route's parameters,
+ * the registry, the settings that shape responses, and helpers for the inputs every handler
+ * validates the same way (names, digests, pagination, bodies).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isValidName, parseDigest, type Digest } from '../api/reference.js';
+import { RegistryError, errors } from '../api/errors.js';
+import type { Registry } from '../registry/registry.js';
+
+export interface Settings {
+  deleteEnabled: boolean;
+  readOnly: boolean;
+  manifestMaxSize: number;
+  catalogMaxEntries: number;
+  /** Absolute base URL for Location headers (`http.host`), or undefined to use the request's. */
+  host?: string;
+  relativeUrls: boolean;
+  /** `http.prefix` without its trailing slash ("" when the API is at the root). */
+  prefix: string;
+}
+
+export interface Context {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  registry: Registry;
+  settings: Settings;
+  query: URLSearchParams;
+  /** Raw `<name>` from the URL (validate with `name()`). */
+  rawName: string;
+  /** Raw tag, digest or upload UUID from the URL. */
+  rawReference: string;
+}
+
+export type Handler = (context: Context) => Promise<void>;
+export type MethodHandlers = Partial<Record<'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', Handler>>;
+
+/** The repository name from the URL, checked against the spec's grammar. */
+export function repositoryName(context: Context): string {
+  if (!isValidName(context.rawName)) throw errors.nameInvalid(context.rawName);
+  return context.rawName;
+}
+
+export function digestParam(value: string): Digest {
+  const parsed = parseDigest(value);
+  if (!parsed.ok) throw errors.digestInvalid({ digest: value }, `invalid digest: ${parsed.reason}`);
+  return parsed.digest;
+}
+
+/** Turns an API path into what a Location header carries: absolute unless configured relative. */
+export function location(context: Context, path: string): string {
+  const prefixed = `${context.settings.prefix}${path}`;
+  if (context.settings.relativeUrls) return prefixed;
+  if (context.settings.host) return `${context.settings.host.replace(/\/$/, '')}${prefixed}`;
+  const forwarded = context.request.headers['x-forwarded-proto'];
+  const proto = (typeof forwarded === 'string' && forwarded.split(',')[0]?.trim()) || context.request.protocol;
+  const host = context.request.headers['x-forwarded-host'] ?? context.request.headers.host ?? 'localhost';
+  return `${proto}://${String(host).split(',')[0]!.trim()}${prefixed}`;
+}
+
+/** `n` and `last` of a paginated listing; `n` is clamped to `max`. */
+export function pagination(context: Context, max: number): { n: number | undefined; last: string | undefined } {
+  const rawN = context.query.get('n');
+  let n: number | undefined;
+  if (rawN !== null && rawN !== '') {
+    if (!/^\d+$/.test(rawN)) {
+      throw new RegistryError('UNSUPPORTED', `query parameter n must be a non-negative integer, not "${rawN}"`, { n: rawN }, { status: 400 });
+    }
+    n = Math.min(Number(rawN), max);
+  }
+  const last = context.query.get('last') ?? undefined;
+  return { n, last: last === '' ? undefined : last };
+}
+
+/** One page of a sorted list: entries after `last`, at most `n`, and whether more follow. */
+export function page(entries: string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
+  let start = 0;
+  if (last !== undefined) {
+    start = entries.findIndex((entry) => entry > last);
+    if (start === -1) start = entries.length;
+  }
+  if (n === undefined) return { items: entries.slice(start), more: false };
+  const items = entries.slice(start, start + n);
+  return { items, more: n > 0 && start + n < entries.length };
+}
+
+/** `Link: <url>; rel="next"` as Distribution writes it (a path, relative to the registry). */
+export function setNextLink(context: Context, path: string): void {
+  context.reply.header('Link', `<${context.settings.prefix}${path}>; rel="next"`);
+}
+
+/** True when the request carries a body (a length above zero, or chunked transfer). */
+export function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return request.headers['transfer-encoding'] !== undefined;
+}
+
+/** Reads a small body whole, refusing more than `limit` bytes with 413. */
+export async function readSmallBody(request: FastifyRequest, limit: number): Promise<Buffer> {
+  const tooLarge = () =>
+    new RegistryError('MANIFEST_INVALID', `manifest exceeds the size limit of ${limit} bytes`, { limit }, { status: 413 });
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    request.raw.resume();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of request.raw) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      request.raw.resume();
+      throw tooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Whether an `If-None-Match` header names this ETag (or `*`). */
+export function matchesETag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim().replace(/^W\//, '');
+    return tag === '*' || tag === etag || tag === etag.replace(/"/g, '');
+  });
+}

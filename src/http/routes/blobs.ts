@@ -1,0 +1,60 @@
+/** `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (end-2, end-10). Blobs stream from storage. */
+import type { Digest } from '../../api/reference.js';
+import { RegistryError, errors } from '../../api/errors.js';
+import { digestParam, matchesETag, repositoryName, type Context, type MethodHandlers } from '../context.js';
+import { parseRange } from '../range.js';
+
+/** A blob is visible in a repository through its layer link, or as one of its manifests. */
+async function visibleSize(context: Context, name: string, digest: Digest): Promise<number> {
+  const { blobs, manifests } = context.registry;
+  const [linked, info] = await Promise.all([blobs.isLinked(name, digest), blobs.stat(digest)]);
+  if (!info) throw errors.blobUnknown(digest.value);
+  if (!linked && !(await manifests.exists(name, digest))) throw errors.blobUnknown(digest.value);
+  return info.size;
+}
+
+async function serveBlob(context: Context, withBody: boolean): Promise<void> {
+  const { request, reply, registry } = context;
+  const name = repositoryName(context);
+  const digest = digestParam(context.rawReference);
+  const size = await visibleSize(context, name, digest);
+  const etag = `"${digest.value}"`;
+  reply
+    .header('Docker-Content-Digest', digest.value)
+    .header('ETag', etag)
+    .header('Accept-Ranges', 'bytes')
+    .header('Cache-Control', 'max-age=31536000')
+    .type('application/octet-stream');
+  if (matchesETag(request.headers['if-none-match'], etag)) {
+    reply.code(304).send();
+    return;
+  }
+  const range = parseRange(request.headers.range, size);
+  if (range.kind === 'unsatisfiable') {
+    throw new RegistryError('BLOB_UNKNOWN', `requested range not satisfiable for a blob of ${size} bytes`, { size },
+      { status: 416, headers: { 'Content-Range': `bytes */${size}` } });
+  }
+  if (range.kind === 'satisfiable') {
+    const { start, end } = range.range;
+    reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`).header('Content-Length', end - start + 1);
+    if (!withBody) return void reply.send();
+    reply.send(await registry.blobs.reader(digest, range.range));
+    return;
+  }
+  reply.header('Content-Length', size);
+  if (!withBody) return void reply.send();
+  reply.send(await registry.blobs.reader(digest));
+}
+
+export const blobRoutes: MethodHandlers = {
+  GET: (context) => serveBlob(context, true),
+  HEAD: (context) => serveBlob(context, false),
+
+  DELETE: async (context) => {
+    if (!context.settings.deleteEnabled) throw errors.unsupported('blob deletion is disabled (storage.delete.enabled is false)');
+    const name = repositoryName(context);
+    const digest = digestParam(context.rawReference);
+    if (!(await context.registry.blobs.unlink(name, digest))) throw errors.blobUnknown(digest.value);
+    context.reply.code(202).header('Docker-Content-Digest', digest.value).header('Content-Length', 0).send();
+  },
+};

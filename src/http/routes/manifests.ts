@@ -1,0 +1,84 @@
+/**
+ * `/v2/<name>/manifests/<reference>`: `GET`/`HEAD` (end-3), `PUT` by tag or digest with `?tag=`
+ * (end-7a, end-7b), `DELETE` by digest or tag (end-9).
+ */
+import { isDigestReference, isValidTag } from '../../api/reference.js';
+import { RegistryError, errors } from '../../api/errors.js';
+import { apiPaths } from '../../api/routes.js';
+import {
+  digestParam,
+  location,
+  matchesETag,
+  readSmallBody,
+  repositoryName,
+  type Context,
+  type MethodHandlers,
+} from '../context.js';
+
+/** A tag or digest reference, checked against the spec's grammar. */
+function reference(context: Context): string {
+  const value = context.rawReference;
+  if (isDigestReference(value)) return digestParam(value).value;
+  if (!isValidTag(value)) throw invalidTag(value);
+  return value;
+}
+
+function invalidTag(tag: string): RegistryError {
+  return new RegistryError('MANIFEST_INVALID', `invalid tag "${tag}": a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, { tag });
+}
+
+async function serveManifest(context: Context, withBody: boolean): Promise<void> {
+  const { request, reply, registry } = context;
+  const name = repositoryName(context);
+  const manifest = await registry.getManifest(name, reference(context));
+  const etag = `"${manifest.digest.value}"`;
+  reply
+    .header('Docker-Content-Digest', manifest.digest.value)
+    .header('ETag', etag)
+    .type(manifest.mediaType);
+  if (matchesETag(request.headers['if-none-match'], etag)) {
+    reply.code(304).send();
+    return;
+  }
+  reply.header('Content-Length', manifest.bytes.length);
+  reply.send(withBody ? manifest.bytes : undefined);
+}
+
+export const manifestRoutes: MethodHandlers = {
+  GET: (context) => serveManifest(context, true),
+  HEAD: (context) => serveManifest(context, false),
+
+  PUT: async (context) => {
+    const { request, reply, registry, settings } = context;
+    const name = repositoryName(context);
+    const ref = reference(context);
+    const extraTags = context.query.getAll('tag');
+    if (extraTags.length > 0 && !isDigestReference(ref)) {
+      throw new RegistryError('MANIFEST_INVALID', 'tag query parameters are only accepted when pushing by digest', { tags: extraTags });
+    }
+    for (const tag of extraTags) if (!isValidTag(tag)) throw invalidTag(tag);
+    const body = await readSmallBody(request, settings.manifestMaxSize);
+    const manifest = await registry.putManifest(name, ref, body, request.headers['content-type'], extraTags);
+    reply
+      .code(201)
+      .header('Location', location(context, apiPaths.manifest(name, manifest.digest.value)))
+      .header('Docker-Content-Digest', manifest.digest.value)
+      .header('Content-Length', 0);
+    if (extraTags.length > 0) reply.header('OCI-Tag', [...new Set(extraTags)].join(', '));
+    if (manifest.subject) reply.header('OCI-Subject', manifest.subject.digest.value);
+    reply.send();
+  },
+
+  DELETE: async (context) => {
+    const { reply, registry, settings } = context;
+    if (!settings.deleteEnabled) throw errors.unsupported('manifest deletion is disabled (storage.delete.enabled is false)');
+    const name = repositoryName(context);
+    const ref = reference(context);
+    if (isDigestReference(ref)) {
+      await registry.deleteManifest(name, digestParam(ref));
+    } else if (!(await registry.tags.untag(name, ref))) {
+      throw errors.manifestUnknown(ref);
+    }
+    reply.code(202).header('Content-Length', 0).send();
+  },
+};

@@ -1,0 +1,10 @@
+/** Berth's public library surface. */
+export { createBerth, type Berth } from './app.js';
+export { loadConfig, validateConfig, ConfigError } from './config/load.js';
+export type { Config } from './config/schema.js';
+export { Registry } from './registry/registry.js';
+export type { StorageDriver, FileInfo, FileWriter, ByteRange } from './storage/driver.js';
+export { FilesystemDriver } from './storage/filesystem/driver.js';
+export { ERROR_CODES, type ErrorCode, type ErrorBody } from './api/errcodes.js';
+export { MediaType } from './api/media-types.js';
+export { apiPaths, matchRoute } from './api/routes.js';

@@ -1,0 +1,101 @@
+/**
+ * Manifests of one registry: bytes in the shared blob store, a revision link per repository.
+ * A manifest is accepted only when everything it references is present in the repository.
+ */
+import type { Digest } from '../../api/reference.js';
+import { RegistryError } from '../../api/errors.js';
+import { isNonDistributable, MediaType } from '../../api/media-types.js';
+import type { StorageDriver } from '../../storage/driver.js';
+import * as paths from '../../storage/paths.js';
+import type { BlobStore } from '../blob-store.js';
+import { deleteIfPresent, readLink, writeLink } from '../links.js';
+import { decodeJson, inferMediaType, type Descriptor, type Manifest } from './parse.js';
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** Media types by digest: content never changes, so what was read once stays true. */
+const MEDIA_TYPE_CACHE_LIMIT = 50_000;
+
+export class ManifestStore {
+  private readonly mediaTypes = new Map<string, string>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async exists(name: string, digest: Digest): Promise<boolean> {
+    const linked = await readLink(this.driver, paths.revisionLink(name, digest));
+    return linked?.value === digest.value && (await this.blobs.stat(digest)) !== undefined;
+  }
+
+  /** The manifest with this digest if the repository holds it. */
+  async get(name: string, digest: Digest): Promise<StoredManifest | undefined> {
+    const linked = await readLink(this.driver, paths.revisionLink(name, digest));
+    if (linked?.value !== digest.value) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await this.blobs.getContent(digest);
+    } catch {
+      return undefined;
+    }
+    return { digest, bytes, mediaType: this.mediaTypeOf(digest, bytes) };
+  }
+
+  /** Stores a parsed manifest after checking its references, and links it into the repository. */
+  async put(name: string, manifest: Manifest): Promise<void> {
+    await this.checkReferences(name, manifest);
+    await this.blobs.put(manifest.digest, manifest.bytes);
+    await writeLink(this.driver, paths.revisionLink(name, manifest.digest), manifest.digest);
+    this.mediaTypes.set(manifest.digest.value, manifest.mediaType);
+  }
+
+  /** Removes the revision link; the bytes stay until garbage collection. */
+  async delete(name: string, digest: Digest): Promise<boolean> {
+    return deleteIfPresent(this.driver, paths.revisionFolder(name, digest));
+  }
+
+  private async checkReferences(name: string, manifest: Manifest): Promise<void> {
+    const blobs: Descriptor[] = [];
+    if (manifest.config) blobs.push(manifest.config);
+    blobs.push(...manifest.layers.filter((layer) => !isNonDistributable(layer.mediaType)));
+    const missing: string[] = [];
+    await Promise.all([
+      ...blobs.map(async (blob) => {
+        if (!(await this.blobs.isLinked(name, blob.digest))) missing.push(blob.digest.value);
+      }),
+      ...manifest.manifests.map(async (child) => {
+        if (!(await this.exists(name, child.digest))) missing.push(child.digest.value);
+      }),
+    ]);
+    if (missing.length > 0) {
+      missing.sort();
+      throw new RegistryError(
+        'MANIFEST_BLOB_UNKNOWN',
+        `manifest references ${missing.length === 1 ? 'a blob or manifest' : `${missing.length} blobs or manifests`} unknown to this repository: ${missing.join(', ')}`,
+        { digests: missing },
+      );
+    }
+  }
+
+  private mediaTypeOf(digest: Digest, bytes: Buffer): string {
+    const cached = this.mediaTypes.get(digest.value);
+    if (cached) return cached;
+    let mediaType: string = MediaType.OciManifest;
+    try {
+      const body = decodeJson(bytes);
+      if (typeof body === 'object' && body !== null) {
+        mediaType = inferMediaType(body as Record<string, unknown>) ?? mediaType;
+      }
+    } catch {
+      // Unreadable stored bytes: serve them as they are, typed as the most common kind.
+    }
+    if (this.mediaTypes.size >= MEDIA_TYPE_CACHE_LIMIT) this.mediaTypes.clear();
+    this.mediaTypes.set(digest.value, mediaType);
+    return mediaType;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The registry's logic, over one storage driver: the stores for blobs, uploads, manifests, tags,
+ * referrers and the catalog, and the operations that span several of them. HTTP handlers call
+ * this; only this layer knows the storage layout.
+ */
+import { isDigestReference, parseDigest, type Digest } from '../api/reference.js';
+import { RegistryError, errors } from '../api/errors.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { BlobStore } from './blob-store.js';
+import { Catalog } from './catalog.js';
+import { parseManifest, type Manifest } from './manifests/parse.js';
+import { ManifestStore, type StoredManifest } from './manifests/store.js';
+import { ReferrerStore } from './referrers.js';
+import { TagStore } from './tags.js';
+import { UploadStore } from './uploads.js';
+
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly manifests: ManifestStore;
+  readonly tags: TagStore;
+  readonly referrers: ReferrerStore;
+  readonly catalog: Catalog;
+
+  constructor(readonly driver: StorageDriver) {
+    this.blobs = new BlobStore(driver);
+    this.uploads = new UploadStore(driver, this.blobs);
+    this.manifests = new ManifestStore(driver, this.blobs);
+    this.tags = new TagStore(driver);
+    this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
+    this.catalog = new Catalog(driver);
+  }
+
+  /** The digest a tag or digest reference names in a repository, if any. */
+  async resolve(name: string, reference: string): Promise<Digest | undefined> {
+    if (!isDigestReference(reference)) return this.tags.resolve(name, reference);
+    const parsed = parseDigest(reference);
+    if (!parsed.ok) throw errors.digestInvalid({ digest: reference }, parsed.reason);
+    return parsed.digest;
+  }
+
+  async getManifest(name: string, reference: string): Promise<StoredManifest> {
+    const digest = await this.resolve(name, reference);
+    const manifest = digest && (await this.manifests.get(name, digest));
+    if (!manifest) throw errors.manifestUnknown(reference);
+    return manifest;
+  }
+
+  /**
+   * Stores a manifest pushed by tag or by digest (plus any extra tags), in an order that keeps
+   * storage consistent at every step: content, revision link, referrers index, then tags.
+   */
+  async putManifest(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<Manifest> {
+    const byDigest = isDigestReference(reference);
+    let expected: Digest | undefined;
+    if (byDigest) {
+      const parsed = parseDigest(reference);
+      if (!parsed.ok) throw errors.digestInvalid({ digest: reference }, parsed.reason);
+      expected = parsed.digest;
+    }
+    const manifest = parseManifest(bytes, contentType, expected?.algorithm ?? 'sha256');
+    if (expected && expected.value !== manifest.digest.value) {
+      throw errors.digestInvalid({ expected: expected.value, actual: manifest.digest.value },
+        'manifest digest did not match the digest in the URL');
+    }
+    await this.manifests.put(name, manifest);
+    await this.referrers.add(name, manifest);
+    const tags = byDigest ? extraTags : [reference, ...extraTags];
+    for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
+    return manifest;
+  }
+
+  /** Deletes a manifest revision and every tag that points at it. */
+  async deleteManifest(name: string, digest: Digest): Promise<void> {
+    const stored = await this.manifests.get(name, digest);
+    if (!stored) throw errors.manifestUnknown(digest.value);
+    for (const tag of await this.tags.tagsFor(name, digest)) await this.tags.untag(name, tag);
+    await this.manifests.delete(name, digest);
+    try {
+      const subject = parseManifest(stored.bytes, stored.mediaType, digest.algorithm).subject;
+      if (subject) await this.referrers.remove(name, subject.digest, digest);
+    } catch (error) {
+      if (!(error instanceof RegistryError)) throw error;
+    }
+  }
+}

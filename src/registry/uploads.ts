@@ -1,0 +1,182 @@
+/**
+ * Blob upload sessions (`_uploads/<uuid>/`): bytes are appended to `data` as they arrive and hashed
+ * on the way in, so finishing an upload never re-reads what was just written. The running hash
+ * lives in memory; after a restart (or when it is lost) it is rebuilt by hashing `data` once, so
+ * every upload stays resumable.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Digest, DigestAlgorithm } from '../api/reference.js';
+import { RegistryError, errors } from '../api/errors.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import * as paths from '../storage/paths.js';
+import type { BlobStore } from './blob-store.js';
+import { digestFromHash, HashingStream } from './digester.js';
+import { KeyedLock } from './keyed-lock.js';
+import { deleteIfPresent } from './links.js';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Running hashes kept in memory; beyond this the oldest are dropped (and rebuilt if needed). */
+const MAX_CACHED_HASHES = 10_000;
+
+interface HashState {
+  algorithm: DigestAlgorithm;
+  hash: Hash;
+  offset: number;
+}
+
+export interface UploadStatus {
+  uuid: string;
+  /** Bytes received so far. */
+  offset: number;
+}
+
+/** Where a chunk claims to start and how long it claims to be (from `Content-Range`). */
+export interface ChunkClaim {
+  start: number;
+  end: number;
+}
+
+export interface UploadLimits {
+  /** Largest blob accepted, in bytes; undefined for no limit. */
+  maxBlobSize?: number;
+}
+
+export class UploadStore {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  static isValidUuid(uuid: string): boolean {
+    return UUID_PATTERN.test(uuid);
+  }
+
+  async start(name: string, algorithm: DigestAlgorithm): Promise<UploadStatus> {
+    const uuid = randomUUID();
+    await this.driver.putContent(paths.uploadData(name, uuid), Buffer.alloc(0));
+    await this.driver.putContent(paths.uploadStartedAt(name, uuid), new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    this.remember(name, uuid, { algorithm, hash: createHash(algorithm), offset: 0 });
+    return { uuid, offset: 0 };
+  }
+
+  async status(name: string, uuid: string): Promise<UploadStatus> {
+    return { uuid, offset: await this.size(name, uuid) };
+  }
+
+  /** Appends a chunk; a claimed start other than the current offset is refused with 416. */
+  append(name: string, uuid: string, body: Readable, claim?: ChunkClaim): Promise<UploadStatus> {
+    return this.lock.run(this.key(name, uuid), async () => {
+      const offset = await this.appendLocked(name, uuid, body, claim);
+      return { uuid, offset };
+    });
+  }
+
+  /**
+   * Finishes an upload: appends the final chunk if any, checks the whole content against
+   * `digest`, moves it into the blob store and links it into the repository. On a digest
+   * mismatch the upload is discarded and nothing becomes visible.
+   */
+  complete(name: string, uuid: string, digest: Digest, body?: Readable, claim?: ChunkClaim): Promise<number> {
+    return this.lock.run(this.key(name, uuid), async () => {
+      const size = body ? await this.appendLocked(name, uuid, body, claim) : await this.size(name, uuid);
+      const state = await this.hashState(name, uuid, size, digest.algorithm);
+      const actual = digestFromHash(digest.algorithm, state.hash);
+      if (actual.value !== digest.value) {
+        await this.discard(name, uuid);
+        throw errors.digestInvalid({ expected: digest.value, actual: actual.value });
+      }
+      if (await this.blobs.stat(digest)) {
+        await deleteIfPresent(this.driver, paths.uploadData(name, uuid));
+      } else {
+        await this.blobs.commit(digest, paths.uploadData(name, uuid));
+      }
+      await this.blobs.link(name, digest);
+      await this.discard(name, uuid);
+      return size;
+    });
+  }
+
+  async cancel(name: string, uuid: string): Promise<void> {
+    await this.lock.run(this.key(name, uuid), async () => {
+      if (!(await this.discard(name, uuid))) throw errors.uploadUnknown(uuid);
+    });
+  }
+
+  private async appendLocked(name: string, uuid: string, body: Readable, claim?: ChunkClaim): Promise<number> {
+    const offset = await this.size(name, uuid);
+    if (claim && claim.start !== offset) {
+      body.resume(); // drain what the client sends, so it sees the answer
+      throw outOfOrder(offset, claim);
+    }
+    const state = await this.hashState(name, uuid, offset);
+    const writer = await this.driver.writer(paths.uploadData(name, uuid));
+    try {
+      await pipeline(body, new HashingStream(state.hash), writer);
+    } catch (error) {
+      // Whatever reached the disk stays (the upload is resumable from there), but the in-memory
+      // hash may now be ahead of the file: drop it so it is rebuilt from the file.
+      this.hashes.delete(this.key(name, uuid));
+      throw error;
+    }
+    state.offset = writer.size;
+    return writer.size;
+  }
+
+  /** The running hash for an upload at `offset`, rebuilt from the stored bytes when needed. */
+  private async hashState(name: string, uuid: string, offset: number, algorithm?: DigestAlgorithm): Promise<HashState> {
+    const key = this.key(name, uuid);
+    const cached = this.hashes.get(key);
+    if (cached && cached.offset === offset && (!algorithm || cached.algorithm === algorithm)) return cached;
+    const chosen = algorithm ?? cached?.algorithm ?? 'sha256';
+    const hash = createHash(chosen);
+    if (offset > 0) {
+      const reader = await this.driver.reader(paths.uploadData(name, uuid), { start: 0, end: offset - 1 });
+      for await (const chunk of reader) hash.update(chunk as Buffer);
+    }
+    const state = { algorithm: chosen, hash, offset };
+    this.remember(name, uuid, state);
+    return state;
+  }
+
+  private async size(name: string, uuid: string): Promise<number> {
+    try {
+      return (await this.driver.stat(paths.uploadData(name, uuid))).size;
+    } catch (error) {
+      if (isNotFound(error)) throw errors.uploadUnknown(uuid);
+      throw error;
+    }
+  }
+
+  private async discard(name: string, uuid: string): Promise<boolean> {
+    this.hashes.delete(this.key(name, uuid));
+    return deleteIfPresent(this.driver, paths.uploadFolder(name, uuid));
+  }
+
+  private remember(name: string, uuid: string, state: HashState): void {
+    const key = this.key(name, uuid);
+    this.hashes.delete(key);
+    this.hashes.set(key, state);
+    if (this.hashes.size > MAX_CACHED_HASHES) {
+      const oldest = this.hashes.keys().next().value;
+      if (oldest !== undefined) this.hashes.delete(oldest);
+    }
+  }
+
+  private key(name: string, uuid: string): string {
+    return `${name}\u0000${uuid}`;
+  }
+}
+
+function outOfOrder(offset: number, claim: ChunkClaim): RegistryError {
+  return new RegistryError(
+    'BLOB_UPLOAD_INVALID',
+    `chunk out of order: upload has ${offset} bytes, chunk starts at ${claim.start}`,
+    { offset, start: claim.start, end: claim.end },
+    { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } },
+  );
+}

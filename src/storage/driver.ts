@@ -1,0 +1,99 @@
+/**
+ * The storage driver interface: the only way registry logic touches bytes at rest.
+ *
+ * Paths are absolute, slash-separated driver paths such as
+ * `/docker/registry/v2/blobs/sha256/ab/ab12…/data` (see `paths.ts`). A driver maps them onto
+ * its backend (a folder, a bucket). Every method that writes is atomic from a reader's point of
+ * view: content is written under a temporary name and moved into place, so a half-written file is
+ * never visible under its final name.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+/** An inclusive byte range; `end` undefined means "to the end of the file". */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+/** A stream that appends to a file; `size` is the file's length once the stream has finished. */
+export interface FileWriter extends Writable {
+  /** Bytes in the file: what was there before plus what this writer has written. */
+  readonly size: number;
+}
+
+/** What `walk` callbacks return: `'skip'` stops descent into a folder. */
+export type WalkDecision = void | 'skip';
+
+export interface StorageDriver {
+  readonly name: string;
+  /** Reads a small file whole (links, manifests). Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+  /** Writes a small file whole, atomically (temporary name, then rename). */
+  putContent(path: string, content: Buffer | string): Promise<void>;
+  /** Streams a file, or a byte range of it. Throws PathNotFoundError, InvalidOffsetError. */
+  reader(path: string, range?: ByteRange): Promise<Readable>;
+  /** Opens a file for appending (creating it, and its parents, if absent). */
+  writer(path: string): Promise<FileWriter>;
+  stat(path: string): Promise<FileInfo>;
+  /** Names (not paths) of the direct children of a folder, unsorted. Throws PathNotFoundError. */
+  list(path: string): Promise<string[]>;
+  /** Moves a file into place atomically, replacing what was there. */
+  move(source: string, destination: string): Promise<void>;
+  /** Deletes a file or a whole folder. Throws PathNotFoundError when nothing was there. */
+  delete(path: string): Promise<void>;
+  /**
+   * Visits every file and folder below `path`, depth first, in lexical order.
+   * The callback may return 'skip' for a folder to leave its contents out.
+   */
+  walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void>;
+  /** Health probe: throws when the backend cannot be reached. */
+  ping(): Promise<void>;
+}
+
+export class StorageError extends Error {
+  constructor(message: string, readonly path: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class PathNotFoundError extends StorageError {
+  constructor(path: string) {
+    super(`path not found: ${path}`, path);
+  }
+}
+
+export class InvalidPathError extends StorageError {
+  constructor(path: string) {
+    super(`invalid path: ${path}`, path);
+  }
+}
+
+export class InvalidOffsetError extends StorageError {
+  constructor(path: string, readonly offset: number) {
+    super(`invalid offset ${offset} for ${path}`, path);
+  }
+}
+
+/**
+ * Driver paths are checked once here so that no driver ever joins an unchecked string onto its
+ * root: every component is non-empty, made of safe characters, and never `.` or `..`.
+ */
+const PATH_PATTERN = /^(\/[A-Za-z0-9._:-]+)+$|^\/$/;
+
+export function assertValidPath(path: string): void {
+  if (!PATH_PATTERN.test(path) || path.split('/').some((part) => part === '.' || part === '..')) {
+    throw new InvalidPathError(path);
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof PathNotFoundError;
+}

@@ -1,0 +1,104 @@
+/**
+ * The one module that knows the storage layout. It is CNCF Distribution's, so either registry
+ * can serve a folder the other wrote:
+ *
+ *   /docker/registry/v2/
+ *     blobs/<alg>/<hex[0:2]>/<hex>/data                      content: layers, configs, manifests
+ *     repositories/<name>/
+ *       _layers/<alg>/<hex>/link                             blob visible in this repository
+ *       _manifests/revisions/<alg>/<hex>/link                manifest revision in this repository
+ *       _manifests/tags/<tag>/current/link                   digest the tag points to now
+ *       _manifests/tags/<tag>/index/<alg>/<hex>/link         every digest the tag has pointed to
+ *       _uploads/<uuid>/data                                 bytes of an upload in progress
+ *       _uploads/<uuid>/startedat                            RFC 3339 time the upload began
+ *       _referrers/<alg>/<subject hex>/<alg>/<hex>/link      Berth only: manifests whose subject
+ *                                                            is <subject>; Distribution skips
+ *                                                            folders that start with "_"
+ *
+ * Callers pass names, tags and digests that `api/reference.ts` has already validated; the driver
+ * checks the resulting path again.
+ */
+import type { Digest } from '../api/reference.js';
+
+const ROOT = '/docker/registry/v2';
+export const REPOSITORIES_ROOT = `${ROOT}/repositories`;
+export const BLOBS_ROOT = `${ROOT}/blobs`;
+
+export function blobData(digest: Digest): string {
+  return `${BLOBS_ROOT}/${digest.algorithm}/${digest.hex.slice(0, 2)}/${digest.hex}/data`;
+}
+
+export function blobFolder(digest: Digest): string {
+  return `${BLOBS_ROOT}/${digest.algorithm}/${digest.hex.slice(0, 2)}/${digest.hex}`;
+}
+
+export function repository(name: string): string {
+  return `${REPOSITORIES_ROOT}/${name}`;
+}
+
+export function layersRoot(name: string): string {
+  return `${repository(name)}/_layers`;
+}
+
+export function layerLink(name: string, digest: Digest): string {
+  return `${layersRoot(name)}/${digest.algorithm}/${digest.hex}/link`;
+}
+
+export function manifestsRoot(name: string): string {
+  return `${repository(name)}/_manifests`;
+}
+
+export function revisionsRoot(name: string): string {
+  return `${manifestsRoot(name)}/revisions`;
+}
+
+export function revisionLink(name: string, digest: Digest): string {
+  return `${revisionsRoot(name)}/${digest.algorithm}/${digest.hex}/link`;
+}
+
+export function revisionFolder(name: string, digest: Digest): string {
+  return `${revisionsRoot(name)}/${digest.algorithm}/${digest.hex}`;
+}
+
+export function tagsRoot(name: string): string {
+  return `${manifestsRoot(name)}/tags`;
+}
+
+export function tagFolder(name: string, tag: string): string {
+  return `${tagsRoot(name)}/${tag}`;
+}
+
+export function tagCurrentLink(name: string, tag: string): string {
+  return `${tagFolder(name, tag)}/current/link`;
+}
+
+export function tagIndexLink(name: string, tag: string, digest: Digest): string {
+  return `${tagFolder(name, tag)}/index/${digest.algorithm}/${digest.hex}/link`;
+}
+
+export function uploadsRoot(name: string): string {
+  return `${repository(name)}/_uploads`;
+}
+
+export function uploadFolder(name: string, uuid: string): string {
+  return `${uploadsRoot(name)}/${uuid}`;
+}
+
+export function uploadData(name: string, uuid: string): string {
+  return `${uploadFolder(name, uuid)}/data`;
+}
+
+export function uploadStartedAt(name: string, uuid: string): string {
+  return `${uploadFolder(name, uuid)}/startedat`;
+}
+
+export function referrersFolder(name: string, subject: Digest): string {
+  return `${repository(name)}/_referrers/${subject.algorithm}/${subject.hex}`;
+}
+
+export function referrerLink(name: string, subject: Digest, referrer: Digest): string {
+  return `${referrersFolder(name, subject)}/${referrer.algorithm}/${referrer.hex}/link`;
+}
+
+/** Folder names inside a repository folder; anything else there is a nested repository. */
+export const REPOSITORY_MARKERS = ['_manifests', '_layers'] as const;

@@ -1,0 +1,62 @@
+/**
+ * Starts a real Berth on a loopback port over a fresh temporary folder, for tests that speak
+ * HTTP to it. `overrides` is merged into the configuration the way a config file would be.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createBerth, type Berth } from '../../src/app.js';
+import { validateConfig } from '../../src/config/load.js';
+
+export interface TestBerth {
+  url: string;
+  /** host:port, for clients that want a registry name. */
+  host: string;
+  root: string;
+  berth: Berth;
+  close(options?: { keepRoot?: boolean }): Promise<void>;
+}
+
+export function tempDir(prefix = 'berth-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+function merge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const result = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = result[key];
+    result[key] =
+      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof current === 'object' && current !== null
+        ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return result;
+}
+
+export async function startBerth(options: { root?: string; config?: Record<string, unknown> } = {}): Promise<TestBerth> {
+  const root = options.root ?? tempDir();
+  const raw = merge(
+    {
+      version: '0.1',
+      log: { level: 'warn', accesslog: { disabled: true } },
+      storage: { filesystem: { rootdirectory: root }, delete: { enabled: true } },
+      http: { addr: '127.0.0.1:0' },
+    },
+    options.config ?? {},
+  );
+  const { config } = validateConfig(raw);
+  const berth = createBerth(config, pino({ level: process.env.BERTH_TEST_LOG ?? 'silent' }));
+  const { port } = await berth.listen({ host: '127.0.0.1', port: 0 });
+  const host = `127.0.0.1:${port}`;
+  return {
+    url: `http://${host}`,
+    host,
+    root,
+    berth,
+    async close({ keepRoot = false } = {}) {
+      await berth.close();
+      if (!keepRoot && !options.root) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
