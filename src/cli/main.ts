@@ -1,44 +1,37 @@
 #!/usr/bin/env node
-/** The `berth` command line. */
+/**
+ * The `berth` command line. Each command lives in ./commands/<name>.ts and registers itself on
+ * the program; this file only wires them and maps failures to exit codes.
+ */
+import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
-import { serve } from './commands/serve.js';
+import { registerServe } from './commands/serve.js';
 
-const USAGE = `usage: berth <command> [arguments]
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-commands:
-  serve [config.yml]   run the registry (without a file: the built-in default configuration)
-  help                 show this text
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('Berth: a container image registry (OCI Distribution / Docker Registry HTTP API V2)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerServe(program);
+  return program;
+}
 
-Distribution's REGISTRY_… environment variables override the configuration.`;
-
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      await serve(rest[0]);
-      return -1; // keeps running
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return 0;
-    default:
-      console.error(`berth: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    }
+    if (error instanceof ConfigError) {
+      console.error(`berth: ${error.message}`);
+      process.exit(EXIT.usage);
+    }
+    console.error(`berth: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(EXIT.failure);
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof ConfigError) {
-      console.error(`berth: ${error.message}`);
-      process.exit(2);
-    }
-    console.error('berth:', error);
-    process.exit(1);
-  },
-);
+void main();

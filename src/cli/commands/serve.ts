@@ -1,4 +1,5 @@
 /** `berth serve [config.yml]`: runs the registry until SIGTERM/SIGINT, then closes gracefully. */
+import type { Command } from 'commander';
 import { createBerth } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
 
@@ -35,4 +36,12 @@ export async function serve(configPath: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry (without a file: the built-in default configuration)')
+    .argument('[config]', "Distribution-format config.yml; REGISTRY_… environment variables override it")
+    .action((config: string | undefined) => serve(config));
 }
