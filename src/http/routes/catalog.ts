@@ -1,5 +1,9 @@
-/** `GET /v2/_catalog` with `n` and `last`: Distribution's repository listing. */
+/**
+ * `GET /v2/_catalog` with `n` and `last`: Distribution's repository listing. With auth on, it
+ * lists only the repositories the caller may pull.
+ */
 import { apiPaths } from '../../api/routes.js';
+import { repositoryFilter } from '../../auth/index.js';
 import { page, pagination, setNextLink, type MethodHandlers } from '../context.js';
 
 export const catalogRoutes: MethodHandlers = {
@@ -8,7 +12,9 @@ export const catalogRoutes: MethodHandlers = {
     const max = settings.catalogMaxEntries;
     const { n, last } = pagination(context, max);
     const size = n ?? max;
-    const { items, more } = page(await registry.catalog.all(), size, last);
+    const visible = repositoryFilter(context.request.raw);
+    const names = await registry.catalog.all();
+    const { items, more } = page(visible ? names.filter(visible) : names, size, last);
     if (more) setNextLink(context, apiPaths.catalog({ n: size, last: items[items.length - 1] }));
     reply.type('application/json').send(JSON.stringify({ repositories: items }));
   },

@@ -27,6 +27,8 @@ export const referrerRoutes: MethodHandlers = {
       mediaType: MediaType.OciIndex,
       manifests: referrers.filter((referrer) => chosen.has(referrer.digest)),
     };
-    reply.type(MediaType.OciIndex).send(JSON.stringify(index));
+    // Bytes, not a string: fastify appends "; charset=utf-8" to string bodies, and the spec wants
+    // the Content-Type to be exactly the index media type.
+    reply.type(MediaType.OciIndex).send(Buffer.from(JSON.stringify(index)));
   },
 };

@@ -17,15 +17,26 @@ function uploadId(context: Context): string {
   return uuid;
 }
 
-/** The `Content-Range` of a chunk, checked against its `Content-Length` when both are sent. */
+/**
+ * The `Content-Range` of a chunk, checked against its `Content-Length` when both are sent. A
+ * malformed header is a bad request (400); a chunk that starts elsewhere than the upload's offset
+ * gets 416 later, from the upload store. A length that disagrees with the range is SIZE_INVALID,
+ * as Distribution answers it.
+ */
 function chunkClaim(context: Context): ChunkClaim | undefined {
-  const claim = parseContentRange(context.request.headers['content-range']);
+  const header = context.request.headers['content-range'];
+  const claim = parseContentRange(header);
   if (claim === undefined) return undefined;
-  const length = context.request.headers['content-length'];
-  if (claim === 'invalid' || (length !== undefined && Number(length) !== claim.end - claim.start + 1)) {
+  if (claim === 'invalid') {
     context.request.raw.resume();
-    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be "<start>-<end>" (inclusive) and agree with Content-Length',
-      { contentRange: context.request.headers['content-range'] }, { status: 416 });
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be "<start>-<end>" (inclusive, start <= end)',
+      { contentRange: header });
+  }
+  const length = context.request.headers['content-length'];
+  if (length !== undefined && Number(length) !== claim.end - claim.start + 1) {
+    context.request.raw.resume();
+    throw new RegistryError('SIZE_INVALID', `Content-Length ${length} does not match Content-Range ${header}`,
+      { contentRange: header, contentLength: length });
   }
   return claim;
 }
@@ -56,16 +67,11 @@ function sendCreated(context: Context, name: string, digest: Digest): void {
 
 /** Cross-repository mount: true when the blob was linked without an upload. */
 async function tryMount(context: Context, name: string, digest: Digest): Promise<boolean> {
-  const { blobs } = context.registry;
   const from = context.query.get('from');
-  if (from !== null) {
-    if (!isValidName(from)) throw errors.nameInvalid(from, `"from" is not a valid repository name`);
-    if (!(await blobs.isLinked(from, digest))) return false;
-  }
-  // Without `from`, any stored blob may be mounted (the spec allows it).
-  if (!(await blobs.stat(digest))) return false;
-  await blobs.link(name, digest);
-  return true;
+  if (from !== null && !isValidName(from)) throw errors.nameInvalid(from, `"from" is not a valid repository name`);
+  // Without `from`, any stored blob may be mounted (the spec allows it). The registry checks and
+  // links under the garbage collector's guard.
+  return context.registry.mountBlob(name, digest, from ?? undefined);
 }
 
 export const uploadsRoutes: MethodHandlers = {
