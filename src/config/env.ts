@@ -1,10 +1,19 @@
 /**
  * Distribution's environment overrides: `REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/x` sets
- * `storage.filesystem.rootdirectory`. Each `_` is one level down; numbers index lists; keys match
- * case-insensitively; values are read as YAML scalars (so `true` and `5000` keep their types).
- * `REGISTRY_STORAGE=<driver>` picks the storage driver, dropping the one the file names.
+ * `storage.filesystem.rootdirectory`. Each `_` is one level down; numbers index lists
+ * (`REGISTRY_HTTP_TLS_CLIENTCAS_0`); keys match case-insensitively. Variables are applied in
+ * name order, so `REGISTRY_STORAGE` comes before `REGISTRY_STORAGE_…`.
+ *
+ * Values stay strings, as Distribution reads them into the key's type: the schema turns
+ * "false" into a boolean and "100" into a number, and a secret such as "0123" or "1e3" is kept
+ * exactly. A value written as a YAML flow list or map (`[a, b]`, `{X-Frame-Options: [DENY]}`)
+ * sets a whole list or map. An empty variable changes nothing, as in Distribution.
+ *
+ * `REGISTRY_STORAGE=<driver>` picks the storage driver: the other drivers' sections are dropped,
+ * the settings (delete, maintenance, …) and the chosen driver's own parameters are kept.
  */
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_YAML } from './yaml.js';
 
 const PREFIX = 'REGISTRY_';
 /** Keys of `storage` that are settings, not drivers. */
@@ -12,27 +21,48 @@ const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'redirect', 'cache', 
 
 type Tree = Record<string, unknown>;
 
+export class EnvOverrideError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'EnvOverrideError';
+  }
+}
+
 function isTree(value: unknown): value is Tree {
   return typeof value === 'object' && value !== null;
 }
 
-function scalar(text: string): unknown {
-  try {
-    const value: unknown = parseYaml(text);
-    return value === null ? text : value;
-  } catch {
-    return text;
+function overrideValue(text: string): unknown {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+    try {
+      const value: unknown = parseYaml(trimmed, CONFIG_YAML);
+      if (isTree(value)) return value;
+    } catch {
+      // Not a flow collection after all: keep the text.
+    }
   }
+  return text;
 }
 
 function existingKey(tree: Tree, wanted: string): string {
   return Object.keys(tree).find((key) => key.toLowerCase() === wanted) ?? wanted;
 }
 
-function setPath(root: Tree, segments: string[], value: unknown): void {
+function setPath(root: Tree, segments: string[], value: unknown, variable: string): void {
   let node: Tree = root;
   segments.forEach((segment, index) => {
-    const key = existingKey(node, segment);
+    const isIndex = /^\d+$/.test(segment);
+    if (Array.isArray(node) && !isIndex) {
+      throw new EnvOverrideError(variable, `"${segments.slice(0, index).join('.')}" is a list; expected an index, not "${segment}"`);
+    }
+    if (Array.isArray(node) && Number(segment) > node.length) {
+      throw new EnvOverrideError(
+        variable,
+        `index ${segment} is past the end of "${segments.slice(0, index).join('.')}" (${node.length} entries; the next index is ${node.length})`,
+      );
+    }
+    const key = Array.isArray(node) ? segment : existingKey(node, segment);
     if (index === segments.length - 1) {
       node[key] = value;
       return;
@@ -42,24 +72,40 @@ function setPath(root: Tree, segments: string[], value: unknown): void {
   });
 }
 
-/** Applies every `REGISTRY_…` variable to the parsed file; returns the keys it set. */
-export function applyEnvOverrides(config: Tree, env: NodeJS.ProcessEnv): string[] {
-  const applied: string[] = [];
+function selectStorageDriver(config: Tree, driver: string): void {
+  const storage: Tree = isTree(config.storage) ? config.storage : {};
+  const chosen = existingKey(storage, driver);
+  for (const key of Object.keys(storage)) {
+    if (!STORAGE_SETTINGS.has(key.toLowerCase()) && key !== chosen) delete storage[key];
+  }
+  if (!isTree(storage[chosen])) storage[chosen] = {};
+  config.storage = storage;
+}
+
+/** A key set from the environment, and the variable that set it. */
+export interface EnvOverride {
+  key: string;
+  variable: string;
+  /** Whether the value replaced everything below `key` (false for REGISTRY_STORAGE, which picks a driver). */
+  subtree: boolean;
+}
+
+/** Applies every `REGISTRY_…` variable to the parsed file; returns what it set. */
+export function applyEnvOverrides(config: Tree, env: NodeJS.ProcessEnv): EnvOverride[] {
+  const applied: EnvOverride[] = [];
   const names = Object.keys(env).filter((name) => name.startsWith(PREFIX)).sort();
   for (const name of names) {
     const value = env[name];
-    if (value === undefined) continue;
+    if (value === undefined || value === '') continue;
     const segments = name.slice(PREFIX.length).toLowerCase().split('_').filter(Boolean);
     if (segments.length === 0) continue;
     if (segments.length === 1 && segments[0] === 'storage') {
-      const storage: Tree = isTree(config.storage) ? config.storage : {};
-      for (const key of Object.keys(storage)) if (!STORAGE_SETTINGS.has(key)) delete storage[key];
-      storage[value.toLowerCase()] = {};
-      config.storage = storage;
+      selectStorageDriver(config, value.trim().toLowerCase());
+      applied.push({ key: 'storage', variable: name, subtree: false });
     } else {
-      setPath(config, segments, scalar(value));
+      setPath(config, segments, overrideValue(value), name);
+      applied.push({ key: segments.join('.'), variable: name, subtree: true });
     }
-    applied.push(segments.join('.'));
   }
   return applied;
 }

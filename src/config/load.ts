@@ -2,11 +2,16 @@
  * Loads the configuration: the file (or the embedded default), then `REGISTRY_…` environment
  * overrides, then validation. Unknown keys and ignored Distribution sections become warnings;
  * an invalid value stops start-up with a message naming its key.
+ *
+ * The file is read as YAML 1.1, as Distribution's Go YAML library reads it: `yes`/`no`/`on`/`off`
+ * are booleans there too. A key written twice in one mapping keeps its last value, with a warning.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { applyEnvOverrides } from './env.js';
+import { isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
+import { applyEnvOverrides, EnvOverrideError, type EnvOverride } from './env.js';
 import { DEFAULT_CONFIG_YAML } from './defaults.js';
+import { ignoredKeyWarnings } from './ignored.js';
+import { CONFIG_YAML } from './yaml.js';
 import { configSchema, IGNORED_SECTIONS, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -21,7 +26,11 @@ export interface LoadedConfig {
   warnings: string[];
   /** Where it came from: a file path, or "default". */
   source: string;
+  /** Keys set by `REGISTRY_…` variables (names only: values may be secrets). */
+  overrides: string[];
 }
+
+type Tree = Record<string, unknown>;
 
 function keyPath(path: readonly PropertyKey[]): string {
   return path.map(String).join('.') || '(top level)';
@@ -33,21 +42,48 @@ function removeKey(root: unknown, path: readonly PropertyKey[], key: string): vo
   if (typeof node === 'object' && node !== null) delete (node as Record<string, unknown>)[key];
 }
 
-/** Validates a raw configuration tree (already merged with environment overrides). */
-export function validateConfig(raw: unknown): { config: Config; warnings: string[] } {
+function child(tree: Tree, key: string): Tree | undefined {
+  const value = tree[key];
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Tree) : undefined;
+}
+
+/** The variable that set a key, for error messages about values that came from the environment. */
+function variableFor(path: string, fromEnvironment: readonly EnvOverride[]): string | undefined {
+  const override = fromEnvironment.find(({ key, subtree }) => path === key || (subtree && path.startsWith(`${key}.`)));
+  return override?.variable;
+}
+
+/**
+ * Validates a raw configuration tree (already merged with environment overrides, which
+ * `fromEnvironment` lists so that errors can name the variable).
+ */
+export function validateConfig(raw: unknown, fromEnvironment: readonly EnvOverride[] = []): { config: Config; warnings: string[] } {
   const warnings: string[] = [];
-  const tree = (raw ?? {}) as Record<string, unknown>;
+  const tree = (raw ?? {}) as Tree;
   for (const section of IGNORED_SECTIONS) {
     if (tree[section] !== undefined) warnings.push(`configuration: "${section}" is not supported by Berth yet; ignored`);
   }
+  warnings.push(...ignoredKeyWarnings(tree));
+  // `loglevel` is Distribution's old spelling of `log.level`, which wins when both are set.
+  const explicitLevel = child(tree, 'log')?.level !== undefined;
+  if (tree.loglevel !== undefined) warnings.push('configuration: "loglevel" is deprecated; use "log.level"');
+
   // Strict objects report unknown keys; those become warnings and are dropped, then we retry.
   for (let attempt = 0; attempt < 50; attempt++) {
     const result = configSchema.safeParse(tree);
-    if (result.success) return { config: result.data, warnings };
+    if (result.success) {
+      const config = result.data;
+      if (config.loglevel !== undefined && !explicitLevel) config.log.level = config.loglevel;
+      return { config, warnings };
+    }
     const unknown = result.error.issues.filter((issue) => issue.code === 'unrecognized_keys');
     const fatal = result.error.issues.filter((issue) => issue.code !== 'unrecognized_keys');
     if (fatal.length > 0) {
-      const lines = fatal.map((issue) => `  ${keyPath(issue.path)}: ${issue.message}`);
+      const lines = fatal.map((issue) => {
+        const path = keyPath(issue.path);
+        const variable = variableFor(path, fromEnvironment);
+        return `  ${path}${variable ? ` (set by ${variable})` : ''}: ${issue.message}`;
+      });
       throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
     }
     for (const issue of unknown) {
@@ -60,7 +96,41 @@ export function validateConfig(raw: unknown): { config: Config; warnings: string
   throw new ConfigError('invalid configuration');
 }
 
+/** Key paths written more than once in the same mapping (the last one is used). */
+function duplicateKeys(node: unknown, path: string[] = []): string[] {
+  const found: string[] = [];
+  if (isMap(node)) {
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (seen.has(key)) found.push([...path, key].join('.'));
+      seen.add(key);
+      found.push(...duplicateKeys(pair.value, [...path, key]));
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, index) => found.push(...duplicateKeys(item as YamlNode, [...path, String(index)])));
+  }
+  return found;
+}
+
+/** Parses configuration text as YAML 1.1 (Distribution's dialect); returns the tree and warnings. */
+export function parseConfigText(text: string, source: string): { raw: Tree; warnings: string[] } {
+  const document = parseDocument(text, { ...CONFIG_YAML, uniqueKeys: false });
+  if (document.errors.length > 0) {
+    throw new ConfigError(`configuration file ${source} is not valid YAML: ${document.errors[0]!.message}`);
+  }
+  const warnings = duplicateKeys(document.contents).map(
+    (path) => `configuration: key "${path}" is written more than once; the last value is used`,
+  );
+  const raw: unknown = document.toJS() ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`configuration file ${source} must be a YAML mapping`);
+  }
+  return { raw: raw as Tree, warnings };
+}
+
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const source = path ?? 'default';
   let text = DEFAULT_CONFIG_YAML;
   if (path) {
     try {
@@ -69,14 +139,21 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
       throw new ConfigError(`cannot read configuration file ${path}: ${(error as Error).message}`);
     }
   }
-  let raw: unknown;
+  const { raw, warnings: parseWarnings } = parseConfigText(text, path ?? '(built-in default)');
+  let overrides: EnvOverride[];
   try {
-    raw = parseYaml(text) ?? {};
+    overrides = applyEnvOverrides(raw, env);
   } catch (error) {
-    throw new ConfigError(`configuration file ${path ?? '(default)'} is not valid YAML: ${(error as Error).message}`);
+    if (error instanceof EnvOverrideError) throw new ConfigError(`invalid environment override ${error.message}`);
+    throw error;
   }
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('configuration must be a YAML mapping');
-  applyEnvOverrides(raw as Record<string, unknown>, env);
-  const { config, warnings } = validateConfig(raw);
-  return { config, warnings, source: path ?? 'default' };
+  try {
+    const { config, warnings } = validateConfig(raw, overrides);
+    return { config, warnings: [...parseWarnings, ...warnings], source, overrides: overrides.map(({ key }) => key) };
+  } catch (error) {
+    if (error instanceof ConfigError && path) {
+      throw new ConfigError(error.message.replace(/^invalid configuration/, `invalid configuration in ${path}`));
+    }
+    throw error;
+  }
 }

@@ -6,6 +6,10 @@
  * its backend (a folder, a bucket). Every method that writes is atomic from a reader's point of
  * view: content is written under a temporary name and moved into place, so a half-written file is
  * never visible under its final name.
+ *
+ * Every method checks its paths (`assertValidPath`) before touching the backend and throws
+ * InvalidPathError for a bad one. test/storage/contract.ts holds the contract as runnable cases;
+ * a new driver passes it before registry logic may use it.
  */
 import type { Readable, Writable } from 'node:stream';
 
@@ -33,28 +37,51 @@ export type WalkDecision = void | 'skip';
 
 export interface StorageDriver {
   readonly name: string;
-  /** Reads a small file whole (links, manifests). Throws PathNotFoundError. */
+  /** Reads a small file whole (links, manifests). Throws PathNotFoundError (also for a folder). */
   getContent(path: string): Promise<Buffer>;
   /** Writes a small file whole, atomically (temporary name, then rename). */
   putContent(path: string, content: Buffer | string): Promise<void>;
-  /** Streams a file, or a byte range of it. Throws PathNotFoundError, InvalidOffsetError. */
+  /**
+   * Streams a file, or a byte range of it (an `end` past the file stops at its end). Throws
+   * PathNotFoundError (missing, or a folder) and InvalidOffsetError (an offset that is negative or
+   * not whole, `start` past the end of the file, `end` before `start`).
+   */
   reader(path: string, range?: ByteRange): Promise<Readable>;
   /** Opens a file for appending (creating it, and its parents, if absent). */
   writer(path: string): Promise<FileWriter>;
+  /** Throws PathNotFoundError. A folder's size is 0. */
   stat(path: string): Promise<FileInfo>;
-  /** Names (not paths) of the direct children of a folder, unsorted. Throws PathNotFoundError. */
+  /** Names (not paths) of the direct children of a folder, unsorted. Throws PathNotFoundError (also for a file). */
   list(path: string): Promise<string[]>;
-  /** Moves a file into place atomically, replacing what was there. */
+  /**
+   * Moves a file into place atomically, replacing what was there and creating the destination's
+   * folders. Throws PathNotFoundError, and creates nothing, when the source is missing.
+   */
   move(source: string, destination: string): Promise<void>;
   /** Deletes a file or a whole folder. Throws PathNotFoundError when nothing was there. */
   delete(path: string): Promise<void>;
   /**
    * Visits every file and folder below `path`, depth first, in lexical order.
-   * The callback may return 'skip' for a folder to leave its contents out.
+   * The callback may return 'skip' for a folder to leave its contents out. Throws
+   * PathNotFoundError when `path` is missing.
    */
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void>;
   /** Health probe: throws when the backend cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * Optional: a URL the client may fetch the file from directly (a presigned object-storage URL)
+   * for `method`, or undefined to serve it through Berth. Distribution's `storage.redirect`.
+   */
+  redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+  /** Optional: repository names kept in an index by the driver, for backends where walking is slow. */
+  readonly repositoryIndex?: RepositoryIndex;
+  /** Optional: releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+/** Every repository name, in byte order, from an index kept by the storage driver (docs/s3.md). */
+export interface RepositoryIndex {
+  all(): Promise<string[]>;
 }
 
 export class StorageError extends Error {

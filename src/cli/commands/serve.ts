@@ -7,12 +7,19 @@ import { loadConfig } from '../../config/load.js';
 const DEFAULT_DRAIN_MS = 30_000;
 
 export async function serve(configPath: string | undefined): Promise<void> {
-  const { config, warnings, source } = loadConfig(configPath);
+  const { config, warnings, source, overrides } = loadConfig(configPath);
   const berth = createBerth(config);
   for (const warning of warnings) berth.logger.warn(warning);
+  // Names only: override values may be secrets.
+  if (overrides.length > 0) berth.logger.info({ keys: overrides }, 'configuration overridden by REGISTRY_ environment variables');
   const address = await berth.listen();
+  const scheme = config.http.tls?.certificate ? 'https' : 'http';
+  const where =
+    config.http.net === 'unix'
+      ? `unix:${address.host}`
+      : `${scheme}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${config.http.prefix}`;
   berth.logger.info(
-    { config: source, storage: config.storage.filesystem?.rootdirectory, address: `${address.host}:${address.port}` },
+    { config: source, storage: config.storage.filesystem?.rootdirectory, address: where },
     'berth is serving the registry API',
   );
   let stopping = false;
