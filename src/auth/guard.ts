@@ -1,0 +1,103 @@
+/**
+ * The request guard: runs before every request, works out what it needs (access.ts), checks
+ * the caller's credentials against it, and either lets it through (recording who the caller is,
+ * for the catalog) or refuses it with the spec's JSON error and a challenge:
+ *   - no or bad credentials: 401 UNAUTHORIZED with `WWW-Authenticate` naming the exact scope;
+ *   - a valid token that lacks the scope: 401 with `error="insufficient_scope"`;
+ *   - a signed-in Basic user the rules deny: 403 DENIED (new credentials would not help).
+ * A refused request's body is drained, so a client still uploading reads the answer.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { RegistryError } from '../api/errors.js';
+import { hasBody } from '../http/context.js';
+import { requirementFor, type Requirement } from './access.js';
+import { basicCredentials, bearerToken } from './basic.js';
+import { setRepositoryFilter } from './caller.js';
+import { basicChallenge, bearerChallenge, requestOrigin, type BearerError } from './challenge.js';
+import type { Identity } from './rules.js';
+import { formatScope, grants, REPOSITORY, type ResourceAccess } from './scope.js';
+import type { AuthSetup, BasicScheme, BearerScheme } from './settings.js';
+import { TokenError } from './token/verify.js';
+
+/** Distribution's error detail: one entry per needed action. */
+function detail(needed: ResourceAccess[]): Array<{ Type: string; Name: string; Action: string }> {
+  return needed.flatMap((access) => access.actions.map((action) => ({ Type: access.type, Name: access.name, Action: action })));
+}
+
+function neededAccess(requirement: Requirement): ResourceAccess[] {
+  return requirement.kind === 'access' ? requirement.access : [];
+}
+
+export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
+  const scheme = setup.scheme!;
+
+  function realm(request: FastifyRequest, bearer: BearerScheme): string {
+    if (bearer.realm) return bearer.realm;
+    const origin = requestOrigin(request, bearer.realmScheme ? undefined : setup.host, bearer.realmScheme);
+    return `${origin}${bearer.realmPath}`;
+  }
+
+  function rememberCaller(request: FastifyRequest, identity: Identity): void {
+    const policy = setup.policy;
+    if (!policy) return;
+    setRepositoryFilter(request.raw, (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }));
+  }
+
+  async function checkBearer(request: FastifyRequest, bearer: BearerScheme, requirement: Requirement): Promise<void> {
+    const needed = neededAccess(requirement);
+    const refuse = (message: string, error?: BearerError) =>
+      new RegistryError('UNAUTHORIZED', message, detail(needed), {
+        headers: { 'WWW-Authenticate': bearerChallenge(realm(request, bearer), bearer.service, needed, error) },
+      });
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw refuse('authentication required');
+    let verified;
+    try {
+      verified = await bearer.verifier.verify(token);
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      log.debug({ reason: error.message }, 'refused a bearer token');
+      throw refuse(error.message, 'invalid_token');
+    }
+    const missing = needed.filter((access) => !grants(verified.access, access));
+    if (missing.length > 0) throw refuse(`token does not grant ${missing.map(formatScope).join(' ')}`, 'insufficient_scope');
+    rememberCaller(request, { user: verified.subject || undefined });
+  }
+
+  async function checkBasic(request: FastifyRequest, basic: BasicScheme, requirement: Requirement): Promise<void> {
+    const needed = neededAccess(requirement);
+    const challenge = (message: string) =>
+      new RegistryError('UNAUTHORIZED', message, detail(needed), { headers: { 'WWW-Authenticate': basicChallenge(basic.realm) } });
+    const credentials = basicCredentials(request.headers.authorization);
+    if (credentials === 'malformed') throw challenge('malformed Basic credentials');
+    const identity: Identity = {};
+    if (credentials) {
+      if (!(await setup.users!.verify(credentials.user, credentials.password))) throw challenge('invalid username or password');
+      identity.user = credentials.user;
+    }
+    const policy = setup.policy!;
+    if (requirement.kind === 'authenticated' && identity.user === undefined && !policy.anonymousHasAccess()) {
+      throw challenge('authentication required');
+    }
+    const denied = needed.filter((access) => !policy.permits(identity, access));
+    if (denied.length > 0) {
+      if (identity.user === undefined) throw challenge('authentication required');
+      throw new RegistryError('DENIED', `user "${identity.user}" may not ${denied.map(formatScope).join(' ')}`, detail(denied));
+    }
+    rememberCaller(request, identity);
+  }
+
+  return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const requirement = requirementFor(request.method, request.raw.url ?? '/', prefix);
+    if (requirement.kind === 'open') return;
+    try {
+      if (scheme.kind === 'bearer') await checkBearer(request, scheme, requirement);
+      else await checkBasic(request, scheme, requirement);
+    } catch (error) {
+      // Read what the client is still sending, so that it gets to read the refusal.
+      if (hasBody(request) && request.raw.readable) request.raw.resume();
+      throw error;
+    }
+  };
+}
