@@ -6,15 +6,19 @@
 import { isDigestReference, parseDigest, type Digest } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
 import type { StorageDriver } from '../storage/driver.js';
+import type { Locker } from '../shared/lock.js';
 import { BlobStore } from './blob-store.js';
 import { Catalog } from './catalog.js';
+import { ReferenceGuard } from './gc/protocol.js';
 import { parseManifest, type Manifest } from './manifests/parse.js';
 import { ManifestStore, type StoredManifest } from './manifests/store.js';
 import { ReferrerStore } from './referrers.js';
 import { TagStore } from './tags.js';
-import { UploadStore } from './uploads.js';
+import { UploadStore, type UploadLimits } from './uploads.js';
 
 export class Registry {
+  /** Declares each write's references so online garbage collection keeps them (gc/protocol.ts). */
+  readonly guard: ReferenceGuard;
   readonly blobs: BlobStore;
   readonly uploads: UploadStore;
   readonly manifests: ManifestStore;
@@ -22,13 +26,17 @@ export class Registry {
   readonly referrers: ReferrerStore;
   readonly catalog: Catalog;
 
-  constructor(readonly driver: StorageDriver) {
-    this.blobs = new BlobStore(driver);
-    this.uploads = new UploadStore(driver, this.blobs);
-    this.manifests = new ManifestStore(driver, this.blobs);
+  /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
+  constructor(readonly driver: StorageDriver, options: { lock?: Locker; uploads?: UploadLimits } = {}) {
+    this.guard = new ReferenceGuard(driver);
+    this.catalog = new Catalog(driver);
+    // A link written into a repository may have created it: the catalog's cache must know.
+    const linked = (name: string) => this.catalog.noteWrite(name);
+    this.blobs = new BlobStore(driver, linked);
+    this.uploads = new UploadStore(driver, this.blobs, this.guard, options.lock, options.uploads);
+    this.manifests = new ManifestStore(driver, this.blobs, linked);
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
-    this.catalog = new Catalog(driver);
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */
@@ -63,11 +71,31 @@ export class Registry {
       throw errors.digestInvalid({ expected: expected.value, actual: manifest.digest.value },
         'manifest digest did not match the digest in the URL');
     }
-    await this.manifests.put(name, manifest);
-    await this.referrers.add(name, manifest);
     const tags = byDigest ? extraTags : [reference, ...extraTags];
-    for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
+    // Declared before the reference checks in manifests.put, so that a garbage collection sweep
+    // either keeps everything this manifest relies on or finishes before the checks run.
+    const children = manifest.manifests.map((child) => child.digest);
+    const relied = [manifest.digest, ...(manifest.config ? [manifest.config.digest] : []), ...manifest.layers.map((layer) => layer.digest), ...children];
+    await this.guard.protect(name, relied, async () => {
+      await this.manifests.put(name, manifest);
+      await this.referrers.add(name, manifest);
+      for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
+    }, children);
     return manifest;
+  }
+
+  /**
+   * Cross-repository mount: links a stored blob into `name` (from `from` when given, which must
+   * link it). False when there is nothing to mount. The check and the link run under the GC guard,
+   * so a sweep cannot delete the bytes between them.
+   */
+  mountBlob(name: string, digest: Digest, from?: string): Promise<boolean> {
+    return this.guard.protect(name, [digest], async () => {
+      if (from !== undefined && !(await this.blobs.isLinked(from, digest))) return false;
+      if (!(await this.blobs.stat(digest))) return false;
+      await this.blobs.link(name, digest);
+      return true;
+    });
   }
 
   /** Deletes a manifest revision and every tag that points at it. */

@@ -1,19 +1,25 @@
 /**
  * Blob upload sessions (`_uploads/<uuid>/`): bytes are appended to `data` as they arrive and hashed
  * on the way in, so finishing an upload never re-reads what was just written. The running hash
- * lives in memory; after a restart (or when it is lost) it is rebuilt by hashing `data` once, so
- * every upload stays resumable.
+ * lives in memory. When it does not match the stored bytes (after a restart, or because another
+ * instance took the previous chunk) chunks are stored without hashing and the digest is computed
+ * from `data` once, when the upload finishes: resuming costs no re-read per chunk.
+ *
+ * Requests of one upload are serialised by a Locker: in-process by default, across instances when
+ * Redis is configured (src/shared/lock.ts).
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Digest, DigestAlgorithm } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import type { BlobStore } from './blob-store.js';
 import { digestFromHash, HashingStream } from './digester.js';
+import type { ReferenceGuard } from './gc/protocol.js';
 import { KeyedLock } from './keyed-lock.js';
+import type { Locker } from '../shared/lock.js';
 import { deleteIfPresent } from './links.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -45,11 +51,13 @@ export interface UploadLimits {
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
-  private readonly lock = new KeyedLock();
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    private readonly guard: ReferenceGuard,
+    private readonly lock: Locker = new KeyedLock(),
+    private readonly limits: UploadLimits = {},
   ) {}
 
   static isValidUuid(uuid: string): boolean {
@@ -90,12 +98,15 @@ export class UploadStore {
         await this.discard(name, uuid);
         throw errors.digestInvalid({ expected: digest.value, actual: actual.value });
       }
-      if (await this.blobs.stat(digest)) {
-        await deleteIfPresent(this.driver, paths.uploadData(name, uuid));
-      } else {
-        await this.blobs.commit(digest, paths.uploadData(name, uuid));
-      }
-      await this.blobs.link(name, digest);
+      // Under the GC guard: a sweep cannot delete the stored copy between the check and the link.
+      await this.guard.protect(name, [digest], async () => {
+        if (await this.blobs.stat(digest)) {
+          await deleteIfPresent(this.driver, paths.uploadData(name, uuid));
+        } else {
+          await this.blobs.commit(digest, paths.uploadData(name, uuid));
+        }
+        await this.blobs.link(name, digest);
+      });
       await this.discard(name, uuid);
       return size;
     });
@@ -113,18 +124,45 @@ export class UploadStore {
       body.resume(); // drain what the client sends, so it sees the answer
       throw outOfOrder(offset, claim);
     }
-    const state = await this.hashState(name, uuid, offset);
+    const max = this.limits.maxBlobSize;
+    if (max !== undefined && claim && claim.end >= max) {
+      body.resume();
+      await this.discard(name, uuid);
+      throw blobTooLarge(max);
+    }
+    const state = this.currentHash(name, uuid, offset);
     const writer = await this.driver.writer(paths.uploadData(name, uuid));
+    const cap = max === undefined ? undefined : new SizeCap(max - offset);
     try {
-      await pipeline(body, new HashingStream(state.hash), writer);
+      const stages = [cap, state && new HashingStream(state.hash)].filter((stage) => stage !== undefined);
+      await pipeline([body, ...stages, writer]);
     } catch (error) {
       // Whatever reached the disk stays (the upload is resumable from there), but the in-memory
       // hash may now be ahead of the file: drop it so it is rebuilt from the file.
       this.hashes.delete(this.key(name, uuid));
       throw error;
     }
-    state.offset = writer.size;
+    if (cap?.exceeded) {
+      // No blob this large can ever be accepted: free the space now rather than at purging.
+      await this.discard(name, uuid);
+      throw blobTooLarge(max!);
+    }
+    if (state) state.offset = writer.size;
     return writer.size;
+  }
+
+  /** The in-memory hash when it covers exactly the stored bytes; a stale one is dropped. */
+  private currentHash(name: string, uuid: string, offset: number): HashState | undefined {
+    const key = this.key(name, uuid);
+    const cached = this.hashes.get(key);
+    if (cached?.offset === offset) return cached;
+    this.hashes.delete(key);
+    if (offset > 0) return undefined;
+    // Nothing stored yet (the upload began on another instance): hashing can start here. The
+    // algorithm is checked at the end; sha256, by far the most common, is assumed.
+    const fresh: HashState = { algorithm: 'sha256', hash: createHash('sha256'), offset: 0 };
+    this.remember(name, uuid, fresh);
+    return fresh;
   }
 
   /** The running hash for an upload at `offset`, rebuilt from the stored bytes when needed. */
@@ -179,4 +217,33 @@ function outOfOrder(offset: number, claim: ChunkClaim): RegistryError {
     { offset, start: claim.start, end: claim.end },
     { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } },
   );
+}
+
+function blobTooLarge(max: number): RegistryError {
+  return new RegistryError('SIZE_INVALID', `blob exceeds the maximum size of ${max} bytes (berth.limits.maxblobsize); the upload is cancelled`,
+    { limit: max }, { status: 413 });
+}
+
+/**
+ * Passes at most `room` bytes on. Past that it keeps reading and drops the rest, so that the
+ * client finishes sending and reads the 413 instead of a reset connection.
+ */
+class SizeCap extends Transform {
+  exceeded = false;
+  private left: number;
+
+  constructor(room: number) {
+    super();
+    this.left = room;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.exceeded) return callback();
+    if (chunk.length > this.left) {
+      this.exceeded = true;
+      return callback();
+    }
+    this.left -= chunk.length;
+    callback(null, chunk);
+  }
 }

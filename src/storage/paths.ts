@@ -14,6 +14,15 @@
  *       _referrers/<alg>/<subject hex>/<alg>/<hex>/link      Berth only: manifests whose subject
  *                                                            is <subject>; Distribution skips
  *                                                            folders that start with "_"
+ *     _berth/gc/                                             Berth only: garbage collection's
+ *       runs/<run id>                                        coordination files (see
+ *       tombstones/<run id>                                  registry/gc/protocol.ts); Distribution
+ *       intents/<uuid>                                       reads only blobs/ and repositories/
+ *       lock
+ *     _berth/catalog/generation                              Berth only: changes whenever a Berth
+ *                                                            process creates a repository, so every
+ *                                                            process sharing the folder drops its
+ *                                                            cached catalog (registry/catalog.ts)
  *
  * Callers pass names, tags and digests that `api/reference.ts` has already validated; the driver
  * checks the resulting path again.
@@ -102,3 +111,48 @@ export function referrerLink(name: string, subject: Digest, referrer: Digest): s
 
 /** Folder names inside a repository folder; anything else there is a nested repository. */
 export const REPOSITORY_MARKERS = ['_manifests', '_layers'] as const;
+
+/** A token rewritten whenever a Berth process may have created a repository (registry/catalog.ts). */
+export const CATALOG_GENERATION = `${ROOT}/_berth/catalog/generation`;
+
+// Garbage collection's coordination files (registry/gc/protocol.ts, docs/garbage-collection.md).
+const GC_ROOT = `${ROOT}/_berth/gc`;
+/** One file per GC run in progress; its modification time is the run's start on the storage clock. */
+export const GC_RUNS = `${GC_ROOT}/runs`;
+/** One file per sweeping run: the digests it may delete. Writers wait while it names theirs. */
+export const GC_TOMBSTONES = `${GC_ROOT}/tombstones`;
+/** One file per write in progress: the digests it relies on. A sweep keeps them. */
+export const GC_INTENTS = `${GC_ROOT}/intents`;
+/** The lease that keeps two processes from collecting at once (efficiency only, not safety). */
+export const GC_LOCK = `${GC_ROOT}/lock`;
+
+export function gcRun(runId: string): string {
+  return `${GC_RUNS}/${runId}`;
+}
+
+export function gcTombstone(runId: string): string {
+  return `${GC_TOMBSTONES}/${runId}`;
+}
+
+export function gcIntent(id: string): string {
+  return `${GC_INTENTS}/${id}`;
+}
+
+/**
+ * Where a path lies among the repositories, for indexes kept beside the tree (the S3 driver's
+ * repository index): `links` when it is inside a repository's `_layers` or `_manifests` (writes
+ * there can create the repository, deletes can end it), `subtree` when it is a repository folder
+ * or a folder above repositories (a delete there can end every repository below `name`; "" is all).
+ */
+export function repositoryOfPath(path: string): { kind: 'links' | 'subtree'; name: string } | undefined {
+  if (path === '/' || path === REPOSITORIES_ROOT || REPOSITORIES_ROOT.startsWith(`${path}/`)) {
+    return { kind: 'subtree', name: '' };
+  }
+  if (!path.startsWith(`${REPOSITORIES_ROOT}/`)) return undefined;
+  const rest = path.slice(REPOSITORIES_ROOT.length + 1);
+  // Name components never start with "_", so the first "/_" ends the name.
+  const end = rest.indexOf('/_');
+  if (end === -1) return rest.startsWith('_') ? undefined : { kind: 'subtree', name: rest };
+  const marker = rest.slice(end + 1).split('/')[0];
+  return (REPOSITORY_MARKERS as readonly string[]).includes(marker ?? '') ? { kind: 'links', name: rest.slice(0, end) } : undefined;
+}

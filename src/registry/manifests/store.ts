@@ -8,6 +8,7 @@ import { isNonDistributable, MediaType } from '../../api/media-types.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import * as paths from '../../storage/paths.js';
 import type { BlobStore } from '../blob-store.js';
+import { ContentCache } from '../content-cache.js';
 import { deleteIfPresent, readLink, writeLink } from '../links.js';
 import { decodeJson, inferMediaType, type Descriptor, type Manifest } from './parse.js';
 
@@ -19,13 +20,22 @@ export interface StoredManifest {
 
 /** Media types by digest: content never changes, so what was read once stays true. */
 const MEDIA_TYPE_CACHE_LIMIT = 50_000;
+/** Manifest bytes kept in memory per process, by digest (content never changes). */
+const CONTENT_CACHE_BYTES = 8 * 1024 * 1024;
 
 export class ManifestStore {
   private readonly mediaTypes = new Map<string, string>();
+  /**
+   * Bytes by digest. Only the content is cached: whether the repository holds the manifest (its
+   * revision link) is read from storage on every request, so a deleted manifest is never served.
+   */
+  private readonly contents = new ContentCache(CONTENT_CACHE_BYTES);
 
+  /** `onLinked` runs after a revision link is written into a repository (the catalog's cache listens). */
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    private readonly onLinked?: (name: string) => Promise<void>,
   ) {}
 
   async exists(name: string, digest: Digest): Promise<boolean> {
@@ -37,11 +47,14 @@ export class ManifestStore {
   async get(name: string, digest: Digest): Promise<StoredManifest | undefined> {
     const linked = await readLink(this.driver, paths.revisionLink(name, digest));
     if (linked?.value !== digest.value) return undefined;
-    let bytes: Buffer;
-    try {
-      bytes = await this.blobs.getContent(digest);
-    } catch {
-      return undefined;
+    let bytes = this.contents.get(digest.value);
+    if (!bytes) {
+      try {
+        bytes = await this.blobs.getContent(digest);
+      } catch {
+        return undefined;
+      }
+      this.contents.set(digest.value, bytes);
     }
     return { digest, bytes, mediaType: this.mediaTypeOf(digest, bytes) };
   }
@@ -52,6 +65,7 @@ export class ManifestStore {
     await this.blobs.put(manifest.digest, manifest.bytes);
     await writeLink(this.driver, paths.revisionLink(name, manifest.digest), manifest.digest);
     this.mediaTypes.set(manifest.digest.value, manifest.mediaType);
+    await this.onLinked?.(name);
   }
 
   /** Removes the revision link; the bytes stay until garbage collection. */
@@ -65,8 +79,11 @@ export class ManifestStore {
     blobs.push(...manifest.layers.filter((layer) => !isNonDistributable(layer.mediaType)));
     const missing: string[] = [];
     await Promise.all([
+      // The bytes too, not only the link: garbage collection removes a swept blob's bytes
+      // before its links, and a link can outlive its bytes after a crash.
       ...blobs.map(async (blob) => {
-        if (!(await this.blobs.isLinked(name, blob.digest))) missing.push(blob.digest.value);
+        const present = (await this.blobs.isLinked(name, blob.digest)) && (await this.blobs.stat(blob.digest)) !== undefined;
+        if (!present) missing.push(blob.digest.value);
       }),
       ...manifest.manifests.map(async (child) => {
         if (!(await this.exists(name, child.digest))) missing.push(child.digest.value);

@@ -1,0 +1,172 @@
+/**
+ * One garbage collection run: mark (mark.ts), then, unless it is a dry run, sweep (sweep.ts).
+ * Used by `berth garbage-collect` offline, and online by the scheduler and the admin endpoint;
+ * the same protocol makes both safe while other processes serve the storage.
+ *
+ * The run prints Distribution's `garbage-collect` lines through `emit`, and logs one line of
+ * figures (what it found and freed) through the logger.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { KeyedLock } from '../keyed-lock.js';
+import type { Registry } from '../registry.js';
+import { ManifestGraph } from './graph.js';
+import { StorageLease } from './lock.js';
+import { mark } from './mark.js';
+import { endRun, removeLeftovers, startRun, TOMBSTONE_LEASE_MS, type Leftovers } from './protocol.js';
+import { sweep, type SweepResult } from './sweep.js';
+
+export interface GcOptions {
+  /** Report what would be deleted; change nothing on storage (not even coordination files). */
+  dryRun?: boolean;
+  /** Also remove manifests no tag reaches (keeping index children and referrers of kept ones). */
+  deleteUntagged?: boolean;
+  /** Unreferenced blobs and untagged manifests younger than this are kept. */
+  gracePeriodMs: number;
+  /** Receives each line of Distribution-style output. */
+  emit?: (line: string) => void;
+  /** Aborting stops the run before its next deletion. */
+  signal?: AbortSignal;
+}
+
+export interface GcReport {
+  run: string;
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  gracePeriodMs: number;
+  startedAt: string;
+  durationMs: number;
+  repositories: number;
+  /** Manifest revisions kept, summed over repositories. */
+  manifestsKept: number;
+  /** Digests in the mark set (kept manifests and all they reference). */
+  blobsMarked: number;
+  /** Unreferenced blobs kept because they are younger than the grace period or in a write. */
+  blobsYoung: number;
+  blobsEligible: number;
+  bytesEligible: number;
+  /** Untagged revision links eligible for deletion (with deleteUntagged). */
+  manifestsEligible: number;
+  keptByRescan: number;
+  blobsDeleted: number;
+  bytesFreed: number;
+  manifestsDeleted: number;
+  layerLinksDeleted: number;
+  /** `name@digest` of revisions whose manifest bytes are missing (left as they are). */
+  missingManifests: string[];
+  leftoversRemoved: Leftovers;
+  stoppedEarly?: string;
+}
+
+/** A duration as Go prints one ("24h0m0s", "1.5s", "0s"), as Distribution's users read them. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  if (hours > 0) return `${hours}h${minutes}m${seconds}s`;
+  if (minutes > 0) return `${minutes}m${seconds}s`;
+  return `${seconds}s`;
+}
+
+export class GarbageCollector {
+  private readonly serial = new KeyedLock();
+  private readonly lease: StorageLease;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly logger?: Logger,
+    private readonly leaseMs = TOMBSTONE_LEASE_MS,
+  ) {
+    this.lease = new StorageLease(registry.driver);
+  }
+
+  /**
+   * Runs once, after any run of this process in progress. A non-dry run throws GcBusyError
+   * when another process holds the storage lease.
+   */
+  collect(options: GcOptions): Promise<GcReport> {
+    return this.serial.run('gc', async () => {
+      if (options.dryRun) return this.collectNow(options);
+      const lease = await this.lease.acquire();
+      try {
+        return await this.collectNow(options);
+      } finally {
+        await lease.release();
+      }
+    });
+  }
+
+  private async collectNow(options: GcOptions): Promise<GcReport> {
+    const driver = this.registry.driver;
+    const emit = options.emit ?? (() => undefined);
+    const dryRun = options.dryRun ?? false;
+    const deleteUntagged = options.deleteUntagged ?? false;
+    const run = randomUUID();
+    const began = Date.now();
+    const leftoversRemoved = dryRun ? { intents: 0, tombstones: 0, runs: 0 } : await removeLeftovers(driver, this.leaseMs);
+    // The start S on the storage's clock (a dry run writes nothing, so it uses the local clock).
+    const start = dryRun ? new Date() : await startRun(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
+    try {
+      const threshold = start.getTime() - options.gracePeriodMs;
+      const graph = new ManifestGraph(driver);
+      const repositories = await this.registry.catalog.all();
+      const marked = await mark(driver, repositories, graph, { deleteUntagged, threshold, emit, signal: options.signal });
+
+      const manifestsEligible = [...marked.untagged.values()].reduce((sum, names) => sum + names.length, 0);
+      const bytesEligible = [...marked.candidates.values()].reduce((sum, size) => sum + size, 0);
+      const blobsYoung = [...marked.blobs.keys()].filter((digest) => !marked.marked.has(digest) && !marked.candidates.has(digest)).length;
+      emit('');
+      emit(`${marked.marked.size} blobs marked, ${marked.candidates.size} blobs and ${manifestsEligible} manifests eligible for deletion`);
+      for (const digest of [...marked.candidates.keys()].sort()) emit(`blob eligible for deletion: ${digest}`);
+      for (const missing of marked.missing) emit(`warning: ${missing}: manifest revision whose bytes are missing from storage`);
+      if (blobsYoung > 0) {
+        emit(`${blobsYoung} unreferenced blobs kept: written within the grace period (${formatDuration(options.gracePeriodMs)}) or by a write in progress`);
+      }
+
+      let swept: SweepResult = { keptByRescan: 0, blobsDeleted: 0, bytesFreed: 0, manifestsDeleted: 0, layerLinksDeleted: 0 };
+      if (dryRun) {
+        emit(`dry run: ${marked.candidates.size} blobs (${bytesEligible} bytes) and ${manifestsEligible} manifests would be deleted`);
+      } else {
+        swept = await sweep(driver, this.registry.catalog, graph, marked, {
+          run,
+          threshold,
+          leaseMs: this.leaseMs,
+          emit,
+          signal: options.signal,
+        });
+        emit(`deleted ${swept.blobsDeleted} blobs (${swept.bytesFreed} bytes freed), ${swept.manifestsDeleted} manifests and ${swept.layerLinksDeleted} layer links`);
+        if (swept.keptByRescan > 0) emit(`${swept.keptByRescan} candidates kept: written to while the run went on`);
+        if (swept.stoppedEarly) emit(`${swept.stoppedEarly}; the rest waits for the next run`);
+      }
+
+      const report: GcReport = {
+        run,
+        dryRun,
+        deleteUntagged,
+        gracePeriodMs: options.gracePeriodMs,
+        startedAt: start.toISOString(),
+        durationMs: Date.now() - began,
+        repositories: repositories.length,
+        manifestsKept: [...marked.kept.entries()].reduce((sum, [name, kept]) => {
+          const revisions = marked.scans.get(name)?.revisions;
+          return sum + [...kept].filter((digest) => revisions?.has(digest)).length;
+        }, 0),
+        blobsMarked: marked.marked.size,
+        blobsYoung,
+        blobsEligible: marked.candidates.size,
+        bytesEligible,
+        manifestsEligible,
+        ...swept,
+        missingManifests: marked.missing,
+        leftoversRemoved,
+      };
+      this.logger?.info({ gc: report }, dryRun ? 'garbage collection dry run finished' : 'garbage collection finished');
+      return report;
+    } finally {
+      if (!dryRun) await endRun(driver, run);
+    }
+  }
+}
