@@ -6,38 +6,91 @@ import type { Config } from './config/schema.js';
 import { buildServer, parseListenAddress } from './http/server.js';
 import { createLogger } from './logging.js';
 import { Registry } from './registry/registry.js';
+import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
+import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
+import { registerHealthRoute } from './http/health.js';
+import { RedisLocker } from './shared/lock.js';
+import { createRedis, type RedisClient } from './shared/redis.js';
 
 export interface Berth {
   app: FastifyInstance;
   registry: Registry;
   logger: Logger;
   config: Config;
-  /** Starts listening on `http.addr` (or the given port); resolves to the bound address. */
+  /** Present while upload purging is on (`storage.maintenance.uploadpurging`, off in read-only mode). */
+  purger?: UploadPurger;
+  /** Online garbage collection: on demand at `/_berth/admin/gc`, and every `berth.gc.interval`. */
+  gc: OnlineGc;
+  /** The Redis shared by instances (Distribution's `redis` block), when configured. */
+  redis?: RedisClient;
+  /**
+   * Starts listening on `http.addr` (or the given host and port) and starts upload purging;
+   * resolves to the bound address. With `http.net: unix`, `host` is the socket's path and `port` 0.
+   */
   listen(override?: { host?: string; port?: number }): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
 
 export function createBerth(config: Config, logger?: Logger): Berth {
-  const log = logger ?? createLogger(config.loglevel ?? config.log.level, config.log.fields);
+  const log = logger ?? createLogger(config.log.level, config.log.fields);
   if (config.storage.filesystem) {
     config.storage.filesystem.rootdirectory = resolve(config.storage.filesystem.rootdirectory);
   }
-  const registry = new Registry(createDriver(config.storage));
-  const app = buildServer({ config, registry, logger: log });
+  // With Redis, the requests of one upload are serialised across every instance (docs/s3.md).
+  const redis = createRedis(config.redis);
+  redis?.on('error', (error: Error) => log.warn({ err: error }, 'redis: connection problem'));
+  const registry = new Registry(createDriver(config.storage), {
+    lock: redis ? new RedisLocker(redis) : undefined,
+    uploads: { maxBlobSize: config.berth.limits.maxblobsize },
+  });
+  const gc = new OnlineGc(registry, gcSettings(config), log);
+  const app = buildServer({ config, registry, logger: log, gc });
+  registerHealthRoute(app, registry.driver, redis, config.http.prefix.replace(/\/+$/, ''));
+  // Scheduled collection deletes, so it waits for the end of read-only mode, as upload purging
+  // does; a run asked for at the admin endpoint still goes ahead.
+  const startGc = () => {
+    if (!config.storage.maintenance.readonly?.enabled) gc.start();
+  };
+  const purging = config.storage.maintenance.uploadpurging;
+  // Purging deletes; a read-only registry writes nothing, as in Distribution.
+  const purger =
+    purging.enabled && !config.storage.maintenance.readonly?.enabled
+      ? new UploadPurger(registry.driver, { age: purging.age, interval: purging.interval, dryRun: purging.dryrun }, log)
+      : undefined;
   return {
     app,
     registry,
     logger: log,
     config,
+    purger,
+    gc,
+    redis,
     async listen(override) {
+      try {
+        await registry.driver.ping();
+      } catch (error) {
+        const where = config.storage.filesystem?.rootdirectory ?? 'storage';
+        throw new Error(`storage: ${where} is not usable: ${(error as Error).message}`);
+      }
+      if (config.http.net === 'unix' && !override) {
+        await app.listen({ path: config.http.addr });
+        purger?.start();
+        startGc();
+        return { host: config.http.addr, port: 0 };
+      }
       const configured = parseListenAddress(config.http.addr);
-      await registry.driver.ping();
       await app.listen({ host: override?.host ?? configured.host, port: override?.port ?? configured.port });
+      purger?.start();
+      startGc();
       const address = app.server.address();
       if (address === null || typeof address === 'string') return { host: configured.host, port: configured.port };
       return { host: address.address, port: address.port };
     },
-    close: () => app.close(),
+    async close() {
+      await Promise.all([app.close(), purger?.stop(), gc.stop()]);
+      await registry.driver.close?.();
+      await redis?.quit().catch(() => redis.disconnect());
+    },
   };
 }

@@ -5,6 +5,7 @@ export type { Config } from './config/schema.js';
 export { Registry as RegistryService } from './registry/registry.js';
 export type { StorageDriver, FileInfo, FileWriter, ByteRange } from './storage/driver.js';
 export { FilesystemDriver } from './storage/filesystem/driver.js';
+export { S3Driver } from './storage/s3/driver.js';
 export { GarbageCollector, type GcOptions, type GcReport } from './registry/gc/collector.js';
 export { ERROR_CODES, type ErrorCode, type ErrorBody } from './api/errcodes.js';
 export { MediaType } from './api/media-types.js';

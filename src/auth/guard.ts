@@ -13,7 +13,8 @@ import { RegistryError } from '../api/errors.js';
 import { hasBody } from '../http/context.js';
 import { requirementFor, type Requirement } from './access.js';
 import { basicCredentials, bearerToken } from './basic.js';
-import { setRepositoryFilter } from './caller.js';
+import { setCaller, setRepositoryFilter } from './caller.js';
+import { onFailedLogin } from '../ratelimit/failed-logins.js';
 import { basicChallenge, bearerChallenge, requestOrigin, type BearerError } from './challenge.js';
 import type { Identity } from './rules.js';
 import { formatScope, grants, REPOSITORY, type ResourceAccess } from './scope.js';
@@ -39,6 +40,7 @@ export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
   }
 
   function rememberCaller(request: FastifyRequest, identity: Identity): void {
+    setCaller(request.raw, { user: identity.user, groups: identity.user ? setup.policy?.groupsOf(identity.user) ?? [] : [] });
     const policy = setup.policy;
     if (!policy) return;
     setRepositoryFilter(request.raw, (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }));
@@ -73,7 +75,10 @@ export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
     if (credentials === 'malformed') throw challenge('malformed Basic credentials');
     const identity: Identity = {};
     if (credentials) {
-      if (!(await setup.users!.verify(credentials.user, credentials.password))) throw challenge('invalid username or password');
+      if (!(await setup.users!.verify(credentials.user, credentials.password))) {
+        await onFailedLogin(request, credentials.user);
+        throw challenge('invalid username or password');
+      }
       identity.user = credentials.user;
     }
     const policy = setup.policy!;

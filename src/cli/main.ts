@@ -6,6 +6,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerServe } from './commands/serve.js';
+import { registerGarbageCollect } from './commands/garbage-collect.js';
+import { CLIENT_COMMANDS } from './client-commands.js';
+import { registerHtpasswd } from './commands/htpasswd.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -15,6 +18,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerGarbageCollect(program);
+  // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
+  for (const register of CLIENT_COMMANDS) register(program);
+  registerHtpasswd(program);
   return program;
 }
 

@@ -325,6 +325,11 @@ const berthLimits = z.strictObject({
 const berth = z.strictObject({
   /** Largest manifest accepted on PUT, in bytes (the spec asks registries to take at least 4 MB). */
   manifestmaxsize: count.default(4 * 1024 * 1024),
+  /**
+   * Processes `berth serve` runs, all accepting on the one port (src/cli/workers.ts); 0 or absent
+   * means one per core but one (at least one). With `http.net: unix` Berth runs one process.
+   */
+  workers: count.optional(),
   gc: berthGc.prefault({}),
   auth: berthAuth.optional(),
   /** Proxies whose X-Forwarded-For / Forwarded headers name the client (for rate limits). */

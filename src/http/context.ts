@@ -73,7 +73,7 @@ export function pagination(context: Context, max: number): { n: number | undefin
 }
 
 /** One page of a sorted list: entries after `last`, at most `n`, and whether more follow. */
-export function page(entries: string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
+export function page(entries: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
   let start = 0;
   if (last !== undefined) {
     start = entries.findIndex((entry) => entry > last);

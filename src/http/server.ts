@@ -3,14 +3,22 @@
  * goes to the dispatcher, which owns the `/v2/` route table. Errors of any kind leave through
  * one handler that writes the spec's JSON error envelope.
  */
-import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../api/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Registry } from '../registry/registry.js';
 import type { Settings } from './context.js';
 import { createDispatcher } from './dispatch.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import type { OnlineGc } from '../registry/gc/scheduler.js';
+import { installAuth } from '../auth/index.js';
+import { installRateLimits } from '../ratelimit/index.js';
+import { applyServerLimits, installServerLimits } from './limits.js';
+import { AccessLog } from './access-log.js';
+import { enforceClientAuth, httpsOptions } from './tls.js';
+import { parseTcpAddress } from '../config/address.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -37,23 +45,46 @@ export interface ServerOptions {
   config: Config;
   registry: Registry;
   logger: Logger;
+  /** Online garbage collection, served at `/_berth/admin/gc` when given. */
+  gc?: OnlineGc;
 }
 
-export function buildServer({ config, registry, logger }: ServerOptions): FastifyInstance {
-  const tls = config.http.tls;
-  const options: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+export function buildServer({ config, registry, logger, gc }: ServerOptions): FastifyInstance {
+  const https = httpsOptions(config.http.tls);
+  const options: FastifyServerOptions & { https?: HttpsOptions } = {
     loggerInstance: logger,
-    disableRequestLogging: config.log.accesslog?.disabled ?? false,
+    // One access line per request (access-log.ts) instead of fastify's two.
+    logController: new AccessLog(logger, !(config.log.accesslog?.disabled ?? false)),
     exposeHeadRoutes: false,
     return503OnClosing: true,
-    // Uploads can legitimately take long; idle sockets are still closed by Node's own timeouts.
-    requestTimeout: 0,
+    // requestTimeout, header size, idle timeout and parser errors: berth.limits (limits.ts).
     forceCloseConnections: 'idle',
+    // A path the router cannot percent-decode (`/v2/a%zz/…`) matches no endpoint, since no name,
+    // tag, digest or upload id may contain "%": it gets the JSON 404 of unknown paths, and no
+    // handler runs (nor the hooks that guard handlers).
+    frameworkErrors: (_error, request, reply) => {
+      setCommonHeaders(reply);
+      const path = (request.raw.url ?? '/').split('?')[0];
+      const error = new RegistryError('UNSUPPORTED', `no API endpoint at ${path} (not valid percent-encoding)`, { path }, { status: 404 });
+      sendError(error, request, reply);
+    },
   };
-  if (tls?.certificate && tls.key) {
-    options.https = { cert: readFileSync(tls.certificate), key: readFileSync(tls.key) };
-  }
+  if (https) options.https = https;
+  applyServerLimits(options, config);
   const app = Fastify(options) as unknown as FastifyInstance;
+  installServerLimits(app, config, logger);
+  if (https) enforceClientAuth(app.server as unknown as HttpsServer, config.http.tls);
+  // close() ends idle keep-alive connections once, when it starts. A connection whose response is
+  // still being written then (a blob stream whose last bytes are out but whose end is not) goes
+  // idle a moment later and would hold close() until the keep-alive timeout (72 s): so while
+  // closing, end connections as each response finishes.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a size limit (manifests).
   app.removeAllContentTypeParsers();
@@ -62,12 +93,18 @@ export function buildServer({ config, registry, logger }: ServerOptions): Fastif
   const staticHeaders = Object.entries(config.http.headers).map(
     ([name, value]) => [name, Array.isArray(value) ? value : [value]] as const,
   );
-  app.addHook('onRequest', async (_request, reply) => {
+  const setCommonHeaders = (reply: FastifyReply) => {
     reply.header(API_VERSION_HEADER, 'registry/2.0');
     for (const [name, values] of staticHeaders) reply.header(name, values.length === 1 ? values[0] : values);
-  });
+  };
+  app.addHook('onRequest', async (_request, reply) => setCommonHeaders(reply));
+  // Authentication and access control (src/auth): a guard hook and the token server, when configured.
+  // Rate limits around the guard: failed logins and token requests before it, per-caller budgets after.
+  const rateLimits = installRateLimits(app, config, logger);
+  installAuth(app, config, logger);
+  rateLimits.afterAuth();
 
-  app.setErrorHandler((error, request, reply) => {
+  const sendError = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof RegistryError) {
       if (error.status >= 500) request.log.error({ err: error }, 'request failed');
       reply.code(error.status).headers(error.headers).type('application/json');
@@ -89,20 +126,25 @@ export function buildServer({ config, registry, logger }: ServerOptions): Fastif
     return reply.code(500).type('application/json').send(
       JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'internal server error; see the registry log' }] }),
     );
-  });
+  };
+  app.setErrorHandler(sendError);
 
   const dispatch = createDispatcher(registry, settingsFrom(config));
+  if (gc) registerAdminRoutes(app, gc, settingsFrom(config).prefix);
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '*',
     handler: dispatch,
   });
+  // Methods outside the list above (PROPFIND, TRACE, …) land here: the dispatcher answers 405
+  // with Allow on a known path and the JSON 404 elsewhere, as for every other request.
+  app.setNotFoundHandler(dispatch);
   return app;
 }
 
 /** `http.addr` as Distribution writes it (":5000", "localhost:5000", "[::1]:5000"). */
 export function parseListenAddress(addr: string): { host: string; port: number } {
-  const match = /^(?:\[?([^\]]*?)\]?)?:(\d+)$/.exec(addr.trim());
-  if (!match) throw new Error(`http.addr: "${addr}" is not host:port`);
-  return { host: match[1] || '0.0.0.0', port: Number(match[2]) };
+  const address = parseTcpAddress(addr);
+  if (!address) throw new Error(`http.addr: "${addr}" is not host:port`);
+  return address;
 }

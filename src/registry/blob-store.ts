@@ -14,7 +14,11 @@ export interface BlobInfo {
 }
 
 export class BlobStore {
-  constructor(private readonly driver: StorageDriver) {}
+  /** `onLinked` runs after a link is written into a repository (the catalog's cache listens). */
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly onLinked?: (name: string) => Promise<void>,
+  ) {}
 
   /** Size of the stored content, or undefined when no such blob is stored. */
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -29,6 +33,11 @@ export class BlobStore {
 
   reader(digest: Digest, range?: ByteRange): Promise<Readable> {
     return this.driver.reader(paths.blobData(digest), range);
+  }
+
+  /** A URL to fetch the content from storage directly (S3 presigned), when the driver offers one. */
+  async redirectURL(digest: Digest): Promise<string | undefined> {
+    return this.driver.redirectURL?.(paths.blobData(digest), 'GET');
   }
 
   getContent(digest: Digest): Promise<Buffer> {
@@ -55,6 +64,7 @@ export class BlobStore {
 
   async link(name: string, digest: Digest): Promise<void> {
     await writeLink(this.driver, paths.layerLink(name, digest), digest);
+    await this.onLinked?.(name);
   }
 
   /** Removes a blob from one repository; the bytes stay until garbage collection. */

@@ -1,10 +1,27 @@
 /** Tags: `_manifests/tags/<tag>/current/link` names the digest, `index/` keeps its history. */
 import type { Digest } from '../api/reference.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import { deleteIfPresent, listIfPresent, readLink, writeLink } from './links.js';
 
+/** Repositories whose tag listing is kept in memory (least recently used go first). */
+const LISTING_CACHE_ENTRIES = 1000;
+/**
+ * A listing is kept only when the tags folder was last modified this long before it was read.
+ * File times are coarse (a clock tick; seconds on some filesystems), so a change right after an
+ * earlier one can leave the time unchanged; a folder quiet for this long that then changes gets a
+ * later time for certain.
+ */
+const SETTLED_MS = 3000;
+
 export class TagStore {
+  /**
+   * Sorted tag names by repository, with the tags folder's modification time when read. A tag is
+   * created or deleted as a folder inside it, which changes that time, whichever process (or
+   * registry) does it; resolving a tag never uses this cache.
+   */
+  private readonly listings = new Map<string, { modified: number; tags: string[] }>();
+
   constructor(private readonly driver: StorageDriver) {}
 
   resolve(name: string, tag: string): Promise<Digest | undefined> {
@@ -13,16 +30,44 @@ export class TagStore {
 
   /** Points a tag at a digest; the history link first, so `current` never names an unindexed digest. */
   async tag(name: string, tag: string, digest: Digest): Promise<void> {
+    this.listings.delete(name);
     await writeLink(this.driver, paths.tagIndexLink(name, tag, digest), digest);
     await writeLink(this.driver, paths.tagCurrentLink(name, tag), digest);
+    this.listings.delete(name);
   }
 
-  untag(name: string, tag: string): Promise<boolean> {
-    return deleteIfPresent(this.driver, paths.tagFolder(name, tag));
+  async untag(name: string, tag: string): Promise<boolean> {
+    this.listings.delete(name);
+    const removed = await deleteIfPresent(this.driver, paths.tagFolder(name, tag));
+    this.listings.delete(name);
+    return removed;
   }
 
-  /** Every tag of the repository, in byte order (as Go's sort.Strings orders them). */
+  /** Every tag of the repository, in byte order (as Go's sort.Strings orders them). Do not modify. */
   async list(name: string): Promise<string[]> {
+    // Folder modification times mean something on a filesystem only (not on object storage).
+    if (this.driver.name !== 'filesystem') return this.read(name);
+    let modified: number;
+    try {
+      modified = (await this.driver.stat(paths.tagsRoot(name))).modTime.getTime();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      this.listings.delete(name);
+      return [];
+    }
+    const cached = this.listings.get(name);
+    if (cached?.modified === modified) return cached.tags;
+    const readAt = Date.now();
+    const tags = await this.read(name);
+    if (readAt - modified > SETTLED_MS) {
+      this.listings.delete(name);
+      this.listings.set(name, { modified, tags });
+      if (this.listings.size > LISTING_CACHE_ENTRIES) this.listings.delete(this.listings.keys().next().value!);
+    }
+    return tags;
+  }
+
+  private async read(name: string): Promise<string[]> {
     const tags = await listIfPresent(this.driver, paths.tagsRoot(name));
     return tags.sort(compareBytes);
   }

@@ -16,6 +16,7 @@ import type { HtpasswdUsers } from '../htpasswd/users.js';
 import type { AccessPolicy, Identity } from '../rules.js';
 import { formatScope, parseScopes, type ResourceAccess } from '../scope.js';
 import type { TokenServerSetup } from '../settings.js';
+import { onFailedLogin } from '../../ratelimit/failed-logins.js';
 
 const FORM_LIMIT = 64 * 1024;
 
@@ -92,6 +93,7 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
     const identity: Identity = {};
     if (credentials) {
       if (!(await users.verify(credentials.user, credentials.password))) {
+        await onFailedLogin(request, credentials.user);
         throw new TokenRequestError(401, 'invalid_client', 'invalid username or password', challenge);
       }
       identity.user = credentials.user;
@@ -115,7 +117,10 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
       const username = form.get('username');
       const password = form.get('password');
       if (!username || password === null) throw badRequest('grant_type=password needs username and password');
-      if (!(await users.verify(username, password))) throw new TokenRequestError(400, 'invalid_grant', 'invalid username or password');
+      if (!(await users.verify(username, password))) {
+        await onFailedLogin(request, username);
+        throw new TokenRequestError(400, 'invalid_grant', 'invalid username or password');
+      }
       user = username;
       if (form.get('access_type') === 'offline') refreshToken = refreshFor(user, service);
     } else if (grant === 'refresh_token') {

@@ -2,38 +2,50 @@
 import type { Command } from 'commander';
 import { createBerth } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
+import { createLogger } from '../../logging.js';
+import { isWorker, joinFirstProcess, reportClosed, WORKER_ENV, WorkerPool, workerCount } from '../workers.js';
 
 /** How long in-flight requests may take to finish after a stop signal. */
 const DEFAULT_DRAIN_MS = 30_000;
 
 export async function serve(configPath: string | undefined): Promise<void> {
+  if (isWorker()) return serveAsWorker(configPath);
   const { config, warnings, source, overrides } = loadConfig(configPath);
   const berth = createBerth(config);
   for (const warning of warnings) berth.logger.warn(warning);
   // Names only: override values may be secrets.
   if (overrides.length > 0) berth.logger.info({ keys: overrides }, 'configuration overridden by REGISTRY_ environment variables');
   const address = await berth.listen();
+  // More processes on the same socket use the other cores (src/cli/workers.ts).
+  const workers = config.http.net === 'unix' ? 1 : workerCount(config.berth.workers);
+  const pool = workers > 1 ? new WorkerPool(berth.app.server, workers - 1, berth.logger) : undefined;
+  pool?.start();
   const scheme = config.http.tls?.certificate ? 'https' : 'http';
   const where =
     config.http.net === 'unix'
       ? `unix:${address.host}`
       : `${scheme}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${config.http.prefix}`;
   berth.logger.info(
-    { config: source, storage: config.storage.filesystem?.rootdirectory, address: where },
+    { config: source, storage: config.storage.filesystem?.rootdirectory ?? (config.storage.s3 && `s3://${config.storage.s3.bucket}${config.storage.s3.rootdirectory}`), address: where, workers },
     'berth is serving the registry API',
   );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    berth.logger.info({ signal }, 'stopping: finishing in-flight requests');
     const drain = config.http.draintimeout ?? DEFAULT_DRAIN_MS;
     const timer = setTimeout(() => {
       berth.logger.warn('in-flight requests did not finish in time; exiting');
       process.exit(1);
     }, drain);
     timer.unref();
-    berth.close().then(
+    // Workers stop accepting first, so that once this line is written no process takes a new connection.
+    const workersStopping = pool ? pool.stop() : Promise.resolve(undefined);
+    const closing = berth.close();
+    workersStopping.then(async (stopped) => {
+      berth.logger.info({ signal }, 'stopping: finishing in-flight requests');
+      await Promise.all([closing, stopped?.exited]);
+    }).then(
       () => process.exit(0),
       (error: unknown) => {
         berth.logger.error({ err: error }, 'error while stopping');
@@ -43,6 +55,41 @@ export async function serve(configPath: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * A worker process: the same configuration and registry, serving on the socket the first process
+ * hands over. It stops when asked, on a signal, or when the first process goes away.
+ */
+async function serveAsWorker(configPath: string | undefined): Promise<void> {
+  const { config } = loadConfig(configPath); // the first process has reported warnings already
+  // Log lines say which process wrote them.
+  const berth = createBerth(config, createLogger(config.log.level, { ...config.log.fields, worker: Number(process.env[WORKER_ENV]) }));
+  await berth.app.ready();
+  let closing: Promise<void> | undefined;
+  const stop = () => {
+    if (closing) return;
+    // Stop accepting at once (the socket stays open in the other processes), then drain.
+    if (berth.app.server.listening) berth.app.server.close();
+    reportClosed();
+    const timer = setTimeout(() => process.exit(1), config.http.draintimeout ?? DEFAULT_DRAIN_MS);
+    timer.unref();
+    closing = berth.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        berth.logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const listener = await joinFirstProcess(stop);
+  if (closing) return;
+  await new Promise<void>((resolve, reject) => {
+    berth.app.server.once('error', reject);
+    berth.app.server.listen(listener, () => resolve());
+  });
 }
 
 export function registerServe(program: Command): void {

@@ -29,6 +29,13 @@ async function serveBlob(context: Context, withBody: boolean): Promise<void> {
     reply.code(304).send();
     return;
   }
+  // Object storage: the client downloads from a presigned URL, Range and all (storage.redirect).
+  // HEAD is answered here, with the digest header a redirect would lose.
+  const redirect = withBody ? await registry.blobs.redirectURL(digest) : undefined;
+  if (redirect) {
+    reply.code(307).header('Location', redirect).header('Content-Length', 0).send();
+    return;
+  }
   const range = parseRange(request.headers.range, size);
   if (range.kind === 'unsatisfiable') {
     throw new RegistryError('BLOB_UNKNOWN', `requested range not satisfiable for a blob of ${size} bytes`, { size },

@@ -13,7 +13,7 @@ export const catalogRoutes: MethodHandlers = {
     const { n, last } = pagination(context, max);
     const size = n ?? max;
     const visible = repositoryFilter(context.request.raw);
-    const names = await registry.catalog.all();
+    const names = await registry.catalog.listing();
     const { items, more } = page(visible ? names.filter(visible) : names, size, last);
     if (more) setNextLink(context, apiPaths.catalog({ n: size, last: items[items.length - 1] }));
     reply.type('application/json').send(JSON.stringify({ repositories: items }));

@@ -8,8 +8,8 @@
  * registry request makes several of them. Blob bytes, which can be large, always stream
  * asynchronously.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { access, constants, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { access, constants, mkdir, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,6 +24,7 @@ import {
   type StorageDriver,
   type WalkDecision,
 } from '../driver.js';
+import { FileAppender, FileRangeReader } from './streams.js';
 
 /**
  * Temporary files live in this folder of the storage root: beside the registry tree and on the
@@ -124,33 +125,34 @@ export class FilesystemDriver implements StorageDriver {
     if (range && !isValidRange(range)) throw new InvalidOffsetError(path, range.start);
     // Open first, then check: the stream reads the file that was checked even if it is replaced
     // or deleted meanwhile.
-    const handle = await this.mapped(path, () => open(file, 'r'));
+    const fd = this.mappedSync(path, () => openSync(file, 'r'));
+    let size: number;
     try {
-      const info = await handle.stat();
+      const info = fstatSync(fd);
       if (info.isDirectory()) throw new PathNotFoundError(path);
       if (range && range.start > info.size) throw new InvalidOffsetError(path, range.start);
+      size = info.size;
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+    const start = range?.start ?? 0;
+    const end = range?.end === undefined ? size : Math.min(range.end + 1, size);
+    return new FileRangeReader(fd, start, end, READ_CHUNK);
   }
 
   async writer(path: string): Promise<FileWriter> {
     const file = this.full(path);
     mkdirSync(dirname(file), { recursive: true });
-    const handle: FileHandle = await open(file, 'a');
+    const fd = openSync(file, 'a');
     let existing: number;
     try {
-      existing = (await handle.stat()).size;
+      existing = fstatSync(fd).size;
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
-    const stream = handle.createWriteStream({ highWaterMark: READ_CHUNK });
-    return Object.defineProperty(stream, 'size', {
-      get: () => existing + stream.bytesWritten,
-    }) as unknown as FileWriter;
+    return new FileAppender(fd, existing);
   }
 
   async stat(path: string): Promise<FileInfo> {
