@@ -10,7 +10,7 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import type { Digest, DigestAlgorithm } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
@@ -138,8 +138,10 @@ export class UploadStore {
       await pipeline([body, ...stages, writer]);
     } catch (error) {
       // Whatever reached the disk stays (the upload is resumable from there), but the in-memory
-      // hash may now be ahead of the file: drop it so it is rebuilt from the file.
+      // hash may now be ahead of the file: drop it so it is rebuilt from the file. A write still
+      // in flight lands before the lock is released, so the next chunk sees the final length.
       this.hashes.delete(this.key(name, uuid));
+      await closed(writer);
       throw error;
     }
     if (cap?.exceeded) {
@@ -208,6 +210,12 @@ export class UploadStore {
   private key(name: string, uuid: string): string {
     return `${name}\u0000${uuid}`;
   }
+}
+
+/** Resolves once a stream has closed (after its last write and the release of its file). */
+function closed(stream: Writable): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
 function outOfOrder(offset: number, claim: ChunkClaim): RegistryError {

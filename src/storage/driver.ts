@@ -32,6 +32,20 @@ export interface FileWriter extends Writable {
   readonly size: number;
 }
 
+/**
+ * A reader that takes back the chunks its consumer is done with and reads into them again, rather
+ * than allocating a buffer per piece: a large download then allocates a few megabytes in all, not
+ * its size, which would keep the garbage collector busy. Hand back only chunks this reader gave,
+ * once nothing refers to them any more; a consumer that never hands any back loses nothing.
+ */
+export interface RecyclingReader extends Readable {
+  recycle(chunk: Buffer): void;
+}
+
+export function isRecyclingReader(stream: Readable): stream is RecyclingReader {
+  return typeof (stream as Partial<RecyclingReader>).recycle === 'function';
+}
+
 /** What `walk` callbacks return: `'skip'` stops descent into a folder. */
 export type WalkDecision = void | 'skip';
 

@@ -1,13 +1,64 @@
 /** `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (end-2, end-10), ranges and conditional requests. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { makeImage, pushBlob, pushImage, randomBlob, type Blob } from '../helpers/content.js';
 import { blobDataPath } from '../helpers/files.js';
-import { assertError, client, type Api } from '../helpers/http.js';
+import { assertError, client, generatedStream, type Api } from '../helpers/http.js';
 
 const UNKNOWN = `sha256:${'0'.repeat(64)}`;
+
+/** Files this process holds open (the server runs in it). */
+function openFiles(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** sha256 of bytes `start`…`end` (inclusive) of generatedStream(size, seed), streamed. */
+async function generatedDigest(size: number, seed: number, start = 0, end = size - 1): Promise<string> {
+  const hash = createHash('sha256');
+  let offset = 0;
+  for await (const piece of generatedStream(size, seed).stream) {
+    const chunk = piece as Buffer;
+    const from = Math.max(start - offset, 0);
+    const to = Math.min(end + 1 - offset, chunk.length);
+    if (from < to) hash.update(chunk.subarray(from, to));
+    offset += chunk.length;
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+interface Download {
+  status: number;
+  digest: string;
+  size: number;
+  contentLength: string | undefined;
+}
+
+/** GETs a path, hashing the body as it arrives; with `abortAfter`, drops the connection after that many bytes. */
+function download(base: string, path: string, range?: string, options: { abortAfter?: number } = {}): Promise<Download> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(new URL(path, base), { agent: false, headers: range ? { Range: range } : {} }, (response) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      const result = () => ({ status: response.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size, contentLength: response.headers['content-length'] });
+      response.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+        if (options.abortAfter !== undefined && size >= options.abortAfter) {
+          request.destroy();
+          resolve(result());
+        }
+      });
+      response.on('error', (error) => (options.abortAfter === undefined ? reject(error) : undefined));
+      response.on('end', () => resolve(result()));
+    });
+    request.on('error', (error) => (options.abortAfter === undefined ? reject(error) : undefined));
+    request.end();
+  });
+}
 
 describe('blobs', () => {
   let server: TestBerth;
@@ -144,6 +195,53 @@ describe('blobs', () => {
         assert.equal(reply.header('content-range'), undefined, range);
         assert.deepEqual(reply.body, blob.content, range);
       }
+    });
+  });
+
+  describe('blobs larger than one read piece (1 MiB)', () => {
+    // 9 MiB and a few bytes: nine whole pieces, whose buffers are reused, and a short last one.
+    const size = 9 * 1024 * 1024 + 5;
+    const seed = 31;
+    let digest: string;
+    let path: string;
+    before(async () => {
+      digest = await generatedDigest(size, seed);
+      const start = await api('POST', '/v2/library/large/blobs/uploads/');
+      const location = new URL(start.header('location')!, server.url);
+      location.searchParams.set('digest', digest);
+      const put = await api('PUT', `${location.pathname}${location.search}`, {
+        body: generatedStream(size, seed).stream,
+        headers: { 'Content-Type': 'application/octet-stream' },
+      });
+      assert.equal(put.status, 201, put.text());
+      path = `/v2/library/large/blobs/${digest}`;
+    });
+
+    it('serves concurrent downloads byte-identical', async () => {
+      const downloads = await Promise.all(Array.from({ length: 6 }, () => download(server.url, path)));
+      for (const result of downloads) assert.deepEqual(result, { status: 200, digest, size, contentLength: String(size) });
+    });
+
+    it('serves ranges that cross piece boundaries byte-identical', async () => {
+      const ranges: Array<[number, number]> = [[1024 * 1024 - 3, 3 * 1024 * 1024 + 2], [5, size - 1], [size - 10, size - 1]];
+      for (const [start, end] of ranges) {
+        const result = await download(server.url, path, `bytes=${start}-${end}`);
+        assert.deepEqual(result, {
+          status: 206,
+          digest: await generatedDigest(size, seed, start, end),
+          size: end - start + 1,
+          contentLength: String(end - start + 1),
+        }, `bytes=${start}-${end}`);
+      }
+    });
+
+    it('closes the blob file when the client goes away mid-download', async () => {
+      const before = openFiles();
+      for (let round = 0; round < 5; round++) await download(server.url, path, undefined, { abortAfter: 64 * 1024 });
+      // The server notices each reset on its next write; give it a moment.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(openFiles() <= before, `open files: ${before} before, ${openFiles()} after`);
+      assert.equal((await download(server.url, path)).digest, digest);
     });
   });
 

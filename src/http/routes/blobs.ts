@@ -3,6 +3,7 @@ import type { Digest } from '../../api/reference.js';
 import { RegistryError, errors } from '../../api/errors.js';
 import { digestParam, matchesETag, repositoryName, type Context, type MethodHandlers } from '../context.js';
 import { parseRange } from '../range.js';
+import { sendStream } from '../stream-body.js';
 
 /** A blob is visible in a repository through its layer link, or as one of its manifests. */
 async function visibleSize(context: Context, name: string, digest: Digest): Promise<number> {
@@ -45,12 +46,12 @@ async function serveBlob(context: Context, withBody: boolean): Promise<void> {
     const { start, end } = range.range;
     reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`).header('Content-Length', end - start + 1);
     if (!withBody) return void reply.send();
-    reply.send(await registry.blobs.reader(digest, range.range));
+    sendStream(reply, await registry.blobs.reader(digest, range.range));
     return;
   }
   reply.header('Content-Length', size);
   if (!withBody) return void reply.send();
-  reply.send(await registry.blobs.reader(digest));
+  sendStream(reply, await registry.blobs.reader(digest));
 }
 
 export const blobRoutes: MethodHandlers = {

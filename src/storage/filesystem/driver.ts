@@ -5,8 +5,7 @@
  * Small metadata operations (link and manifest reads and writes, stat, list, rename) use the
  * synchronous calls: on a page-cache hit one costs about 15 µs of CPU, while a trip through
  * libuv's thread pool costs 250–500 µs on a busy two-core machine (docs/performance.md), and a
- * registry request makes several of them. Blob bytes, which can be large, always stream
- * asynchronously.
+ * registry request makes several of them. Blob bytes stream in pieces (streams.ts).
  */
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, constants, mkdir, rm } from 'node:fs/promises';

@@ -1,16 +1,21 @@
 /**
- * Blob streams of the filesystem driver, on an open file descriptor with synchronous reads and
- * writes. A blob moves through in large pieces (a megabyte read at a time; each piece received
- * written as it arrives) and each piece is a page-cache copy of well under a millisecond, so
- * skipping libuv's thread pool saves a round trip per piece (250–500 µs on a busy two-core
- * machine) and the queueing of fs streams; the event loop is held for one piece at a time.
+ * Blob streams of the filesystem driver, on an open file descriptor. Reads are synchronous, a
+ * megabyte at a time: a page-cache copy of well under a millisecond, where a trip through libuv's
+ * thread pool costs 250–500 µs on a busy two-core machine; the event loop is held for one piece at
+ * a time. Appends go through the thread pool instead (see FileAppender): there the copy is slow
+ * enough that running it beside the receiving and hashing pays.
  */
-import { closeSync, readSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, readSync, writev } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
+import type { RecyclingReader } from '../driver.js';
 
-/** Reads `[start, end)` of an open file, then closes it. */
-export class FileRangeReader extends Readable {
+/** Chunks handed back and kept for reuse, per reader: what the socket and the stream hold at once. */
+const MAX_SPARE_CHUNKS = 4;
+
+/** Reads `[start, end)` of an open file, then closes it. Chunks can be handed back (RecyclingReader). */
+export class FileRangeReader extends Readable implements RecyclingReader {
   private position: number;
+  private readonly spare: Buffer[] = [];
 
   constructor(
     private readonly fd: number,
@@ -28,8 +33,8 @@ export class FileRangeReader extends Readable {
       this.push(null);
       return;
     }
-    // A fresh buffer per piece: the socket may still hold the previous one.
-    const buffer = Buffer.allocUnsafeSlow(length);
+    // A chunk handed back, or a fresh buffer: the consumer may still hold the previous pieces.
+    const buffer = (length === this.chunk && this.spare.pop()) || Buffer.allocUnsafeSlow(length);
     let read: number;
     try {
       read = readSync(this.fd, buffer, 0, length, this.position);
@@ -45,7 +50,14 @@ export class FileRangeReader extends Readable {
     this.push(read === length ? buffer : buffer.subarray(0, read));
   }
 
+  recycle(chunk: Buffer): void {
+    // Whole pieces only: a short last piece is a view of a larger buffer.
+    if (chunk.length !== this.chunk || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== this.chunk) return;
+    if (this.spare.length < MAX_SPARE_CHUNKS && !this.destroyed) this.spare.push(chunk);
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.spare.length = 0;
     closeQuietly(this.fd);
     callback(error);
   }
@@ -53,18 +65,29 @@ export class FileRangeReader extends Readable {
 
 /**
  * Appends to an open file (opened with O_APPEND), then closes it; `size` counts what was there
- * before. Pieces arrive as the network delivers them (often 16–64 KiB); those that arrive in the
- * same turn of the event loop are written together, with one system call, at the end of that turn
- * (or as soon as `batch` bytes have gathered). So a fast upload costs few calls, and what a slow
- * client has sent is on disk at once: upload progress (`GET` of an upload) counts it. What has not
- * reached the file when the stream fails is not written: the file holds a prefix of the body, and
- * `size` says how long.
+ * before. Pieces arrive as the network delivers them (often 16–64 KiB); they are gathered and
+ * written with one `writev` at a time through libuv's thread pool, so the copy into the page cache
+ * (the slowest step of a push: fresh pages cost about 1.5 s per GB here) runs on a second core
+ * while this thread receives and hashes the next pieces. A write starts at the end of the turn of
+ * the event loop in which pieces arrived, or as soon as `batch` bytes have gathered, so what a slow
+ * client has sent is on disk at once: upload progress (`GET` of an upload) counts it. Once `batch`
+ * bytes wait beside the write in flight, the stream stops taking more (backpressure on the
+ * socket): an upload holds about two batches in memory at most. When the stream fails, a write already started still completes, then the file is
+ * closed: the file holds a prefix of the body, and `size` says how long.
  */
 export class FileAppender extends Writable {
   private written = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private writing = false;
   private scheduled: NodeJS.Immediate | undefined;
+  /** A write callback held back while too many bytes wait: released as writes complete. */
+  private held: ((error?: Error | null) => void) | undefined;
+  /** `_final`'s callback, waiting for everything pending to be written. */
+  private finishing: ((error?: Error | null) => void) | undefined;
+  /** `_destroy`'s continuation, waiting for the write in flight before the file is closed. */
+  private closing: (() => void) | undefined;
+  private failure: Error | undefined;
 
   constructor(
     private readonly fd: number,
@@ -80,16 +103,19 @@ export class FileAppender extends Writable {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.add(chunk);
-    this.settle(callback);
+    this.accept(callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
     for (const { chunk } of chunks) this.add(chunk);
-    this.settle(callback);
+    this.accept(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    callback(this.flush());
+    if (this.failure) return callback(this.failure);
+    if (!this.writing && this.pendingBytes === 0) return callback();
+    this.finishing = callback;
+    if (!this.writing) this.startWrite();
   }
 
   private add(chunk: Buffer): void {
@@ -97,19 +123,24 @@ export class FileAppender extends Writable {
     this.pendingBytes += chunk.length;
   }
 
-  /** Writes now when a batch has gathered; otherwise at the end of this turn of the event loop. */
-  private settle(callback: (error?: Error | null) => void): void {
-    if (this.pendingBytes >= this.batch) return callback(this.flush());
-    this.scheduled ??= setImmediate(() => {
-      this.scheduled = undefined;
-      const error = this.flush();
-      if (error) this.destroy(error);
-    });
-    callback();
+  private accept(callback: (error?: Error | null) => void): void {
+    if (this.failure) return callback(this.failure);
+    this.kick();
+    if (this.pendingBytes >= this.batch) this.held = callback;
+    else callback();
   }
 
-  /** Writes what is pending; returns the error instead of throwing it. */
-  private flush(): Error | undefined {
+  /** Starts a write now when a batch has gathered; otherwise at the end of this turn. */
+  private kick(): void {
+    if (this.writing || this.pendingBytes === 0) return;
+    if (this.pendingBytes >= this.batch) return this.startWrite();
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = undefined;
+      if (!this.writing && !this.destroyed && this.pendingBytes > 0) this.startWrite();
+    });
+  }
+
+  private startWrite(): void {
     if (this.scheduled) {
       clearImmediate(this.scheduled);
       this.scheduled = undefined;
@@ -118,31 +149,74 @@ export class FileAppender extends Writable {
     const total = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    if (buffers.length === 0) return undefined;
-    try {
-      const written = buffers.length === 1 ? writeFully(this.fd, buffers[0]!) : writevSync(this.fd, buffers);
-      this.written += written;
-      // A short write (rare: a full disk, a signal) finishes piece by piece, or throws.
-      if (written < total) this.written += writeFully(this.fd, Buffer.concat(buffers).subarray(written));
-      return undefined;
-    } catch (error) {
-      return error as Error;
+    this.writing = true;
+    writev(this.fd, buffers, (error, written) => {
+      this.writing = false;
+      if (error) {
+        this.failure = error;
+      } else {
+        this.written += written;
+        // A short write (rare: a full disk, a signal): what is left goes first in the next write.
+        if (written < total) this.requeue(buffers, written);
+      }
+      this.afterWrite();
+    });
+  }
+
+  private requeue(buffers: Buffer[], skip: number): void {
+    const rest: Buffer[] = [];
+    for (const buffer of buffers) {
+      if (skip >= buffer.length) {
+        skip -= buffer.length;
+        continue;
+      }
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
     }
+    this.pending = [...rest, ...this.pending];
+    this.pendingBytes = this.pending.reduce((sum, buffer) => sum + buffer.length, 0);
+  }
+
+  private afterWrite(): void {
+    if (this.closing) return this.closing();
+    if (this.failure) {
+      this.release(this.failure);
+      return;
+    }
+    if (this.pendingBytes > 0) this.startWrite();
+    if (this.held && this.pendingBytes < this.batch) {
+      const held = this.held;
+      this.held = undefined;
+      held();
+    }
+    if (!this.writing && this.finishing) this.release();
+  }
+
+  /** Answers the callbacks that wait: the held write and `_final`. */
+  private release(error?: Error): void {
+    const { held, finishing } = this;
+    this.held = undefined;
+    this.finishing = undefined;
+    held?.(error);
+    finishing?.(error);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = undefined;
     this.pending = [];
-    closeQuietly(this.fd);
-    callback(error);
+    this.pendingBytes = 0;
+    this.held = undefined;
+    this.finishing = undefined;
+    const close = (): void => {
+      closeQuietly(this.fd);
+      callback(error);
+    };
+    // Closing the descriptor under a write in flight could let the write land in another file
+    // that reuses the number: wait for it.
+    if (this.writing) this.closing = close;
+    else close();
   }
-}
-
-function writeFully(fd: number, buffer: Buffer): number {
-  let offset = 0;
-  while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
-  return offset;
 }
 
 function closeQuietly(fd: number): void {
