@@ -97,11 +97,17 @@ export function buildServer({ config, registry, logger, gc }: ServerOptions): Fa
     reply.header(API_VERSION_HEADER, 'registry/2.0');
     for (const [name, values] of staticHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   };
-  app.addHook('onRequest', async (_request, reply) => setCommonHeaders(reply));
+  app.addHook('onRequest', async (request, reply) => {
+    setCommonHeaders(reply);
+    // `curl -X HEAD` (a line many registry how-tos carry) sends HEAD but then waits for the
+    // Content-Length bytes a HEAD answer never has, until the keep-alive timeout. Closing the
+    // connection after the headers ends that wait at once (curl reports exit 18).
+    if (request.method === 'HEAD' && request.headers['user-agent']?.startsWith('curl/')) reply.header('Connection', 'close');
+  });
   // Authentication and access control (src/auth): a guard hook and the token server, when configured.
   // Rate limits around the guard: failed logins and token requests before it, per-caller budgets after.
   const rateLimits = installRateLimits(app, config, logger);
-  installAuth(app, config, logger);
+  const auth = installAuth(app, config, logger);
   rateLimits.afterAuth();
 
   const sendError = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
