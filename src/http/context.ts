@@ -13,6 +13,11 @@ export interface Settings {
   readOnly: boolean;
   manifestMaxSize: number;
   catalogMaxEntries: number;
+  /**
+   * Whether `?mount=` without `from` links any stored blob. Off under access control: the caller
+   * would get a blob of a repository it may not read, by its digest alone.
+   */
+  mountWithoutFrom: boolean;
   /** Absolute base URL for Location headers (`http.host`), or undefined to use the request's. */
   host?: string;
   relativeUrls: boolean;

@@ -22,9 +22,10 @@ import { parseTcpAddress } from '../config/address.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
-export function settingsFrom(config: Config): Settings {
+export function settingsFrom(config: Config, accessControlled = false): Settings {
   const prefix = config.http.prefix.replace(/\/+$/, '');
   return {
+    mountWithoutFrom: !accessControlled,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly?.enabled ?? false,
     manifestMaxSize: config.berth.manifestmaxsize,
@@ -135,7 +136,7 @@ export function buildServer({ config, registry, logger, gc }: ServerOptions): Fa
   };
   app.setErrorHandler(sendError);
 
-  const dispatch = createDispatcher(registry, settingsFrom(config));
+  const dispatch = createDispatcher(registry, settingsFrom(config, auth?.scheme !== undefined));
   if (gc) registerAdminRoutes(app, gc, settingsFrom(config).prefix);
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

@@ -16,6 +16,7 @@ import { ConfigError, validateConfig } from '../../src/config/load.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { REPO_ROOT } from '../helpers/berth-process.js';
 import { client, type Api } from '../helpers/http.js';
+import { randomBlob } from '../helpers/content.js';
 import { basic, writeHtpasswd } from './support.js';
 
 /** Runs the CLI with `input` on stdin; resolves with exit code and output. */
@@ -126,6 +127,7 @@ describe('HTTP Basic with auth.htpasswd', () => {
           auth: {
             rules: [
               { users: ['alice'], repositories: ['team-a/*'], actions: ['pull', 'push'] },
+              { users: ['bob'], repositories: ['bob/*'], actions: ['pull', 'push'] },
               { anonymous: true, repositories: ['public/**'], actions: ['pull'] },
               { users: ['*'], registry: ['catalog'] },
             ],
@@ -163,6 +165,29 @@ describe('HTTP Basic with auth.htpasswd', () => {
     assert.equal((await api('GET', '/v2/')).status, 200);
     assert.equal((await api('GET', '/v2/_catalog')).status, 401);
     assert.equal((await api('GET', '/v2/_catalog', { headers: { Authorization: basic('bob', 'bob-pw') } })).status, 200);
+  });
+
+  it('mounts only from a repository the caller may pull: no mount by digest alone', async () => {
+    const alice = { Authorization: basic('alice', 'alice-pw') };
+    const bob = { Authorization: basic('bob', 'bob-pw') };
+    const secret = randomBlob(300);
+    const start = await api('POST', '/v2/team-a/secret/blobs/uploads/', { headers: alice });
+    const location = new URL(start.header('location')!, server.url);
+    location.searchParams.set('digest', secret.digest);
+    assert.equal((await api('PUT', `${location.pathname}${location.search}`, { body: secret.content, headers: alice })).status, 201);
+
+    // Without `from`, the digest alone would reach team-a's blob: Berth starts an upload instead.
+    const guess = await api('POST', `/v2/bob/app/blobs/uploads/?mount=${secret.digest}`, { headers: bob });
+    assert.equal(guess.status, 202);
+    assert.ok(guess.header('docker-upload-uuid'));
+    assert.equal((await api('GET', `/v2/bob/app/blobs/${secret.digest}`, { headers: bob })).status, 404);
+    // Naming the source needs pull on it.
+    const named = await api('POST', `/v2/bob/app/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, { headers: bob });
+    assert.equal(named.status, 403);
+    // A caller who may read the source mounts it.
+    const mounted = await api('POST', `/v2/team-a/copy/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, { headers: alice });
+    assert.equal(mounted.status, 201);
+    assert.deepEqual((await api('GET', `/v2/team-a/copy/blobs/${secret.digest}`, { headers: alice })).body, secret.content);
   });
 
   it('sees users added with berth htpasswd without a restart', async () => {

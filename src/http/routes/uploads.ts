@@ -69,8 +69,10 @@ function sendCreated(context: Context, name: string, digest: Digest): void {
 async function tryMount(context: Context, name: string, digest: Digest): Promise<boolean> {
   const from = context.query.get('from');
   if (from !== null && !isValidName(from)) throw errors.nameInvalid(from, `"from" is not a valid repository name`);
-  // Without `from`, any stored blob may be mounted (the spec allows it). The registry checks and
+  // Without `from`, any stored blob may be mounted (the spec allows it), unless access control is
+  // on: then the client uploads (202), as the spec's fallback allows. The registry checks and
   // links under the garbage collector's guard.
+  if (from === null && !context.settings.mountWithoutFrom) return false;
   return context.registry.mountBlob(name, digest, from ?? undefined);
 }
 
