@@ -15,6 +15,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { BudgetTable } from '../ratelimit/budgets.js';
 
 /** Set in a worker's environment; its value is the worker's number (1, 2, …). */
 export const WORKER_ENV = 'BERTH_WORKER';
@@ -35,9 +37,22 @@ const MESSAGE = {
  * and at least one. The core left over runs what a registry's requests also need: the kernel's
  * network and disk work, libuv's thread pool, the clients on the same machine. Each process costs
  * about 100 MB of memory (docs/performance.md).
+ *
+ * With counters kept per process (rate limits or the concurrent-upload limit without Redis), every
+ * extra process would multiply each caller's budget: then the default is one process, and only an
+ * explicit `berth.workers` starts more.
  */
-export function workerCount(configured: number | undefined): number {
-  return configured !== undefined && configured > 0 ? configured : Math.max(1, availableParallelism() - 1);
+export function workerCount(configured: number | undefined, options: { perProcessCounters?: boolean } = {}): number {
+  if (configured !== undefined && configured > 0) return configured;
+  if (options.perProcessCounters) return 1;
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/** Whether the configuration counts per caller in each process's memory (docs/rate-limits.md). */
+export function countsPerProcess(config: Config): boolean {
+  if (config.redis) return false;
+  const rateLimited = config.berth.ratelimit !== undefined && new BudgetTable(config.berth.ratelimit).enabled;
+  return rateLimited || config.berth.limits.maxconcurrentuploads !== undefined;
 }
 
 export function isWorker(): boolean {

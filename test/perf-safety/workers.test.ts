@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { serveBerth, waitForExit, type BerthProcess } from '../helpers/berth-process.js';
 import { makeImage, OCI_MANIFEST, sha256 } from '../helpers/content.js';
+import { availableParallelism } from 'node:os';
+import { countsPerProcess, workerCount } from '../../src/cli/workers.js';
+import { validateConfig } from '../../src/config/load.js';
 
 interface Reply {
   status: number;
@@ -58,6 +61,29 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('how many processes serve', () => {
+  const config = (tree: Record<string, unknown>) => validateConfig({ version: '0.1', storage: { filesystem: { rootdirectory: '/tmp/x' } }, ...tree }).config;
+  const spare = Math.max(1, availableParallelism() - 1);
+
+  it('defaults to one per core but one, and follows berth.workers', () => {
+    assert.equal(workerCount(undefined), spare);
+    assert.equal(workerCount(0), spare);
+    assert.equal(workerCount(3), 3);
+  });
+
+  it('stays at one process by default when counters are per process, so budgets are not multiplied', () => {
+    const limited = config({ berth: { ratelimit: { requests: '100/1m' } } });
+    assert.equal(countsPerProcess(limited), true);
+    assert.equal(workerCount(limited.berth.workers, { perProcessCounters: countsPerProcess(limited) }), 1);
+    const uploadsCapped = config({ berth: { limits: { maxconcurrentuploads: 4 } } });
+    assert.equal(countsPerProcess(uploadsCapped), true);
+    // Redis shares the counters; an explicit setting is followed (and logged).
+    assert.equal(countsPerProcess(config({ berth: { ratelimit: { requests: '100/1m' } }, redis: { addr: '127.0.0.1:1' } })), false);
+    assert.equal(countsPerProcess(config({})), false);
+    assert.equal(workerCount(2, { perProcessCounters: true }), 2);
+  });
+});
 
 describe('berth serve with worker processes', { skip: process.platform !== 'linux' ? 'reads /proc' : false }, () => {
   const folder = tempDir();

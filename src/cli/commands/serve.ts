@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createBerth } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
-import { isWorker, joinFirstProcess, reportClosed, WORKER_ENV, WorkerPool, workerCount } from '../workers.js';
+import { countsPerProcess, isWorker, joinFirstProcess, reportClosed, WORKER_ENV, WorkerPool, workerCount } from '../workers.js';
 
 /** How long in-flight requests may take to finish after a stop signal. */
 const DEFAULT_DRAIN_MS = 30_000;
@@ -17,7 +17,11 @@ export async function serve(configPath: string | undefined): Promise<void> {
   if (overrides.length > 0) berth.logger.info({ keys: overrides }, 'configuration overridden by REGISTRY_ environment variables');
   const address = await berth.listen();
   // More processes on the same socket use the other cores (src/cli/workers.ts).
-  const workers = config.http.net === 'unix' ? 1 : workerCount(config.berth.workers);
+  const perProcessCounters = countsPerProcess(config);
+  const workers = config.http.net === 'unix' ? 1 : workerCount(config.berth.workers, { perProcessCounters });
+  if (workers > 1 && perProcessCounters) {
+    berth.logger.warn({ workers }, 'rate-limit and upload counters are per process without redis: each caller gets its budget once per worker process');
+  }
   const pool = workers > 1 ? new WorkerPool(berth.app.server, workers - 1, berth.logger) : undefined;
   pool?.start();
   const scheme = config.http.tls?.certificate ? 'https' : 'http';
