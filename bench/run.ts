@@ -205,6 +205,15 @@ async function smallRequests(servers: Record<ServerName, RunningServer>, layout:
   }
 }
 
+/**
+ * Writes dirty pages out before a timed push. A push writes 256 MiB into the page cache; while the
+ * kernel writes the previous push's bytes back, fresh page-cache writes cost several times more,
+ * so without this the registry that pushes second in a round pays for the one that pushed first.
+ */
+function settleDisk(): void {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
 async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFile: string): Promise<void> {
   const mono = row('1', 'monolithic push of 256 MiB (POST, PUT with the body)', 'MB/s', 'higher', { ratio: 2 });
   const chunked = row('2', 'chunked push of 256 MiB in 8 MiB PATCH chunks', 'MB/s', 'higher', { ratio: 2 });
@@ -217,6 +226,7 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
       const digest = await restamp(blobFile, `mono-${round}`);
       for (const server of order(round, servers)) {
         const repository = `push/mono${round}`;
+        settleDisk();
         mono.samples[server.name].push(mbPerSecond(BLOB_SIZE, await work.pushMonolithic(server.url, repository, blobFile, BLOB_SIZE, digest)));
         lastPushed = { repository, digest };
       }
@@ -228,6 +238,7 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
       const digest = await restamp(blobFile, `chunked-${round}`);
       for (const server of order(round, servers)) {
         const repository = `push/chunked${round}`;
+        settleDisk();
         chunked.samples[server.name].push(mbPerSecond(BLOB_SIZE, await work.pushChunked(server.url, repository, blobFile, BLOB_SIZE, digest)));
         lastPushed = { repository, digest };
       }
