@@ -15,7 +15,7 @@ import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { makeImage, pushImage, randomBlob, type Image } from '../helpers/content.js';
-import { startDistribution } from '../helpers/distribution.js';
+import { startDockerRegistry } from '../helpers/docker-registry.js';
 import { imageDoc, type Doc } from '../helpers/manifests.js';
 import { describeWithTools, run, tools } from '../helpers/tools.js';
 import { Registry } from '../../src/registry/registry.js';
@@ -154,7 +154,7 @@ describeWithTools('Distribution\'s garbage-collect on a folder Berth wrote', [to
     const collector = new GarbageCollector(new Registry(new FilesystemDriver({ rootdirectory: root })));
     const report = await collector.collect({ deleteUntagged: true, gracePeriodMs: 0 });
     assert.ok(report.blobsDeleted > 0 && report.manifestsDeleted > 0);
-    const distribution = await startDistribution({ root });
+    const distribution = await startDockerRegistry({ root });
     try {
       for (const { name, tag, digest } of fixture.tagged) {
         const pulled = await pullVerified(distribution.url, name, tag);

@@ -1,16 +1,18 @@
 /**
- * Starts Debian's `docker-registry` (CNCF Distribution 2.8, the real Go registry) on a free
- * loopback port over a temporary folder, with deletion enabled, and optionally with htpasswd
- * (Basic) or token (Bearer) authentication: the registry clients are tested against. (For
- * storage-compatibility tests over a given folder, see distribution.ts.) Tests that need it skip
+ * Runs Debian's `docker-registry` (CNCF Distribution 2.8, the real Go registry) on a free loopback
+ * port, deletion enabled: over a given storage folder (layout-compatibility and GC tests, which
+ * check Berth against it on the same bytes) or over a fresh temporary one, optionally with
+ * htpasswd (Basic) or token (Bearer) authentication and TLS (client tests). Tests that need it skip
  * loudly when it is absent, and fail instead under CI=true.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
+import { stringify } from 'yaml';
 import { tempDir } from './berth.js';
 import { freePort } from './tools.js';
 
@@ -34,6 +36,8 @@ export interface TokenAuthSettings {
 }
 
 export interface DockerRegistryOptions {
+  /** Storage folder to serve; a fresh temporary one (removed on close) by default. */
+  root?: string;
   /** Users for htpasswd (Basic) authentication. */
   users?: Record<string, string>;
   token?: TokenAuthSettings;
@@ -45,6 +49,9 @@ export interface TestDockerRegistry {
   url: string;
   host: string;
   root: string;
+  /** What the process wrote to stderr so far (its log, the last 20 kB), for failure messages. */
+  log(): string;
+  /** Stops the process; removes the storage folder too when this helper made it. */
   close(): Promise<void>;
 }
 
@@ -52,46 +59,32 @@ export function htpasswdEntry(user: string, password: string): string {
   return `${user}:${bcrypt.hashSync(password, 4)}`;
 }
 
-export async function startDockerRegistry(options: DockerRegistryOptions = {}): Promise<TestDockerRegistry> {
-  const folder = tempDir('docker-registry-');
-  const root = join(folder, 'data');
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const lines = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${root}`,
-    '  delete:',
-    '    enabled: true',
-    'http:',
-    `  addr: ${host}`,
-    '  secret: berth-test-secret',
-  ];
-  if (options.tls) lines.push('  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`);
+/** Distribution's configuration for these options, written into `folder`; returns its path. */
+function writeConfig(folder: string, root: string, host: string, options: DockerRegistryOptions): string {
+  const config: Record<string, unknown> = {
+    version: 0.1,
+    log: { level: 'warn', accesslog: { disabled: true } },
+    storage: { filesystem: { rootdirectory: root }, delete: { enabled: true } },
+    http: { addr: host, secret: 'berth-test-secret', ...(options.tls ? { tls: options.tls } : {}) },
+  };
   if (options.users) {
     const path = join(folder, 'htpasswd');
     writeFileSync(path, `${Object.entries(options.users).map(([user, password]) => htpasswdEntry(user, password)).join('\n')}\n`);
-    lines.push('auth:', '  htpasswd:', '    realm: berth-test', `    path: ${path}`);
+    config.auth = { htpasswd: { realm: 'berth-test', path } };
   } else if (options.token) {
-    const { realm, service, issuer, rootcertbundle } = options.token;
-    lines.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${rootcertbundle}`);
+    config.auth = { token: { ...options.token } };
   }
-  const configPath = join(folder, 'config.yml');
-  writeFileSync(configPath, `${lines.join('\n')}\n`);
-  const child: ChildProcess = spawn(DOCKER_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  const url = `${options.tls ? 'https' : 'http'}://${host}`;
-  // Ready when the port accepts connections (any HTTP answer, 401 included); bounded.
-  for (let attempt = 0; ; attempt++) {
-    if (exited) throw new Error(`docker-registry exited at start: ${stderr}`);
+  const path = join(folder, 'config.yml');
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/** Resolves once the port accepts connections (any HTTP answer, 401 included); bounded. */
+async function waitUntilListening(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  for (let attempt = 0; attempt <= 200; attempt++) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log()}`);
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1', () => {
@@ -100,28 +93,64 @@ export async function startDockerRegistry(options: DockerRegistryOptions = {}): 
         });
         socket.on('error', reject);
       });
-      break;
+      return;
     } catch {
-      if (attempt > 200) {
-        child.kill('SIGKILL');
-        throw new Error(`docker-registry did not start on ${host}: ${stderr}`);
-      }
       await sleep(50);
     }
   }
+  throw new Error(`docker-registry did not start on port ${port}:\n${log()}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistryOptions): Promise<TestDockerRegistry> {
+  const folder = tempDir('docker-registry-config-');
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', writeConfig(folder, root, host, options)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)));
+  const log = () => stderr;
+  try {
+    await waitUntilListening(port, child, log);
+  } catch (error) {
+    // The caller may retry on the same root, so only this attempt's process and config go.
+    await stop(child);
+    rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
   return {
-    url,
+    url: `${options.tls ? 'https' : 'http'}://${host}`,
     host,
     root,
+    log,
     async close() {
-      if (!exited) {
-        const done = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await done;
-        clearTimeout(timer);
-      }
+      await stop(child);
       rmSync(folder, { recursive: true, force: true });
+      if (ownsRoot) rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+export async function startDockerRegistry(options: DockerRegistryOptions = {}): Promise<TestDockerRegistry> {
+  const ownsRoot = options.root === undefined;
+  const root = options.root ?? tempDir('docker-registry-');
+  // The port is chosen before the process binds it; retry if another process took it meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(root, ownsRoot, options);
+    } catch (error) {
+      if (attempt < 3 && String(error).includes('address already in use')) continue;
+      if (ownsRoot) rmSync(root, { recursive: true, force: true });
+      throw error;
+    }
+  }
 }

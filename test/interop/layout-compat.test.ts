@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { DOCKER_MANIFEST, makeImage, pushBlob, pushImage, pushManifest, type Image } from '../helpers/content.js';
-import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { EMPTY_CONFIG, makeArtifact } from '../helpers/manifests.js';
 import { OciLayout, type BuiltImage } from '../helpers/oci-layout.js';
 import { assertLayoutCopy, pullToLayout, pushLayout } from '../helpers/skopeo.js';
@@ -35,7 +35,7 @@ async function json<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-/** The catalog and every repository's tags (sorted: Distribution 2.8 lists tags in directory order). */
+/** The catalog and every repository's tags (sorted: TestDockerRegistry 2.8 lists tags in directory order). */
 async function listing(registry: Registry): Promise<{ repositories: string[]; tags: Record<string, string[]> }> {
   const { repositories } = await json<{ repositories: string[] }>(`${registry.url}/v2/_catalog`);
   const tags: Record<string, string[]> = {};
@@ -155,7 +155,7 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
       assert.deepEqual(referrers.manifests.map((entry) => entry.digest), [artifact.digest]);
       await berth.close({ keepRoot: true });
 
-      const distribution: Distribution = await startDistribution({ root });
+      const distribution: TestDockerRegistry = await startDockerRegistry({ root });
       try {
         assert.deepEqual(await listing(distribution), before, 'catalog and tags');
         await assertServes(distribution, expected);
@@ -177,7 +177,7 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
 
   it('Berth serves intact what Distribution stored', async () => {
     const root = folder('compat-distribution-root-');
-    const distribution = await startDistribution({ root });
+    const distribution = await startDockerRegistry({ root });
     let expected: Expected;
     let before: Awaited<ReturnType<typeof listing>>;
     try {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { DOCKER_LIST, DOCKER_MANIFEST, makeImage, pushImage, pushManifest, type Image } from '../helpers/content.js';
-import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { describe as descriptorOf, makeIndex } from '../helpers/manifests.js';
 import { describeWithTools, run, tools } from '../helpers/tools.js';
 
@@ -123,10 +123,10 @@ async function runScript(url: string): Promise<string[]> {
 
 describeWithTools('registry_admin.py (python requests) against Berth and Distribution 2.8', [tools.python(), tools.distribution()], () => {
   let berth: TestBerth;
-  let distribution: Distribution;
+  let distribution: TestDockerRegistry;
   before(async () => {
     berth = await startBerth();
-    distribution = await startDistribution();
+    distribution = await startDockerRegistry();
     const push = makeImages();
     await push(berth.url);
     await push(distribution.url);
