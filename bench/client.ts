@@ -95,7 +95,8 @@ export function curl(args: string[]): Promise<CurlResult> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has everything curl printed been read.
+    child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`curl exited ${code}: ${err.trim()}`));
       const [status, bytes] = out.trim().split(' ').map(Number);
       resolve({ status: status ?? 0, bytes: bytes ?? 0 });

@@ -37,7 +37,8 @@ export function loadTest(options: { url: string; method: string; headers?: strin
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has all of hey's output been read.
+    child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`hey exited ${code}: ${err.slice(-1000)}`));
       const lines = Buffer.concat(out).toString('utf8').trim().split('\n').slice(1);
       const latencies: number[] = [];
