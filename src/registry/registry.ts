@@ -102,7 +102,8 @@ export class Registry {
   async deleteManifest(name: string, digest: Digest): Promise<void> {
     const stored = await this.manifests.get(name, digest);
     if (!stored) throw errors.manifestUnknown(digest.value);
-    for (const tag of await this.tags.tagsFor(name, digest)) await this.tags.untag(name, tag);
+    // Only tags that still name this manifest: one moved elsewhere meanwhile stays.
+    for (const tag of await this.tags.tagsFor(name, digest)) await this.tags.untagIf(name, tag, digest);
     await this.manifests.delete(name, digest);
     try {
       const subject = parseManifest(stored.bytes, stored.mediaType, digest.algorithm).subject;

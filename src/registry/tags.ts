@@ -3,6 +3,8 @@ import type { Digest } from '../api/reference.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import { deleteIfPresent, listIfPresent, readLink, writeLink } from './links.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { Locker } from '../shared/lock.js';
 
 /** Repositories whose tag listing is kept in memory (least recently used go first). */
 const LISTING_CACHE_ENTRIES = 1000;
@@ -14,6 +16,13 @@ const LISTING_CACHE_ENTRIES = 1000;
  */
 const SETTLED_MS = 3000;
 
+/**
+ * Writes to one tag (pointing it, removing it) run one at a time within this process: a manifest
+ * DELETE removes only the tags that still name that manifest, checked under the tag's lock, so a
+ * tag moved to another manifest meanwhile is kept. (Across processes or instances the check still
+ * runs, but a move can land between the check and the removal; the lock is not shared through
+ * Redis so that pushing a manifest never depends on Redis being up.)
+ */
 export class TagStore {
   /**
    * Sorted tag names by repository, with the tags folder's modification time when read. A tag is
@@ -22,21 +31,39 @@ export class TagStore {
    */
   private readonly listings = new Map<string, { modified: number; tags: string[] }>();
 
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly lock: Locker = new KeyedLock(),
+  ) {}
 
   resolve(name: string, tag: string): Promise<Digest | undefined> {
     return readLink(this.driver, paths.tagCurrentLink(name, tag));
   }
 
   /** Points a tag at a digest; the history link first, so `current` never names an unindexed digest. */
-  async tag(name: string, tag: string, digest: Digest): Promise<void> {
-    this.listings.delete(name);
-    await writeLink(this.driver, paths.tagIndexLink(name, tag, digest), digest);
-    await writeLink(this.driver, paths.tagCurrentLink(name, tag), digest);
-    this.listings.delete(name);
+  tag(name: string, tag: string, digest: Digest): Promise<void> {
+    return this.lock.run(lockKey(name, tag), async () => {
+      this.listings.delete(name);
+      await writeLink(this.driver, paths.tagIndexLink(name, tag, digest), digest);
+      await writeLink(this.driver, paths.tagCurrentLink(name, tag), digest);
+      this.listings.delete(name);
+    });
   }
 
-  async untag(name: string, tag: string): Promise<boolean> {
+  /** Removes a tag, whatever it names. */
+  untag(name: string, tag: string): Promise<boolean> {
+    return this.lock.run(lockKey(name, tag), () => this.remove(name, tag));
+  }
+
+  /** Removes a tag only if it still names `digest` (checked and removed under the tag's lock). */
+  untagIf(name: string, tag: string, digest: Digest): Promise<boolean> {
+    return this.lock.run(lockKey(name, tag), async () => {
+      if ((await this.resolve(name, tag))?.value !== digest.value) return false;
+      return this.remove(name, tag);
+    });
+  }
+
+  private async remove(name: string, tag: string): Promise<boolean> {
     this.listings.delete(name);
     const removed = await deleteIfPresent(this.driver, paths.tagFolder(name, tag));
     this.listings.delete(name);
@@ -78,6 +105,10 @@ export class TagStore {
     const current = await Promise.all(tags.map((tag) => this.resolve(name, tag)));
     return tags.filter((_, index) => current[index]?.value === digest.value);
   }
+}
+
+function lockKey(name: string, tag: string): string {
+  return `tag\u0000${name}\u0000${tag}`;
 }
 
 /** Byte-wise string order; for the ASCII of names and tags it equals Go's sort.Strings. */

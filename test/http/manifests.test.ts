@@ -24,6 +24,7 @@ import {
   type Blob,
 } from '../helpers/content.js';
 import { storedBlobDigests } from '../helpers/files.js';
+import type { StorageDriver } from '../../src/storage/driver.js';
 import { assertError, client, type Api, type HttpReply } from '../helpers/http.js';
 import {
   EMPTY_CONFIG,
@@ -423,6 +424,68 @@ describe('manifests', () => {
       assert.equal((await api('GET', '/v2/delete/tag/manifests/stays')).status, 200);
       assert.deepEqual((await api('GET', '/v2/delete/tag/tags/list')).json().tags, ['stays']);
       assertError(await api('DELETE', '/v2/delete/tag/manifests/gone'), 404, 'MANIFEST_UNKNOWN', 'again');
+    });
+
+    /**
+     * Holds a DELETE by digest at one step (`hold` wraps a storage driver method), moves the
+     * DELETEd manifest's tag to another manifest meanwhile, and checks the tag survives.
+     */
+    async function deleteWhileTagMoves(repository: string, hold: (driver: StorageDriver, paused: () => Promise<void>) => () => void): Promise<void> {
+      const doomed = makeImage({ layers: 1 });
+      const next = makeImage({ layers: 1 });
+      await pushImage(server.url, repository, 'moving', doomed);
+      await pushImage(server.url, repository, next.digest, next);
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const restore = hold(server.berth.registry.driver, async () => {
+        entered();
+        await gate;
+      });
+      try {
+        const deletion = api('DELETE', `/v2/${repository}/manifests/${doomed.digest}`);
+        await inside;
+        const move = pushImage(server.url, repository, 'moving', next);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        open();
+        assert.equal((await deletion).status, 202);
+        assert.equal((await move).status, 201);
+      } finally {
+        restore();
+      }
+      const moved = await api('GET', `/v2/${repository}/manifests/moving`, { headers: { Accept: OCI_MANIFEST } });
+      assert.equal(moved.status, 200, moved.text());
+      assert.equal(moved.header('docker-content-digest'), next.digest);
+      assertError(await api('GET', `/v2/${repository}/manifests/${doomed.digest}`), 404, 'MANIFEST_UNKNOWN');
+    }
+
+    it('by digest keeps a tag moved to another manifest while the tag was being removed', async () => {
+      await deleteWhileTagMoves('delete/race1', (driver, paused) => {
+        const original = driver.delete;
+        driver.delete = async (path) => {
+          if (path.endsWith('/_manifests/tags/moving')) await paused();
+          return original.call(driver, path);
+        };
+        return () => (driver.delete = original);
+      });
+    });
+
+    it('by digest keeps a tag moved to another manifest after the DELETE found it', async () => {
+      await deleteWhileTagMoves('delete/race2', (driver, paused) => {
+        const original = driver.getContent;
+        let first = true;
+        driver.getContent = async (path) => {
+          const content = await original.call(driver, path);
+          // The DELETE's first read of the tag: it names the doomed manifest then.
+          if (first && path.endsWith('/_manifests/tags/moving/current/link')) {
+            first = false;
+            await paused();
+          }
+          return content;
+        };
+        return () => (driver.getContent = original);
+      });
     });
 
     it('answers 404 MANIFEST_UNKNOWN for what was never there', async () => {
