@@ -1,4 +1,5 @@
 /** Assembles a Berth server from a configuration: logger, storage driver, registry, HTTP. */
+import { apiPrefix } from './api/routes.js';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -37,7 +38,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   if (config.storage.filesystem) {
     config.storage.filesystem.rootdirectory = resolve(config.storage.filesystem.rootdirectory);
   }
-  // With Redis, the requests of one upload are serialised across every instance (docs/s3.md).
+  // One Redis client per process: upload locks across instances (docs/s3.md), rate-limit counters.
   const redis = createRedis(config.redis);
   redis?.on('error', (error: Error) => log.warn({ err: error }, 'redis: connection problem'));
   const registry = new Registry(createDriver(config.storage), {
@@ -45,19 +46,20 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
   });
   const gc = new OnlineGc(registry, gcSettings(config), log);
-  const app = buildServer({ config, registry, logger: log, gc });
-  registerHealthRoute(app, registry.driver, redis, config.http.prefix.replace(/\/+$/, ''));
-  // Scheduled collection deletes, so it waits for the end of read-only mode, as upload purging
-  // does; a run asked for at the admin endpoint still goes ahead.
-  const startGc = () => {
-    if (!config.storage.maintenance.readonly?.enabled) gc.start();
-  };
+  const app = buildServer({ config, registry, logger: log, gc, redis });
+  registerHealthRoute(app, registry.driver, redis, apiPrefix(config.http.prefix));
   const purging = config.storage.maintenance.uploadpurging;
   // Purging deletes; a read-only registry writes nothing, as in Distribution.
   const purger =
     purging.enabled && !config.storage.maintenance.readonly?.enabled
       ? new UploadPurger(registry.driver, { age: purging.age, interval: purging.interval, dryRun: purging.dryrun }, log)
       : undefined;
+  // Scheduled collection deletes too, so it waits for the end of read-only mode; a run asked for
+  // at the admin endpoint still goes ahead.
+  const startJobs = () => {
+    purger?.start();
+    if (!config.storage.maintenance.readonly?.enabled) gc.start();
+  };
   return {
     app,
     registry,
@@ -75,14 +77,12 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       }
       if (config.http.net === 'unix' && !override) {
         await app.listen({ path: config.http.addr });
-        purger?.start();
-        startGc();
+        startJobs();
         return { host: config.http.addr, port: 0 };
       }
       const configured = parseListenAddress(config.http.addr);
       await app.listen({ host: override?.host ?? configured.host, port: override?.port ?? configured.port });
-      purger?.start();
-      startGc();
+      startJobs();
       const address = app.server.address();
       if (address === null || typeof address === 'string') return { host: configured.host, port: configured.port };
       return { host: address.address, port: address.port };

@@ -5,7 +5,7 @@
  * `registry:admin:*` for Berth's administrative endpoints).
  */
 import { isValidName } from '../api/reference.js';
-import { matchRoute } from '../api/routes.js';
+import { targetOf } from '../api/routes.js';
 import { ADMIN, CATALOG, REPOSITORY, type ResourceAccess } from './scope.js';
 
 export type Requirement =
@@ -39,15 +39,9 @@ export function isAdminPath(path: string, prefix: string): boolean {
 
 /** The requirement of one request, from its method and raw URL (`prefix` is `http.prefix` without its trailing slash). */
 export function requirementFor(method: string, rawUrl: string, prefix: string): Requirement {
-  const queryStart = rawUrl.indexOf('?');
-  let path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
-  const query = new URLSearchParams(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1));
-  if (isAdminPath(path, prefix)) return needs(ADMIN);
-  if (prefix) {
-    if (path !== prefix && !path.startsWith(`${prefix}/`)) return OPEN;
-    path = path.slice(prefix.length) || '/';
-  }
-  const match = matchRoute(path);
+  const target = targetOf(rawUrl, prefix);
+  if (isAdminPath(target.fullPath, prefix)) return needs(ADMIN);
+  const match = target.match;
   if (!match) return OPEN;
   if (match.route === 'base') return AUTHENTICATED;
   if (match.route === 'catalog') return method === 'GET' ? needs(CATALOG) : AUTHENTICATED;
@@ -69,6 +63,7 @@ export function requirementFor(method: string, rawUrl: string, prefix: string): 
       if (method !== 'POST') return AUTHENTICATED;
       const access = [repository(name, 'pull', 'push')];
       // A cross-repository mount reads the source repository too (Distribution asks for both).
+      const query = new URLSearchParams(target.query);
       const from = query.get('from');
       if (query.get('mount') !== null && from !== null && from !== name && isValidName(from)) access.push(repository(from, 'pull'));
       return needs(...access);

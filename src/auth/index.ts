@@ -3,6 +3,7 @@
  * every request, and the built-in token server's routes. Nothing is installed when the
  * configuration turns no auth on (the default). See docs/auth.md.
  */
+import { apiPrefix } from '../api/routes.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -15,7 +16,7 @@ export { repositoryFilter } from './caller.js';
 export function installAuth(app: FastifyInstance, config: Config, log: Logger): AuthSetup | undefined {
   const setup = createAuthSetup(config, log);
   if (!setup) return undefined;
-  const prefix = config.http.prefix.replace(/\/+$/, '');
+  const prefix = apiPrefix(config.http.prefix);
   if (setup.scheme) app.addHook('onRequest', createGuard(setup, prefix, log));
   if (setup.tokenServer && setup.users && setup.policy) {
     registerTokenServer(app, { server: setup.tokenServer, users: setup.users, policy: setup.policy });

@@ -4,7 +4,7 @@
  * in ./routes; this table is the index from URL to file.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { matchRoute, type RouteName } from '../api/routes.js';
+import { targetOf, type RouteName } from '../api/routes.js';
 import { RegistryError } from '../api/errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { MethodHandlers, Settings } from './context.js';
@@ -32,16 +32,10 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export function createDispatcher(registry: Registry, settings: Settings) {
   // Returning the reply tells fastify the handler has sent (or is streaming) the response itself.
   return async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const url = request.raw.url ?? '/';
-    const queryStart = url.indexOf('?');
-    let path = queryStart === -1 ? url : url.slice(0, queryStart);
-    const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
-    if (settings.prefix) {
-      if (path !== settings.prefix && !path.startsWith(`${settings.prefix}/`)) throw notFound(path);
-      path = path.slice(settings.prefix.length) || '/';
-    }
-    const match = matchRoute(path);
+    const { fullPath, path, query: rawQuery, match } = targetOf(request.raw.url ?? '/', settings.prefix);
+    if (path === undefined) throw notFound(fullPath);
     if (!match) throw notFound(path);
+    const query = new URLSearchParams(rawQuery);
     const handlers = HANDLERS[match.route];
     const method = request.method as keyof MethodHandlers;
     const handler = handlers[method];

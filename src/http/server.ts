@@ -3,6 +3,7 @@
  * goes to the dispatcher, which owns the `/v2/` route table. Errors of any kind leave through
  * one handler that writes the spec's JSON error envelope.
  */
+import { apiPrefix } from '../api/routes.js';
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import type { Settings } from './context.js';
 import { createDispatcher } from './dispatch.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
+import type { RedisClient } from '../shared/redis.js';
 import { installAuth } from '../auth/index.js';
 import { installRateLimits } from '../ratelimit/index.js';
 import { applyServerLimits, installServerLimits } from './limits.js';
@@ -23,7 +25,7 @@ import { parseTcpAddress } from '../config/address.js';
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
 export function settingsFrom(config: Config, accessControlled = false): Settings {
-  const prefix = config.http.prefix.replace(/\/+$/, '');
+  const prefix = apiPrefix(config.http.prefix);
   return {
     mountWithoutFrom: !accessControlled,
     deleteEnabled: config.storage.delete.enabled,
@@ -48,9 +50,11 @@ export interface ServerOptions {
   logger: Logger;
   /** Online garbage collection, served at `/_berth/admin/gc` when given. */
   gc?: OnlineGc;
+  /** The Redis client of Distribution's `redis` block, when configured (rate-limit counters). */
+  redis?: RedisClient;
 }
 
-export function buildServer({ config, registry, logger, gc }: ServerOptions): FastifyInstance {
+export function buildServer({ config, registry, logger, gc, redis }: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
     loggerInstance: logger,
@@ -107,7 +111,7 @@ export function buildServer({ config, registry, logger, gc }: ServerOptions): Fa
   });
   // Authentication and access control (src/auth): a guard hook and the token server, when configured.
   // Rate limits around the guard: failed logins and token requests before it, per-caller budgets after.
-  const rateLimits = installRateLimits(app, config, logger);
+  const rateLimits = installRateLimits(app, config, logger, redis);
   const auth = installAuth(app, config, logger);
   rateLimits.afterAuth();
 
@@ -137,7 +141,7 @@ export function buildServer({ config, registry, logger, gc }: ServerOptions): Fa
   app.setErrorHandler(sendError);
 
   const dispatch = createDispatcher(registry, settingsFrom(config, auth?.scheme !== undefined));
-  if (gc) registerAdminRoutes(app, gc, settingsFrom(config).prefix);
+  if (gc) registerAdminRoutes(app, gc, apiPrefix(config.http.prefix));
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '*',

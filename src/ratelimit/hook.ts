@@ -15,11 +15,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { matchRoute } from '../api/routes.js';
+import { apiPrefix, targetOf } from '../api/routes.js';
 import { callerOf } from '../auth/caller.js';
 import type { Config } from '../config/schema.js';
 import { hasBody } from '../http/context.js';
-import { createRedis, type RedisClient } from '../shared/redis.js';
+import type { RedisClient } from '../shared/redis.js';
 import { BudgetTable, type Budget, type BudgetName } from './budgets.js';
 import { InFlight } from './concurrency.js';
 import { watchFailedLogins } from './failed-logins.js';
@@ -83,23 +83,22 @@ async function waitForRedis(redis: RedisClient, ms: number): Promise<boolean> {
   });
 }
 
-export function installRateLimits(app: FastifyInstance, config: Config, log: Logger): RateLimits {
+/** `redis`: the process's client for Distribution's `redis` block, when configured (app.ts owns it). */
+export function installRateLimits(app: FastifyInstance, config: Config, log: Logger, sharedRedis?: RedisClient): RateLimits {
   const table = config.berth.ratelimit ? new BudgetTable(config.berth.ratelimit) : undefined;
   const budgetsOn = table?.enabled ?? false;
   const maxUploads = config.berth.limits.maxconcurrentuploads;
   if (!budgetsOn && maxUploads === undefined) return NOTHING;
 
   const proxies = new TrustedProxies(config.berth.trustedproxies);
-  const prefix = config.http.prefix.replace(/\/+$/, '');
+  const prefix = apiPrefix(config.http.prefix);
   const tokenPath = (config.berth.auth?.tokenserver?.path ?? '/auth/token').replace(/\/+$/, '') || '/';
   const memberOf = groupMembership(config);
   const inFlight = maxUploads !== undefined ? new InFlight(maxUploads) : undefined;
 
-  const redis = budgetsOn ? createRedis(config.redis) : undefined;
+  const redis = budgetsOn ? sharedRedis : undefined;
   const counters = new Counters({ log, redis, redisTimeoutMs: config.redis?.readtimeout });
   if (redis) {
-    // ioredis reports every failed reconnection; the counters log the outage once.
-    redis.on('error', (error: Error) => log.debug({ err: error }, 'rate limits: Redis connection error'));
     // Start-up does not wait for Redis: until it connects, requests are counted in memory.
     app.addHook('onReady', async () => {
       const wait = Math.min(config.redis?.dialtimeout ?? REDIS_READY_WAIT_MS, REDIS_READY_WAIT_MS);
@@ -107,31 +106,24 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
         if (!ready && redis.status !== 'end') counters.redisDown(new Error(`not connected after ${wait} ms`));
       });
     });
-    app.addHook('onClose', async () => redis.disconnect());
   }
   if (budgetsOn) {
     log.info({ budgets: config.berth.ratelimit, store: redis ? 'redis' : 'memory' }, 'rate limits on');
   }
 
   function classify(request: FastifyRequest): RequestKind {
-    const url = request.raw.url ?? '/';
-    const queryStart = url.indexOf('?');
-    let path = queryStart === -1 ? url : url.slice(0, queryStart);
+    const target = targetOf(request.raw.url ?? '/', prefix);
     const kind: RequestKind = { token: false, pull: false, uploadStart: false, uploadBody: false };
-    if ((path.replace(/\/+$/, '') || '/') === tokenPath) {
+    if ((target.fullPath.replace(/\/+$/, '') || '/') === tokenPath) {
       kind.token = true;
       return kind;
     }
-    if (prefix) {
-      if (path !== prefix && !path.startsWith(`${prefix}/`)) return kind;
-      path = path.slice(prefix.length) || '/';
-    }
-    const route = matchRoute(path)?.route;
+    const route = target.match?.route;
     const method = request.method;
     kind.pull = route === 'manifest' && method === 'GET';
     kind.uploadStart = route === 'uploads' && method === 'POST';
     // A POST with `digest` and a body pushes the whole blob in one request.
-    const monolithic = kind.uploadStart && queryStart !== -1 && new URLSearchParams(url.slice(queryStart + 1)).has('digest');
+    const monolithic = kind.uploadStart && target.query !== '' && new URLSearchParams(target.query).has('digest');
     kind.uploadBody = hasBody(request) && ((route === 'upload' && (method === 'PATCH' || method === 'PUT')) || monolithic);
     return kind;
   }

@@ -3,6 +3,7 @@
  * HTTP to it. `overrides` is merged into the configuration the way a config file would be.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -20,6 +21,21 @@ export interface TestBerth {
 
 export function tempDir(prefix = 'berth-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Temporary folders made by one suite: `make(prefix)` in its tests, `removeAll()` in its `after`. */
+export function tempFolders(): { make(prefix: string): string; removeAll(): Promise<void> } {
+  const made: string[] = [];
+  return {
+    make(prefix) {
+      const dir = tempDir(prefix);
+      made.push(dir);
+      return dir;
+    },
+    async removeAll() {
+      for (const dir of made.splice(0)) await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 function merge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {

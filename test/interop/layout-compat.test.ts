@@ -7,8 +7,8 @@
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
-import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { readFile } from 'node:fs/promises';
+import { startBerth, tempFolders, type TestBerth } from '../helpers/berth.js';
 import { DOCKER_MANIFEST, makeImage, pushBlob, pushImage, pushManifest, type Image } from '../helpers/content.js';
 import { startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { EMPTY_CONFIG, makeArtifact } from '../helpers/manifests.js';
@@ -54,12 +54,8 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
   let source: OciLayout;
   let single: BuiltImage;
   let replaced: BuiltImage;
-  const folders: string[] = [];
-  const folder = (prefix: string) => {
-    const dir = tempDir(prefix);
-    folders.push(dir);
-    return dir;
-  };
+  const folders = tempFolders();
+  const folder = folders.make;
 
   before(async () => {
     source = await OciLayout.create(folder('compat-source-'));
@@ -79,7 +75,7 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
   });
 
   after(async () => {
-    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+    await folders.removeAll();
   });
 
   /**

@@ -7,7 +7,7 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
-import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { startBerth, tempFolders, type TestBerth } from '../helpers/berth.js';
 import { OciLayout, tarOf, sha256, type BuiltImage, type BuiltIndex } from '../helpers/oci-layout.js';
 import { assertLayoutCopy, pullToLayout, pushLayout, skopeo } from '../helpers/skopeo.js';
 import { describeWithTools, tools } from '../helpers/tools.js';
@@ -20,12 +20,8 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
   let single: BuiltImage;
   let layered: BuiltImage;
   let multiPlatform: BuiltIndex;
-  const folders: string[] = [];
-  const folder = (prefix: string) => {
-    const dir = tempDir(prefix);
-    folders.push(dir);
-    return dir;
-  };
+  const folders = tempFolders();
+  const folder = folders.make;
 
   before(async () => {
     berth = await startBerth();
@@ -45,7 +41,7 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
 
   after(async () => {
     await berth.close();
-    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+    await folders.removeAll();
   });
 
   async function roundTrip(tag: string, repository: string, options: { all?: boolean } = {}): Promise<string> {

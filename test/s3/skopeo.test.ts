@@ -6,8 +6,7 @@
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
-import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { startBerth, tempFolders, type TestBerth } from '../helpers/berth.js';
 import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { OciLayout, sha256, type BuiltImage, type BuiltIndex } from '../helpers/oci-layout.js';
 import { assertLayoutCopy, pullToLayout, pushLayout, skopeo } from '../helpers/skopeo.js';
@@ -23,12 +22,8 @@ describeWithTools('skopeo against Berth on S3', [tools.skopeo(), ...cephTools()]
   let single: BuiltImage;
   let layered: BuiltImage;
   let multiPlatform: BuiltIndex;
-  const folders: string[] = [];
-  const folder = (prefix: string) => {
-    const dir = tempDir(prefix);
-    folders.push(dir);
-    return dir;
-  };
+  const folders = tempFolders();
+  const folder = folders.make;
 
   before(async () => {
     ceph = await startCeph();
@@ -61,7 +56,7 @@ describeWithTools('skopeo against Berth on S3', [tools.skopeo(), ...cephTools()]
     await redirecting?.close();
     await streaming?.close();
     await ceph?.stop();
-    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+    await folders.removeAll();
   });
 
   async function roundTrip(tag: string, repository: string, options: { all?: boolean } = {}): Promise<void> {
