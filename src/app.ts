@@ -1,5 +1,4 @@
 /** Assembles a Berth server from a configuration: logger, storage driver, registry, HTTP. */
-import { apiPrefix } from './api/routes.js';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -10,7 +9,6 @@ import { Registry } from './registry/registry.js';
 import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
 import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
-import { registerHealthRoute } from './http/health.js';
 import { RedisLocker } from './shared/lock.js';
 import { createRedis, type RedisClient } from './shared/redis.js';
 
@@ -47,7 +45,6 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   });
   const gc = new OnlineGc(registry, gcSettings(config), log);
   const app = buildServer({ config, registry, logger: log, gc, redis });
-  registerHealthRoute(app, registry.driver, redis, apiPrefix(config.http.prefix));
   const purging = config.storage.maintenance.uploadpurging;
   // Purging deletes; a read-only registry writes nothing, as in Distribution.
   const purger =

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  // Distribution's errcode for failures of the registry itself (not in the OCI table).
+  UNKNOWN: { status: 500, message: 'unknown error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -39,35 +39,9 @@ export function matchRoute(path: string): RouteMatch | undefined {
   return undefined;
 }
 
-/** `http.prefix` as targetOf and the URL builders take it: without its trailing slash ("" for none). */
+/** `http.prefix` as the route table and the URL builders take it: without its trailing slash ("" for none). */
 export function apiPrefix(configured: string): string {
   return configured.replace(/\/+$/, '');
-}
-
-/** A request URL split for routing: the path (and the prefix it had), the raw query, the route. */
-export interface RequestTarget {
-  /** The full path, as requested (with any prefix). */
-  fullPath: string;
-  /** The API path: `fullPath` without the prefix; undefined when the path is outside the prefix. */
-  path?: string;
-  /** The query string, without its `?` ("" when there is none). */
-  query: string;
-  /** The route the API path matches, if any. */
-  match?: RouteMatch;
-}
-
-/**
- * Splits a raw request URL (`/prefix/v2/name/manifests/tag?x=y`) into path and query, removes
- * `prefix` (`http.prefix` without its trailing slash; "" for none) and matches the route. The
- * dispatcher, the access rules and the rate limits all read requests through this.
- */
-export function targetOf(rawUrl: string, prefix: string): RequestTarget {
-  const queryStart = rawUrl.indexOf('?');
-  const fullPath = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
-  const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1);
-  let path: string | undefined = fullPath;
-  if (prefix) path = fullPath === prefix || fullPath.startsWith(`${prefix}/`) ? fullPath.slice(prefix.length) || '/' : undefined;
-  return { fullPath, path, query, match: path === undefined ? undefined : matchRoute(path) };
 }
 
 function withQuery(path: string, query?: Record<string, string | number | undefined>): string {

@@ -5,18 +5,16 @@
  * `registry:admin:*` for Berth's administrative endpoints).
  */
 import { isValidName } from '../api/reference.js';
-import { targetOf } from '../api/routes.js';
+import type { Route } from '../request/routes.js';
 import { ADMIN, CATALOG, REPOSITORY, type ResourceAccess } from './scope.js';
 
 export type Requirement =
-  /** Not guarded here: paths outside the API (they answer 404) and the token endpoint. */
+  /** Not guarded: paths that match no endpoint (they answer 404), the token server and health. */
   | { kind: 'open' }
   /** Any valid credentials: `/v2/`, and requests that fail validation before touching a repository. */
   | { kind: 'authenticated' }
   /** Credentials that grant every listed access. */
   | { kind: 'access'; access: ResourceAccess[] };
-
-export const ADMIN_PATH = '/_berth/admin';
 
 const OPEN: Requirement = { kind: 'open' };
 const AUTHENTICATED: Requirement = { kind: 'authenticated' };
@@ -29,20 +27,12 @@ function needs(...access: ResourceAccess[]): Requirement {
   return { kind: 'access', access };
 }
 
-/** Whether a path is one of Berth's administrative endpoints (with or without the API prefix). */
-export function isAdminPath(path: string, prefix: string): boolean {
-  for (const base of prefix ? [ADMIN_PATH, `${prefix}${ADMIN_PATH}`] : [ADMIN_PATH]) {
-    if (path === base || path.startsWith(`${base}/`)) return true;
-  }
-  return false;
-}
-
-/** The requirement of one request, from its method and raw URL (`prefix` is `http.prefix` without its trailing slash). */
-export function requirementFor(method: string, rawUrl: string, prefix: string): Requirement {
-  const target = targetOf(rawUrl, prefix);
-  if (isAdminPath(target.fullPath, prefix)) return needs(ADMIN);
-  const match = target.match;
-  if (!match) return OPEN;
+/** The requirement of one request, from its method, its route and its query (src/request). */
+export function requirementFor(method: string, route: Route, query: URLSearchParams): Requirement {
+  // Every path of the administrative tree needs the right, even one that names no endpoint.
+  if (route.family === 'admin') return needs(ADMIN);
+  if (route.family !== 'registry') return OPEN;
+  const match = route;
   if (match.route === 'base') return AUTHENTICATED;
   if (match.route === 'catalog') return method === 'GET' ? needs(CATALOG) : AUTHENTICATED;
   const name = match.name ?? '';
@@ -63,7 +53,6 @@ export function requirementFor(method: string, rawUrl: string, prefix: string): 
       if (method !== 'POST') return AUTHENTICATED;
       const access = [repository(name, 'pull', 'push')];
       // A cross-repository mount reads the source repository too (Distribution asks for both).
-      const query = new URLSearchParams(target.query);
       const from = query.get('from');
       if (query.get('mount') !== null && from !== null && from !== name && isValidName(from)) access.push(repository(from, 'pull'));
       return needs(...access);

@@ -3,7 +3,6 @@
  * `Bearer realm="…",service="…",scope="repository:a:pull,push"` plus `error="invalid_token"` or
  * `error="insufficient_scope"`; `Basic realm="…"` for htpasswd.
  */
-import type { FastifyRequest } from 'fastify';
 import { formatScope, type ResourceAccess } from './scope.js';
 
 export type BearerError = 'invalid_token' | 'insufficient_scope';
@@ -21,16 +20,4 @@ export function bearerChallenge(realm: string, service: string, scopes: Resource
 
 export function basicChallenge(realm: string): string {
   return `Basic realm=${quote(realm)}`;
-}
-
-/**
- * The origin clients reached this server at: `http.host` when configured, else the request's
- * scheme and Host (honouring X-Forwarded-Proto/-Host from a proxy).
- */
-export function requestOrigin(request: FastifyRequest, configuredHost: string | undefined, defaultScheme?: string): string {
-  if (configuredHost) return configuredHost.replace(/\/+$/, '');
-  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
-  const scheme = first(request.headers['x-forwarded-proto']) || defaultScheme || request.protocol;
-  const host = first(request.headers['x-forwarded-host']) || first(request.headers.host) || 'localhost';
-  return `${scheme}://${host}`;
 }

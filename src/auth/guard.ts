@@ -5,17 +5,16 @@
  *   - no or bad credentials: 401 UNAUTHORIZED with `WWW-Authenticate` naming the exact scope;
  *   - a valid token that lacks the scope: 401 with `error="insufficient_scope"`;
  *   - a signed-in Basic user the rules deny: 403 DENIED (new credentials would not help).
- * A refused request's body is drained, so a client still uploading reads the answer.
+ * It reads the request only through the request state (src/request/state.ts): the route parsed
+ * once, the origin, and it records the caller there.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../api/errors.js';
-import { hasBody } from '../http/context.js';
+import { originOf } from '../request/client.js';
 import { requirementFor, type Requirement } from './access.js';
 import { basicCredentials, bearerToken } from './basic.js';
-import { setCaller, setRepositoryFilter } from './caller.js';
-import { onFailedLogin } from '../ratelimit/failed-logins.js';
-import { basicChallenge, bearerChallenge, requestOrigin, type BearerError } from './challenge.js';
+import { basicChallenge, bearerChallenge, type BearerError } from './challenge.js';
 import type { Identity } from './rules.js';
 import { formatScope, grants, REPOSITORY, type ResourceAccess } from './scope.js';
 import type { AuthSetup, BasicScheme, BearerScheme } from './settings.js';
@@ -30,20 +29,22 @@ function neededAccess(requirement: Requirement): ResourceAccess[] {
   return requirement.kind === 'access' ? requirement.access : [];
 }
 
-export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
+export function createGuard(setup: AuthSetup, log: Logger) {
   const scheme = setup.scheme!;
 
   function realm(request: FastifyRequest, bearer: BearerScheme): string {
     if (bearer.realm) return bearer.realm;
-    const origin = requestOrigin(request, bearer.realmScheme ? undefined : setup.host, bearer.realmScheme);
+    const origin = originOf(request.berth.origin, bearer.realmScheme ? undefined : setup.host, bearer.realmScheme);
     return `${origin}${bearer.realmPath}`;
   }
 
   function rememberCaller(request: FastifyRequest, identity: Identity): void {
-    setCaller(request.raw, { user: identity.user, groups: identity.user ? setup.policy?.groupsOf(identity.user) ?? [] : [] });
     const policy = setup.policy;
-    if (!policy) return;
-    setRepositoryFilter(request.raw, (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }));
+    request.berth.caller = {
+      user: identity.user,
+      groups: identity.user ? policy?.groupsOf(identity.user) ?? [] : [],
+      mayPull: policy ? (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }) : undefined,
+    };
   }
 
   async function checkBearer(request: FastifyRequest, bearer: BearerScheme, requirement: Requirement): Promise<void> {
@@ -76,7 +77,7 @@ export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
     const identity: Identity = {};
     if (credentials) {
       if (!(await setup.users!.verify(credentials.user, credentials.password))) {
-        await onFailedLogin(request, credentials.user);
+        await request.berth.loginFailed(credentials.user);
         throw challenge('invalid username or password');
       }
       identity.user = credentials.user;
@@ -94,15 +95,10 @@ export function createGuard(setup: AuthSetup, prefix: string, log: Logger) {
   }
 
   return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const requirement = requirementFor(request.method, request.raw.url ?? '/', prefix);
+    const { route, target } = request.berth;
+    const requirement = requirementFor(request.method, route, target.query);
     if (requirement.kind === 'open') return;
-    try {
-      if (scheme.kind === 'bearer') await checkBearer(request, scheme, requirement);
-      else await checkBasic(request, scheme, requirement);
-    } catch (error) {
-      // Read what the client is still sending, so that it gets to read the refusal.
-      if (hasBody(request) && request.raw.readable) request.raw.resume();
-      throw error;
-    }
+    if (scheme.kind === 'bearer') await checkBearer(request, scheme, requirement);
+    else await checkBasic(request, scheme, requirement);
   };
 }

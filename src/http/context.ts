@@ -3,10 +3,13 @@
  * the registry, the settings that shape responses, and helpers for the inputs every handler
  * validates the same way (names, digests, pagination, bodies).
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isValidName, parseDigest, type Digest } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
 import type { Registry } from '../registry/registry.js';
+import { originOf } from '../request/client.js';
+
 
 export interface Settings {
   deleteEnabled: boolean;
@@ -56,11 +59,7 @@ export function digestParam(value: string): Digest {
 export function location(context: Context, path: string): string {
   const prefixed = `${context.settings.prefix}${path}`;
   if (context.settings.relativeUrls) return prefixed;
-  if (context.settings.host) return `${context.settings.host.replace(/\/$/, '')}${prefixed}`;
-  const forwarded = context.request.headers['x-forwarded-proto'];
-  const proto = (typeof forwarded === 'string' && forwarded.split(',')[0]?.trim()) || context.request.protocol;
-  const host = context.request.headers['x-forwarded-host'] ?? context.request.headers.host ?? 'localhost';
-  return `${proto}://${String(host).split(',')[0]!.trim()}${prefixed}`;
+  return `${originOf(context.request.berth.origin, context.settings.host)}${prefixed}`;
 }
 
 /** `n` and `last` of a paginated listing; `n` is clamped to `max`. */
@@ -94,33 +93,50 @@ export function setNextLink(context: Context, path: string): void {
   context.reply.header('Link', `<${context.settings.prefix}${path}>; rel="next"`);
 }
 
-/** True when the request carries a body (a length above zero, or chunked transfer). */
-export function hasBody(request: FastifyRequest): boolean {
-  const length = request.headers['content-length'];
-  if (length !== undefined) return Number(length) > 0;
-  return request.headers['transfer-encoding'] !== undefined;
+/**
+ * Reads a small body whole; undefined when it is longer than `limit` bytes. The stream is left
+ * open (never destroyed), so that the error handler can read and drop the rest and the client
+ * gets to read the refusal on a connection that stays usable.
+ */
+export function readBoundedBody(raw: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  if (Number(raw.headers['content-length'] ?? 0) > limit) return Promise.resolve(undefined);
+  if (raw.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = () => raw.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        done();
+        raw.pause();
+        resolve(undefined);
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    const onClose = () => {
+      done();
+      if (raw.complete) resolve(Buffer.concat(chunks, total));
+      else reject(Object.assign(new Error('request body ended early'), { code: 'ECONNRESET' }));
+    };
+    raw.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  });
 }
 
-/** Reads a small body whole, refusing more than `limit` bytes with 413. */
+/** Reads a manifest-sized body whole, refusing more than `limit` bytes with 413. */
 export async function readSmallBody(request: FastifyRequest, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    new RegistryError('MANIFEST_INVALID', `manifest exceeds the size limit of ${limit} bytes`, { limit }, { status: 413 });
-  const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > limit) {
-    request.raw.resume();
-    throw tooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request.raw) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      request.raw.resume();
-      throw tooLarge();
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+  const body = await readBoundedBody(request.raw, limit);
+  if (body === undefined) throw new RegistryError('MANIFEST_INVALID', `manifest exceeds the size limit of ${limit} bytes`, { limit }, { status: 413 });
+  return body;
 }
 
 /** Whether an `If-None-Match` header names this ETag (or `*`). */

@@ -1,22 +1,37 @@
 /**
- * From URL to handler: strips the configured prefix, matches the route table, enforces the
- * method, read-only mode, then calls the route family's handler. One file per URL family lives
- * in ./routes; this table is the index from URL to file.
+ * From route to handler. The route was read once, by the first hook of the pipeline
+ * (src/request/routes.ts lists every URL family); this table says which file serves each one:
+ *
+ *   registry  /v2/…                       ./routes/<family>.ts, by the table below
+ *   token     berth.auth.tokenserver.path ./routes/token.ts
+ *   admin     /_berth/admin/<endpoint>    ./routes/admin.ts
+ *   health    /_berth/health              ./routes/health.ts
+ *
+ * It enforces the method (405 with Allow) and read-only mode, then calls the handler.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { targetOf, type RouteName } from '../api/routes.js';
+import type { RouteName } from '../api/routes.js';
 import { RegistryError } from '../api/errors.js';
+import type { TokenService } from '../auth/token/server.js';
 import type { Registry } from '../registry/registry.js';
+import type { OnlineGc } from '../registry/gc/scheduler.js';
+import type { RouteMatch } from '../api/routes.js';
+import type { StorageDriver } from '../storage/driver.js';
+import type { RedisClient } from '../shared/redis.js';
 import type { MethodHandlers, Settings } from './context.js';
+import type { Endpoint } from './endpoint.js';
+import { adminEndpoints } from './routes/admin.js';
 import { baseRoutes } from './routes/base.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { healthEndpoint } from './routes/health.js';
 import { manifestRoutes } from './routes/manifests.js';
 import { referrerRoutes } from './routes/referrers.js';
 import { tagRoutes } from './routes/tags.js';
+import { tokenEndpoint } from './routes/token.js';
 import { uploadRoutes, uploadsRoutes } from './routes/uploads.js';
 
-const HANDLERS: Record<RouteName, MethodHandlers> = {
+const REGISTRY_HANDLERS: Record<RouteName, MethodHandlers> = {
   base: baseRoutes, //            /v2/
   catalog: catalogRoutes, //      /v2/_catalog
   tags: tagRoutes, //             /v2/<name>/tags/list
@@ -29,24 +44,35 @@ const HANDLERS: Record<RouteName, MethodHandlers> = {
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export function createDispatcher(registry: Registry, settings: Settings) {
-  // Returning the reply tells fastify the handler has sent (or is streaming) the response itself.
-  return async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const { fullPath, path, query: rawQuery, match } = targetOf(request.raw.url ?? '/', settings.prefix);
-    if (path === undefined) throw notFound(fullPath);
-    if (!match) throw notFound(path);
-    const query = new URLSearchParams(rawQuery);
-    const handlers = HANDLERS[match.route];
-    const method = request.method as keyof MethodHandlers;
-    const handler = handlers[method];
-    if (!handler) {
-      if (request.raw.readable) request.raw.resume();
-      throw new RegistryError('UNSUPPORTED', `${request.method} is not supported on ${path}`, undefined, {
-        headers: { Allow: Object.keys(handlers).join(', ') },
-      });
-    }
+export interface DispatchDeps {
+  registry: Registry;
+  settings: Settings;
+  driver: StorageDriver;
+  redis?: RedisClient;
+  gc?: OnlineGc;
+  tokens?: TokenService;
+}
+
+function notFound(path: string): RegistryError {
+  return new RegistryError('UNSUPPORTED', `no API endpoint at ${path}`, { path }, { status: 404 });
+}
+
+function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyRequest): T {
+  const handler = Object.hasOwn(handlers, request.method) ? handlers[request.method] : undefined;
+  if (handler) return handler;
+  throw new RegistryError('UNSUPPORTED', `${request.method} is not supported on ${request.berth.target.path}`, undefined, {
+    headers: { Allow: Object.keys(handlers).join(', ') },
+  });
+}
+
+export function createDispatcher({ registry, settings, driver, redis, gc, tokens }: DispatchDeps) {
+  const admin = adminEndpoints(gc);
+  const health = healthEndpoint(driver, redis);
+  const token: Endpoint | undefined = tokens ? tokenEndpoint(tokens) : undefined;
+
+  async function serveRegistry(request: FastifyRequest, reply: FastifyReply, match: RouteMatch): Promise<void> {
+    const handler = methodOf(REGISTRY_HANDLERS[match.route], request);
     if (settings.readOnly && WRITE_METHODS.has(request.method)) {
-      if (request.raw.readable) request.raw.resume();
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode (storage.maintenance.readonly)');
     }
     await handler({
@@ -54,14 +80,35 @@ export function createDispatcher(registry: Registry, settings: Settings) {
       reply,
       registry,
       settings,
-      query,
+      query: request.berth.target.query,
       rawName: match.name ?? '',
       rawReference: match.reference ?? '',
     });
+  }
+
+  // Returning the reply tells fastify the handler has sent (or is streaming) the response itself.
+  return async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const { route, target } = request.berth;
+    switch (route.family) {
+      case 'registry':
+        await serveRegistry(request, reply, route);
+        break;
+      case 'token':
+        if (!token) throw notFound(target.path);
+        await methodOf(token, request)(request, reply);
+        break;
+      case 'admin': {
+        const endpoint = Object.hasOwn(admin, route.endpoint) ? admin[route.endpoint] : undefined;
+        if (!endpoint) throw notFound(target.path);
+        await methodOf(endpoint, request)(request, reply);
+        break;
+      }
+      case 'health':
+        await methodOf(health, request)(request, reply);
+        break;
+      case 'none':
+        throw notFound(target.path);
+    }
     return reply;
   };
-}
-
-function notFound(path: string): RegistryError {
-  return new RegistryError('UNSUPPORTED', `no API endpoint at ${path}`, { path }, { status: 404 });
 }

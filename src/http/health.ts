@@ -1,5 +1,5 @@
 /**
- * `GET /_berth/health` (also under `http.prefix`): whether this instance can reach its storage and,
+ * The health check behind `GET /_berth/health` (src/http/routes/health.ts): whether this instance can reach its storage and,
  * when configured, Redis. 200 when every configured dependency answers, 503 when one does not, so
  * a load balancer takes an instance out while its storage or Redis is unreachable. Unauthenticated,
  * like the load balancer that calls it; it reveals nothing but reachability.
@@ -10,11 +10,9 @@
  * A failing check has `"status":"error"` and an `error` message; an unconfigured Redis is
  * `{"status":"disabled"}` and does not fail the check.
  */
-import type { FastifyInstance } from 'fastify';
 import type { StorageDriver } from '../storage/driver.js';
 import { pingRedis, type RedisClient } from '../shared/redis.js';
 
-export const HEALTH_PATH = '/_berth/health';
 /** A dependency slower than this to answer counts as unreachable. */
 const PROBE_TIMEOUT_MS = 5_000;
 
@@ -50,18 +48,4 @@ export async function checkHealth(driver: StorageDriver, redis: RedisClient | un
   ]);
   const healthy = storage.status === 'ok' && redisCheck.status !== 'error';
   return { healthy, body: { status: healthy ? 'ok' : 'error', checks: { storage, redis: redisCheck } } };
-}
-
-export function registerHealthRoute(app: FastifyInstance, driver: StorageDriver, redis: RedisClient | undefined, prefix: string): void {
-  for (const url of prefix ? [HEALTH_PATH, `${prefix}${HEALTH_PATH}`] : [HEALTH_PATH]) {
-    app.route({
-      method: ['GET', 'HEAD'],
-      url,
-      handler: async (request, reply) => {
-        const { healthy, body } = await checkHealth(driver, redis);
-        reply.code(healthy ? 200 : 503).header('Cache-Control', 'no-store').type('application/json');
-        return reply.send(request.method === 'HEAD' ? undefined : JSON.stringify(body));
-      },
-    });
-  }
 }

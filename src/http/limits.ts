@@ -17,9 +17,10 @@ import type { IncomingMessage, ServerOptions as HttpServerOptions, ServerRespons
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import type { FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../api/errcodes.js';
-import { matchRoute } from '../api/routes.js';
 import type { Config } from '../config/schema.js';
+import { envelopeText } from './errors.js';
 
 /** Node's default `maxHeaderSize`. */
 export const DEFAULT_HEADER_SIZE = 16 * 1024;
@@ -28,6 +29,8 @@ const NODE_HEADERS_TIMEOUT_MS = 60_000;
 interface Exchange {
   request: IncomingMessage;
   response: ServerResponse;
+  /** The fastify request, whose state (`berth`) says which route it is once it is read. */
+  fastify: FastifyRequest;
 }
 
 /** The request a connection is serving now (the last one, on a keep-alive connection). */
@@ -37,10 +40,9 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 
-function isUpload(request: IncomingMessage | undefined): boolean {
-  const path = (request?.url ?? '').split('?')[0]!;
-  const route = matchRoute(path.replace(/^.*?(?=\/v2\/)/, ''))?.route;
-  return route === 'upload' || route === 'uploads';
+function isUpload(exchange: Exchange | undefined): boolean {
+  const route = exchange?.fastify.berth?.route;
+  return route?.family === 'registry' && (route.route === 'upload' || route.route === 'uploads');
 }
 
 const RESUME_HINT = '; the bytes received so far are kept: GET the upload URL for its offset and resume';
@@ -53,7 +55,7 @@ function answerOnSocket(socket: Socket, status: number, reason: string, code: Er
   const exchange = exchanges.get(socket);
   const started = exchange !== undefined && exchange.response.headersSent;
   if (socket.writable && !started) {
-    const body = JSON.stringify({ errors: [{ code, message }] });
+    const body = envelopeText(code, message);
     socket.write(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `Docker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n${body}`,
@@ -81,7 +83,7 @@ export function applyServerLimits(options: FastifyServerOptions & { https?: obje
   options.clientErrorHandler = function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      const upload = isUpload(exchanges.get(socket)?.request);
+      const upload = isUpload(exchanges.get(socket));
       const message = `the request did not arrive within ${seconds(requestTimeout || NODE_HEADERS_TIMEOUT_MS)} (berth.limits.requesttimeout)`;
       answerOnSocket(socket, 408, 'Request Timeout', upload ? 'BLOB_UPLOAD_INVALID' : 'UNSUPPORTED', upload ? message + RESUME_HINT : message);
     } else if (error.code === 'HPE_HEADER_OVERFLOW') {
@@ -98,7 +100,7 @@ export function applyServerLimits(options: FastifyServerOptions & { https?: obje
 /** Tracks each connection's current exchange, and cuts off clients that stopped (idletimeout). */
 export function installServerLimits(app: FastifyInstance, config: Config, log: Logger): void {
   app.addHook('onRequest', async (request, reply) => {
-    exchanges.set(request.raw.socket, { request: request.raw, response: reply.raw });
+    exchanges.set(request.raw.socket, { request: request.raw, response: reply.raw, fastify: request });
   });
   const idle = config.berth.limits.idletimeout;
   if (idle <= 0) return;
@@ -113,7 +115,7 @@ export function installServerLimits(app: FastifyInstance, config: Config, log: L
     if (!request.complete && request.readableLength === 0) {
       log.info({ url: request.url, received: request.socket.bytesRead }, 'client stopped sending its request body; closing the connection');
       const message = `no bytes received for ${seconds(idle)} (berth.limits.idletimeout)`;
-      if (isUpload(request)) answerOnSocket(socket, 408, 'Request Timeout', 'BLOB_UPLOAD_INVALID', message + RESUME_HINT);
+      if (isUpload(exchange)) answerOnSocket(socket, 408, 'Request Timeout', 'BLOB_UPLOAD_INVALID', message + RESUME_HINT);
       else answerOnSocket(socket, 408, 'Request Timeout', 'UNSUPPORTED', message);
       return;
     }

@@ -1,26 +1,30 @@
 /**
- * The HTTP server: fastify for the connection, logging, TLS and graceful close; every request
- * goes to the dispatcher, which owns the `/v2/` route table. Errors of any kind leave through
- * one handler that writes the spec's JSON error envelope.
+ * The HTTP server: fastify for the connection, logging, TLS and graceful close. Every request
+ * goes through one pipeline (pipeline.ts: read the target once, rate limits, access rules) to
+ * one catch-all route, whose dispatcher (dispatch.ts) serves every URL family. Errors of any
+ * kind leave through src/http/errors.ts, which writes the spec's JSON error envelope.
  */
 import { apiPrefix } from '../api/routes.js';
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import { RegistryError } from '../api/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Registry } from '../registry/registry.js';
 import type { Settings } from './context.js';
 import { createDispatcher } from './dispatch.js';
-import { registerAdminRoutes } from './routes/admin.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RedisClient } from '../shared/redis.js';
-import { installAuth } from '../auth/index.js';
+import { createAccessControl } from '../auth/index.js';
 import { installRateLimits } from '../ratelimit/index.js';
 import { applyServerLimits, installServerLimits } from './limits.js';
 import { AccessLog } from './access-log.js';
 import { enforceClientAuth, httpsOptions } from './tls.js';
 import { parseTcpAddress } from '../config/address.js';
+import { TrustedProxies } from '../request/client.js';
+import { RouteTable } from '../request/routes.js';
+import { parseRequestTarget, TargetError } from '../request/target.js';
+import { sendError } from './errors.js';
+import { installPipeline } from './pipeline.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -38,20 +42,24 @@ export function settingsFrom(config: Config, accessControlled = false): Settings
   };
 }
 
-/** Errors Node raises when a client goes away or sends a broken body: the client's fault. */
-function isClientStreamError(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED' || code === 'EPIPE';
-}
-
 export interface ServerOptions {
   config: Config;
   registry: Registry;
   logger: Logger;
   /** Online garbage collection, served at `/_berth/admin/gc` when given. */
   gc?: OnlineGc;
-  /** The Redis client of Distribution's `redis` block, when configured (rate-limit counters). */
+  /** The Redis client of Distribution's `redis` block, when configured (rate-limit counters, health). */
   redis?: RedisClient;
+}
+
+/** The target parser's refusal of a target fastify's router could not decode either. */
+function undecodableTarget(rawUrl: string): Error {
+  try {
+    parseRequestTarget(rawUrl);
+  } catch (error) {
+    if (error instanceof TargetError) return error;
+  }
+  return new TargetError('the path is not valid percent-encoding', rawUrl);
 }
 
 export function buildServer({ config, registry, logger, gc, redis }: ServerOptions): FastifyInstance {
@@ -64,14 +72,11 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     return503OnClosing: true,
     // requestTimeout, header size, idle timeout and parser errors: berth.limits (limits.ts).
     forceCloseConnections: 'idle',
-    // A path the router cannot percent-decode (`/v2/a%zz/…`) matches no endpoint, since no name,
-    // tag, digest or upload id may contain "%": it gets the JSON 404 of unknown paths, and no
-    // handler runs (nor the hooks that guard handlers).
+    // fastify's router refuses a path it cannot percent-decode (`/v2/a%zz/…`) before any hook
+    // runs; the target parser refuses it too, with the same 400 as every refused target.
     frameworkErrors: (_error, request, reply) => {
       setCommonHeaders(reply);
-      const path = (request.raw.url ?? '/').split('?')[0];
-      const error = new RegistryError('UNSUPPORTED', `no API endpoint at ${path} (not valid percent-encoding)`, { path }, { status: 404 });
-      sendError(error, request, reply);
+      void sendError(undecodableTarget(request.raw.url ?? '/'), request, reply);
     },
   };
   if (https) options.https = https;
@@ -109,39 +114,25 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     // connection after the headers ends that wait at once (curl reports exit 18).
     if (request.method === 'HEAD' && request.headers['user-agent']?.startsWith('curl/')) reply.header('Connection', 'close');
   });
-  // Authentication and access control (src/auth): a guard hook and the token server, when configured.
-  // Rate limits around the guard: failed logins and token requests before it, per-caller budgets after.
-  const rateLimits = installRateLimits(app, config, logger, redis);
-  const auth = installAuth(app, config, logger);
-  rateLimits.afterAuth();
-
-  const sendError = (error: Error, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof RegistryError) {
-      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
-      reply.code(error.status).headers(error.headers).type('application/json');
-      return reply.send(request.method === 'HEAD' ? undefined : JSON.stringify(error.toBody()));
-    }
-    if (isClientStreamError(error)) {
-      request.log.info({ err: error }, 'client went away during the request');
-      return reply.code(400).type('application/json').send(
-        JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: 'request body ended early' }] }),
-      );
-    }
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status && status >= 400 && status < 500) {
-      return reply.code(status).type('application/json').send(
-        JSON.stringify({ errors: [{ code: 'UNSUPPORTED', message: (error as Error).message }] }),
-      );
-    }
-    request.log.error({ err: error }, 'unexpected error');
-    return reply.code(500).type('application/json').send(
-      JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'internal server error; see the registry log' }] }),
-    );
-  };
+  // Authentication and access control (src/auth), and rate limits around them (src/ratelimit).
+  const access = createAccessControl(config, logger);
+  const routes = new RouteTable({ prefix: apiPrefix(config.http.prefix), tokenPath: access.tokens?.path });
+  installPipeline(app, {
+    routes,
+    proxies: new TrustedProxies(config.berth.trustedproxies),
+    rateLimits: installRateLimits(app, config, logger, redis),
+    guard: access.guard,
+  });
   app.setErrorHandler(sendError);
 
-  const dispatch = createDispatcher(registry, settingsFrom(config, auth?.scheme !== undefined));
-  if (gc) registerAdminRoutes(app, gc, apiPrefix(config.http.prefix));
+  const dispatch = createDispatcher({
+    registry,
+    settings: settingsFrom(config, access.setup?.scheme !== undefined),
+    driver: registry.driver,
+    redis,
+    gc,
+    tokens: access.tokens?.service,
+  });
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '*',

@@ -8,12 +8,13 @@
  * A request counted against several budgets reports the one closest to refusing it.
  */
 import { RegistryError } from '../api/errors.js';
+import type { ChargedBudget } from '../request/state.js';
 import type { Count } from './limiter.js';
 
 export const LIMIT_HEADER = 'RateLimit-Limit';
 export const REMAINING_HEADER = 'RateLimit-Remaining';
 
-export function rateLimitHeaders(count: Count): Record<string, string> {
+export function rateLimitHeaders(count: ChargedBudget): Record<string, string> {
   const window = `w=${count.budget.windowSeconds}`;
   return {
     [LIMIT_HEADER]: `${count.budget.limit};${window}`,
@@ -22,8 +23,8 @@ export function rateLimitHeaders(count: Count): Record<string, string> {
 }
 
 /** The count to report: the fewest remaining; among equals, the budget listed last (the most specific). */
-export function closestToLimit(counts: readonly Count[]): Count | undefined {
-  let chosen: Count | undefined;
+export function closestToLimit<T extends ChargedBudget>(counts: readonly T[]): T | undefined {
+  let chosen: T | undefined;
   for (const count of counts) if (!chosen || count.remaining <= chosen.remaining) chosen = count;
   return chosen;
 }

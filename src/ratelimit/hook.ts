@@ -1,30 +1,31 @@
 /**
  * Rate limits and the upload concurrency limit, as two fastify `onRequest` hooks around the auth
- * guard (hooks run in the order they are added):
+ * guard (the request pipeline, src/http/pipeline.ts, adds them in this order):
  *
- *   before the guard: the client's address; a client that has spent its `failedlogins` budget is
- *     refused any login (Basic credentials, token requests); token requests spend `tokens`;
- *   the guard: decides who the caller is (src/auth, `setCaller`);
+ *   before the guard: a client that has spent its `failedlogins` budget is refused any login
+ *     (Basic credentials, token requests); token requests spend `tokens`; wrong credentials
+ *     reported to the request state (`loginFailed`) are counted;
+ *   the guard: decides who the caller is (src/auth, `request.berth.caller`);
  *   after the guard: the caller's `requests`, `pulls` (manifest GETs) and `uploads` (upload
  *     starts), and the in-flight upload slot.
+ *
+ * Both read the request only through the request state (src/request/state.ts): the route and
+ * query parsed once, the client's address worked out once.
  *
  * Every response counted against a budget carries the RateLimit headers of the budget closest to
  * refusing it; a refused request gets 429 TOOMANYREQUESTS with `Retry-After`. Nothing is
  * installed unless `berth.ratelimit` sets a budget or `berth.limits.maxconcurrentuploads` is set.
  */
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { apiPrefix, targetOf } from '../api/routes.js';
-import { callerOf } from '../auth/caller.js';
 import type { Config } from '../config/schema.js';
-import { hasBody } from '../http/context.js';
+import { hasBody } from '../request/body.js';
+import type { ChargedBudget, RequestState } from '../request/state.js';
 import type { RedisClient } from '../shared/redis.js';
 import { BudgetTable, type Budget, type BudgetName } from './budgets.js';
 import { InFlight } from './concurrency.js';
-import { watchFailedLogins } from './failed-logins.js';
 import { closestToLimit, rateLimitHeaders, tooManyRequests } from './headers.js';
-import { addressKey, clientAddress, identityKey, TrustedProxies, type Caller } from './identity.js';
+import { addressKey, identityKey, type Caller } from './identity.js';
 import { Counters, type Count } from './limiter.js';
 import { RegistryError } from '../api/errors.js';
 
@@ -39,26 +40,19 @@ interface RequestKind {
   uploadBody: boolean;
 }
 
-interface RequestState {
-  address: string;
-  kind: RequestKind;
-  counts: Count[];
-}
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 export interface RateLimits {
-  /** Adds the hook that needs the caller; call it after the auth guard is installed. */
-  afterAuth(): void;
+  /** The hook that runs before the auth guard. */
+  beforeAuth?: Hook;
+  /** The hook that needs the caller; it runs after the auth guard. */
+  afterAuth?: Hook;
 }
 
-const NOTHING: RateLimits = { afterAuth() {} };
+const NOTHING: RateLimits = {};
 
 function isBasic(header: string | undefined): boolean {
   return header !== undefined && /^\s*basic\b/i.test(header);
-}
-
-function resume(request: FastifyRequest): void {
-  // Read what the client is still sending, so that it gets to read the refusal.
-  if (hasBody(request) && request.raw.readable) request.raw.resume();
 }
 
 function groupMembership(config: Config): Map<string, string[]> {
@@ -90,9 +84,6 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
   const maxUploads = config.berth.limits.maxconcurrentuploads;
   if (!budgetsOn && maxUploads === undefined) return NOTHING;
 
-  const proxies = new TrustedProxies(config.berth.trustedproxies);
-  const prefix = apiPrefix(config.http.prefix);
-  const tokenPath = (config.berth.auth?.tokenserver?.path ?? '/auth/token').replace(/\/+$/, '') || '/';
   const memberOf = groupMembership(config);
   const inFlight = maxUploads !== undefined ? new InFlight(maxUploads) : undefined;
 
@@ -112,24 +103,24 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
   }
 
   function classify(request: FastifyRequest): RequestKind {
-    const target = targetOf(request.raw.url ?? '/', prefix);
+    const { route: matched, target } = request.berth;
     const kind: RequestKind = { token: false, pull: false, uploadStart: false, uploadBody: false };
-    if ((target.fullPath.replace(/\/+$/, '') || '/') === tokenPath) {
+    if (matched.family === 'token') {
       kind.token = true;
       return kind;
     }
-    const route = target.match?.route;
+    const route = matched.family === 'registry' ? matched.route : undefined;
     const method = request.method;
     kind.pull = route === 'manifest' && method === 'GET';
     kind.uploadStart = route === 'uploads' && method === 'POST';
     // A POST with `digest` and a body pushes the whole blob in one request.
-    const monolithic = kind.uploadStart && target.query !== '' && new URLSearchParams(target.query).has('digest');
+    const monolithic = kind.uploadStart && target.query.has('digest');
     kind.uploadBody = hasBody(request) && ((route === 'upload' && (method === 'PATCH' || method === 'PUT')) || monolithic);
     return kind;
   }
 
-  function callerFor(raw: IncomingMessage): Caller {
-    const caller = callerOf(raw);
+  function callerFor(state: RequestState): Caller {
+    const caller = state.caller;
     if (caller?.user === undefined) return ANONYMOUS;
     const groups = caller.groups.length > 0 ? caller.groups : memberOf.get(caller.user) ?? [];
     return { user: caller.user, groups };
@@ -139,18 +130,18 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     return caller.user !== undefined ? `user "${caller.user}"` : `address ${addressKey(address)}`;
   }
 
-  function setHeaders(reply: FastifyReply, counts: readonly Count[]): void {
+  function setHeaders(reply: FastifyReply, counts: readonly ChargedBudget[]): void {
     const shown = closestToLimit(counts);
     if (shown) reply.headers(rateLimitHeaders(shown));
   }
 
   function refuse(request: FastifyRequest, count: Count, who: string): RegistryError {
-    resume(request);
     request.log.debug({ budget: count.budget.name, who, limit: count.budget.limit }, 'rate limit: request refused');
     return tooManyRequests(count, who);
   }
 
-  const states = new WeakMap<IncomingMessage, RequestState>();
+  /** What the rate limits know of a request beyond the request state: what kind it is. */
+  const kinds = new WeakMap<RequestState, RequestKind>();
 
   async function countFailedLogin(address: string, account: string | undefined): Promise<void> {
     const budget = table!.budgetFor('failedlogins', ANONYMOUS);
@@ -164,13 +155,19 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     }
   }
 
-  app.addHook('onRequest', async (request, reply) => {
-    const address = clientAddress(request.raw, proxies);
+  const beforeAuth: Hook = async (request, reply) => {
+    const state = request.berth;
+    const address = state.clientAddress;
     const kind = classify(request);
-    const state: RequestState = { address, kind, counts: [] };
-    states.set(request.raw, state);
+    kinds.set(state, kind);
     if (!budgetsOn) return;
-    watchFailedLogins(request.raw, (account) => countFailedLogin(address, account));
+    state.loginFailed = async (account) => {
+      try {
+        await countFailedLogin(address, account);
+      } catch {
+        // Counting must never turn a 401 into a 500; the counters log their own trouble.
+      }
+    };
     const key = identityKey(ANONYMOUS, address);
     const who = `address ${addressKey(address)}`;
     if (kind.token || isBasic(request.headers.authorization)) {
@@ -185,25 +182,25 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
       if (budget) {
         const count = await counters.for(budget).consume(key);
         if (count.refused) throw refuse(request, count, who);
-        state.counts.push(count);
-        setHeaders(reply, state.counts);
+        state.charged.push(count);
+        setHeaders(reply, state.charged);
       }
     }
-  });
+  };
 
-  async function afterAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const state = states.get(request.raw);
-    if (!state) return;
-    const caller = callerFor(request.raw);
-    const key = identityKey(caller, state.address);
+  const afterAuth: Hook = async (request, reply) => {
+    const state = request.berth;
+    const kind = kinds.get(state);
+    if (!kind) return;
+    const caller = callerFor(state);
+    const key = identityKey(caller, state.clientAddress);
     let release: (() => void) | undefined;
-    if (inFlight && state.kind.uploadBody) {
+    if (inFlight && kind.uploadBody) {
       release = inFlight.acquire(key);
       if (!release) {
-        resume(request);
         throw new RegistryError(
           'TOOMANYREQUESTS',
-          `${describe(caller, state.address)} already has ${inFlight.max} uploads in flight (berth.limits.maxconcurrentuploads); retry when one finishes`,
+          `${describe(caller, state.clientAddress)} already has ${inFlight.max} uploads in flight (berth.limits.maxconcurrentuploads); retry when one finishes`,
           { limit: inFlight.max },
           { headers: { 'Retry-After': '1' } },
         );
@@ -212,23 +209,19 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     }
     if (!budgetsOn) return;
     const names: BudgetName[] = ['requests'];
-    if (state.kind.pull) names.push('pulls');
-    if (state.kind.uploadStart) names.push('uploads');
+    if (kind.pull) names.push('pulls');
+    if (kind.uploadStart) names.push('uploads');
     const budgets = names.map((name) => table!.budgetFor(name, caller)).filter((budget): budget is Budget => budget !== undefined);
     const counts = await Promise.all(budgets.map((budget) => counters.for(budget).consume(key)));
     const refused = counts.filter((count) => count.refused);
     if (refused.length > 0) {
       release?.();
       const longest = refused.reduce((a, b) => (b.resetMs > a.resetMs ? b : a));
-      throw refuse(request, longest, describe(caller, state.address));
+      throw refuse(request, longest, describe(caller, state.clientAddress));
     }
-    state.counts.push(...counts);
-    setHeaders(reply, state.counts);
-  }
-
-  return {
-    afterAuth() {
-      app.addHook('onRequest', afterAuth);
-    },
+    state.charged.push(...counts);
+    setHeaders(reply, state.charged);
   };
+
+  return { beforeAuth, afterAuth };
 }

@@ -12,7 +12,8 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import type { Digest, DigestAlgorithm } from '../api/reference.js';
-import { RegistryError, errors } from '../api/errors.js';
+import { errors } from '../api/errors.js';
+import { BlobTooLargeError, ChunkOutOfOrderError } from './errors.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import type { BlobStore } from './blob-store.js';
@@ -122,13 +123,13 @@ export class UploadStore {
     const offset = await this.size(name, uuid);
     if (claim && claim.start !== offset) {
       body.resume(); // drain what the client sends, so it sees the answer
-      throw outOfOrder(offset, claim);
+      throw new ChunkOutOfOrderError(offset, claim.start, claim.end);
     }
     const max = this.limits.maxBlobSize;
     if (max !== undefined && claim && claim.end >= max) {
       body.resume();
       await this.discard(name, uuid);
-      throw blobTooLarge(max);
+      throw new BlobTooLargeError(max);
     }
     const state = this.currentHash(name, uuid, offset);
     const writer = await this.driver.writer(paths.uploadData(name, uuid));
@@ -147,7 +148,7 @@ export class UploadStore {
     if (cap?.exceeded) {
       // No blob this large can ever be accepted: free the space now rather than at purging.
       await this.discard(name, uuid);
-      throw blobTooLarge(max!);
+      throw new BlobTooLargeError(max!);
     }
     if (state) state.offset = writer.size;
     return writer.size;
@@ -216,20 +217,6 @@ export class UploadStore {
 function closed(stream: Writable): Promise<void> {
   if (stream.closed) return Promise.resolve();
   return new Promise((resolve) => stream.once('close', () => resolve()));
-}
-
-function outOfOrder(offset: number, claim: ChunkClaim): RegistryError {
-  return new RegistryError(
-    'BLOB_UPLOAD_INVALID',
-    `chunk out of order: upload has ${offset} bytes, chunk starts at ${claim.start}`,
-    { offset, start: claim.start, end: claim.end },
-    { status: 416, headers: { Range: `0-${Math.max(offset - 1, 0)}` } },
-  );
-}
-
-function blobTooLarge(max: number): RegistryError {
-  return new RegistryError('SIZE_INVALID', `blob exceeds the maximum size of ${max} bytes (berth.limits.maxblobsize); the upload is cancelled`,
-    { limit: max }, { status: 413 });
 }
 
 /**

@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { requirementFor } from '../../src/auth/access.js';
+import { RouteTable } from '../../src/request/routes.js';
+import { parseRequestTarget } from '../../src/request/target.js';
 import { AccessPolicy, compilePattern, DEFAULT_RULES, RuleError } from '../../src/auth/rules.js';
 import { formatScope, grants, parseScope, parseScopes } from '../../src/auth/scope.js';
 import { libtrustKeyId } from '../../src/auth/token/keys.js';
@@ -47,7 +49,8 @@ describe('scope grammar', () => {
 
 describe('what each request needs', () => {
   const scopes = (method: string, url: string, prefix = '') => {
-    const requirement = requirementFor(method, url, prefix);
+    const target = parseRequestTarget(url);
+    const requirement = requirementFor(method, new RouteTable({ prefix }).routeOf(target.path), target.query);
     return requirement.kind === 'access' ? requirement.access.map(formatScope).join(' ') : requirement.kind;
   };
 

@@ -68,14 +68,25 @@ describe('the built-in token server', () => {
   it('derives the realm from the request Host, or from http.host when set', async () => {
     const reply = await fetch(`${server.url}/v2/nginx/tags/list`);
     assert.equal(reply.headers.get('www-authenticate'), `Bearer realm="${server.url}/auth/token",service="berth",scope="repository:nginx:pull"`);
-    const proxied = await fetch(`${server.url}/v2/nginx/tags/list`, { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'registry.example.com' } });
-    assert.equal(parseChallenge(proxied.headers.get('www-authenticate'))?.params.realm, 'https://registry.example.com/auth/token');
     const other = await startBerth({ config: { http: { host: 'https://berth.example.org' }, berth: { auth: { htpasswd } } } });
     try {
       const fixed = await fetch(`${other.url}/v2/x/tags/list`);
       assert.equal(parseChallenge(fixed.headers.get('www-authenticate'))?.params.realm, 'https://berth.example.org/auth/token');
     } finally {
       await other.close();
+    }
+  });
+
+  it('believes X-Forwarded-Proto and -Host only from berth.trustedproxies', async () => {
+    const forwarded = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'evil.example' };
+    const untrusted = await fetch(`${server.url}/v2/nginx/tags/list`, { headers: forwarded });
+    assert.equal(parseChallenge(untrusted.headers.get('www-authenticate'))?.params.realm, `${server.url}/auth/token`);
+    const behindProxy = await startBerth({ config: { berth: { auth: { htpasswd }, trustedproxies: ['127.0.0.1'] } } });
+    try {
+      const proxied = await fetch(`${behindProxy.url}/v2/nginx/tags/list`, { headers: forwarded });
+      assert.equal(parseChallenge(proxied.headers.get('www-authenticate'))?.params.realm, 'https://evil.example/auth/token');
+    } finally {
+      await behindProxy.close();
     }
   });
 

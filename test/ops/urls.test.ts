@@ -88,11 +88,17 @@ describe('http.host and http.relativeurls', () => {
     });
   });
 
-  it('without http.host, Location follows the request (Host, X-Forwarded-Proto/Host)', async () => {
+  it('without http.host, Location follows the request (Host; X-Forwarded-Proto/Host from a trusted proxy)', async () => {
+    const forwarded = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'front.example.com' };
     await withBerth({}, async (server, api) => {
       const direct = await api('POST', '/v2/plain/blobs/uploads/');
       assert.match(direct.header('location')!, new RegExp(`^http://${server.host}/v2/plain/blobs/uploads/`));
-      const proxied = await api('POST', '/v2/plain/blobs/uploads/', { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'front.example.com' } });
+      // From a client that is not a trusted proxy, the headers are ignored.
+      const spoofed = await api('POST', '/v2/plain/blobs/uploads/', { headers: forwarded });
+      assert.match(spoofed.header('location')!, new RegExp(`^http://${server.host}/v2/plain/blobs/uploads/`));
+    });
+    await withBerth({ berth: { trustedproxies: ['127.0.0.0/8'] } }, async (_server, api) => {
+      const proxied = await api('POST', '/v2/plain/blobs/uploads/', { headers: forwarded });
       assert.match(proxied.header('location')!, /^https:\/\/front\.example\.com\/v2\/plain\/blobs\/uploads\//);
     });
   });

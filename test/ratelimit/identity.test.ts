@@ -5,7 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { addressKey, clientAddress, forwardedFor, hopAddress, TrustedProxies } from '../../src/ratelimit/identity.js';
+import { addressKey } from '../../src/ratelimit/identity.js';
+import { clientAddress, forwardedFor, hopAddress, TrustedProxies } from '../../src/request/client.js';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { client } from '../helpers/http.js';
 import { assertBudget, assertRefused } from './support.js';

@@ -8,49 +8,18 @@
  * It grants the intersection of what is asked and what the rules allow (a partly allowed scope
  * is never an error), and answers `{"token","access_token","expires_in","issued_at"}` plus
  * `refresh_token` when asked. Bad credentials are the only refusal besides malformed requests.
+ * This is the service; its HTTP route (reading the query or form) is src/http/routes/token.ts.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { basicCredentials } from '../basic.js';
 import { basicChallenge } from '../challenge.js';
 import type { HtpasswdUsers } from '../htpasswd/users.js';
 import type { AccessPolicy, Identity } from '../rules.js';
 import { formatScope, parseScopes, type ResourceAccess } from '../scope.js';
 import type { TokenServerSetup } from '../settings.js';
-import { onFailedLogin } from '../../ratelimit/failed-logins.js';
+import { badTokenRequest as badRequest, TokenRequestError } from './errors.js';
 
-const FORM_LIMIT = 64 * 1024;
-
-class TokenRequestError extends Error {
-  constructor(
-    readonly status: number,
-    /** OAuth2 error code (RFC 6749 §5.2). */
-    readonly oauth: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-const badRequest = (message: string) => new TokenRequestError(400, 'invalid_request', message);
-
-async function readForm(request: FastifyRequest): Promise<URLSearchParams> {
-  const type = String(request.headers['content-type'] ?? '');
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request.raw) {
-    total += (chunk as Buffer).length;
-    if (total > FORM_LIMIT) {
-      request.raw.resume();
-      throw badRequest(`form body exceeds ${FORM_LIMIT} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-    throw badRequest('POST needs Content-Type: application/x-www-form-urlencoded');
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
+/** The largest form a POST may send. */
+export const TOKEN_FORM_LIMIT = 64 * 1024;
 
 export interface TokenServerDeps {
   server: TokenServerSetup;
@@ -58,7 +27,24 @@ export interface TokenServerDeps {
   policy: AccessPolicy;
 }
 
-export function registerTokenServer(app: FastifyInstance, { server, users, policy }: TokenServerDeps): void {
+/** One token request, as the HTTP route hands it over. */
+export interface TokenRequest {
+  /** The query (GET) or the form (POST). */
+  params: URLSearchParams;
+  authorization?: string;
+  /** Reports wrong credentials, so that the failed-login budget counts them. */
+  loginFailed(account: string | undefined): Promise<void>;
+  log: { debug(details: object, message: string): void };
+}
+
+export interface TokenService {
+  /** GET: HTTP Basic or anonymous. Resolves to the JSON answer; throws TokenRequestError. */
+  get(request: TokenRequest): Promise<Record<string, unknown>>;
+  /** POST: the OAuth2 grants. Resolves to the JSON answer; throws TokenRequestError. */
+  post(request: TokenRequest): Promise<Record<string, unknown>>;
+}
+
+export function createTokenService({ server, users, policy }: TokenServerDeps): TokenService {
   function serviceOf(params: URLSearchParams): string {
     const service = params.get('service') || server.services[0]!;
     if (!server.services.includes(service)) throw badRequest(`this token server issues tokens for ${server.services.map((each) => `"${each}"`).join(', ')}, not "${service}"`);
@@ -71,7 +57,7 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
     return scopes;
   }
 
-  async function issue(identity: Identity, service: string, requested: ResourceAccess[], request: FastifyRequest) {
+  async function issue(identity: Identity, service: string, requested: ResourceAccess[], request: TokenRequest) {
     const granted = policy.grant(identity, requested);
     const issued = await server.issuer.accessToken(identity.user ?? '', service, granted);
     request.log.debug({ user: identity.user ?? '(anonymous)', service, granted: granted.map(formatScope) }, 'issued a token');
@@ -82,18 +68,17 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
     return server.issuer.refreshToken({ subject: user, service, fingerprint: users.fingerprint(user) ?? '' });
   }
 
-  async function handleGet(request: FastifyRequest): Promise<Record<string, unknown>> {
-    const url = request.raw.url ?? '';
-    const params = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  async function handleGet(request: TokenRequest): Promise<Record<string, unknown>> {
+    const { params } = request;
     const service = serviceOf(params);
     const requested = scopesOf(params.getAll('scope'));
-    const credentials = basicCredentials(request.headers.authorization);
+    const credentials = basicCredentials(request.authorization);
     const challenge = { 'WWW-Authenticate': basicChallenge(server.basicRealm) };
     if (credentials === 'malformed') throw new TokenRequestError(401, 'invalid_client', 'malformed Basic credentials', challenge);
     const identity: Identity = {};
     if (credentials) {
       if (!(await users.verify(credentials.user, credentials.password))) {
-        await onFailedLogin(request, credentials.user);
+        await request.loginFailed(credentials.user);
         throw new TokenRequestError(401, 'invalid_client', 'invalid username or password', challenge);
       }
       identity.user = credentials.user;
@@ -106,8 +91,8 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
     return body;
   }
 
-  async function handlePost(request: FastifyRequest): Promise<Record<string, unknown>> {
-    const form = await readForm(request);
+  async function handlePost(request: TokenRequest): Promise<Record<string, unknown>> {
+    const form = request.params;
     const service = serviceOf(form);
     const requested = scopesOf(form.getAll('scope'));
     const grant = form.get('grant_type');
@@ -118,7 +103,7 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
       const password = form.get('password');
       if (!username || password === null) throw badRequest('grant_type=password needs username and password');
       if (!(await users.verify(username, password))) {
-        await onFailedLogin(request, username);
+        await request.loginFailed(username);
         throw new TokenRequestError(400, 'invalid_grant', 'invalid username or password');
       }
       user = username;
@@ -148,21 +133,5 @@ export function registerTokenServer(app: FastifyInstance, { server, users, polic
     return body;
   }
 
-  async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').type('application/json');
-    try {
-      const body = request.method === 'POST' ? await handlePost(request) : await handleGet(request);
-      return reply.code(200).send(JSON.stringify(body));
-    } catch (error) {
-      if (!(error instanceof TokenRequestError)) throw error;
-      if (request.raw.readable) request.raw.resume();
-      const code = error.status === 401 ? 'UNAUTHORIZED' : error.oauth.toUpperCase();
-      // Both shapes: the registry's error envelope (Docker's client reads it) and OAuth2's.
-      const body = { errors: [{ code, message: error.message }], error: error.oauth, error_description: error.message };
-      return reply.code(error.status).headers(error.headers).send(JSON.stringify(body));
-    }
-  }
-
-  const paths = new Set([server.path, server.path.endsWith('/') ? server.path.replace(/\/+$/, '') || '/' : `${server.path}/`]);
-  for (const url of paths) app.route({ method: ['GET', 'POST'], url, handler });
+  return { get: handleGet, post: handlePost };
 }

@@ -3,7 +3,6 @@
  * lists only the repositories the caller may pull.
  */
 import { apiPaths } from '../../api/routes.js';
-import { repositoryFilter } from '../../auth/index.js';
 import { page, pagination, setNextLink, type MethodHandlers } from '../context.js';
 
 export const catalogRoutes: MethodHandlers = {
@@ -12,7 +11,7 @@ export const catalogRoutes: MethodHandlers = {
     const max = settings.catalogMaxEntries;
     const { n, last } = pagination(context, max);
     const size = n ?? max;
-    const visible = repositoryFilter(context.request.raw);
+    const visible = context.request.berth.caller?.mayPull;
     const names = await registry.catalog.listing();
     const { items, more } = page(visible ? names.filter(visible) : names, size, last);
     if (more) setNextLink(context, apiPaths.catalog({ n: size, last: items[items.length - 1] }));

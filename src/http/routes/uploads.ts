@@ -8,7 +8,8 @@ import { isDigestAlgorithm, isValidName, type Digest } from '../../api/reference
 import { RegistryError, errors } from '../../api/errors.js';
 import { apiPaths } from '../../api/routes.js';
 import { UploadStore, type ChunkClaim } from '../../registry/uploads.js';
-import { digestParam, hasBody, location, repositoryName, type Context, type MethodHandlers } from '../context.js';
+import { hasBody } from '../../request/body.js';
+import { digestParam, location, repositoryName, type Context, type MethodHandlers } from '../context.js';
 import { parseContentRange } from '../range.js';
 
 function uploadId(context: Context): string {
@@ -28,13 +29,11 @@ function chunkClaim(context: Context): ChunkClaim | undefined {
   const claim = parseContentRange(header);
   if (claim === undefined) return undefined;
   if (claim === 'invalid') {
-    context.request.raw.resume();
     throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be "<start>-<end>" (inclusive, start <= end)',
       { contentRange: header });
   }
   const length = context.request.headers['content-length'];
   if (length !== undefined && Number(length) !== claim.end - claim.start + 1) {
-    context.request.raw.resume();
     throw new RegistryError('SIZE_INVALID', `Content-Length ${length} does not match Content-Range ${header}`,
       { contentRange: header, contentLength: length });
   }
@@ -125,7 +124,6 @@ export const uploadRoutes: MethodHandlers = {
     const uuid = uploadId(context);
     const digestValue = query.get('digest');
     if (digestValue === null) {
-      request.raw.resume();
       throw errors.digestInvalid({}, 'the digest query parameter is required to finish an upload');
     }
     const digest = digestParam(digestValue);
