@@ -64,7 +64,8 @@ export function drainBody(raw: IncomingMessage, limit = DRAIN_LIMIT_BYTES, timeo
     raw.resume();
     return Promise.resolve(true);
   }
-  if (raw.destroyed) return Promise.resolve(false);
+  // A body declared larger than the bound cannot be read within it: close instead of waiting.
+  if (raw.destroyed || Number(raw.headers['content-length'] ?? 0) > limit) return Promise.resolve(false);
   return new Promise((resolve) => {
     let received = 0;
     const finish = (ended: boolean) => {

@@ -12,7 +12,8 @@
  *   - a raw `\`, or bytes that do not decode as UTF-8;
  *   - dot segments (`.`, `..`, also when encoded) and empty segments (`//`); one trailing slash
  *     is kept, as the routes tell `/v2/` and `…/blobs/uploads/` by it;
- *   - asterisk-form, authority-form, fragments and targets that do not start with `/`.
+ *   - asterisk-form, authority-form, fragments, targets that do not start with `/`, and
+ *     absolute-form with another scheme than http(s) or an authority that is not host[:port].
  * Nothing in the registry's grammar (names, tags, digests, upload ids) needs any of these.
  */
 
@@ -41,6 +42,8 @@ export interface RequestTarget {
 }
 
 const ABSOLUTE_FORM = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+/** `host[:port]` of an absolute-form target: a name or IPv4 address, or a bracketed IPv6 address. */
+const AUTHORITY = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const HEX = /^[0-9a-fA-F]{2}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -88,6 +91,7 @@ export function parseRequestTarget(raw: string): RequestTarget {
     const scheme = absolute[1]!.toLowerCase();
     if (scheme !== 'http' && scheme !== 'https') throw new TargetError(`absolute-form target with scheme "${absolute[1]}"`, raw);
     authority = absolute[2]!;
+    if (!AUTHORITY.test(authority)) throw new TargetError(`absolute-form target with authority "${authority}"`, raw);
     rest = absolute[3] || '/';
   }
   if (!rest.startsWith('/')) throw new TargetError('the request target must be a path starting with "/" (or an absolute http URL)', raw);
