@@ -1,7 +1,8 @@
 /**
  * Request logging: one JSON line per finished request, in place of fastify's two ("incoming
  * request", "request completed"). Lines are written whatever `log.level` is, as Distribution's
- * access log is, unless `log.accesslog.disabled`. Headers are never logged, so credentials sent
+ * access log is, unless `log.accesslog.disabled`. `url` is the target as sent; `route` is the
+ * route the request pipeline gave it (`manifest`, `blob`, `token`, `admin`, …). Headers are never logged, so credentials sent
  * in `Authorization` cannot reach the log.
  */
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -22,11 +23,14 @@ export class AccessLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
     const length = reply.getHeader('content-length');
+    // The route the pipeline read (src/request/routes.ts); absent for a target it refused.
+    const route = request.berth?.route;
     this.access.info(
       {
         reqId: request.id,
         method: request.method,
         url: request.url,
+        ...(route ? { route: route.family === 'registry' ? route.route : route.family } : {}),
         status: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
         remoteAddress: request.ip,
