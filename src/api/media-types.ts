@@ -14,6 +14,9 @@ export const INDEX_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.Doc
 export const MANIFEST_TYPES: readonly string[] = [...IMAGE_MANIFEST_TYPES, ...INDEX_TYPES];
 export const SCHEMA1_TYPES: readonly string[] = [MediaType.DockerSchema1, MediaType.DockerSchema1Signed];
 
+/** The Accept header for manifests: indexes first, then images, OCI before Docker. */
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+
 /**
  * Layers a registry may be asked to reference without holding them: OCI non-distributable
  * layers and Docker's foreign layers are fetched by clients from their `urls`.

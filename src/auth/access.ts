@@ -27,10 +27,29 @@ function needs(...access: ResourceAccess[]): Requirement {
   return { kind: 'access', access };
 }
 
+/**
+ * The web UI's JSON endpoints: the session is open (it says how to sign in); the repository list
+ * needs any valid credentials and shows only what the caller may pull, as the catalog does; a
+ * repository's tags need pull on it; storage figures need the catalog right.
+ */
+function uiApiRequirement(endpoint: string, name: string | undefined): Requirement {
+  switch (endpoint) {
+    case 'session':
+      return OPEN;
+    case 'tags':
+      return name !== undefined && isValidName(name) ? needs(repository(name, 'pull')) : AUTHENTICATED;
+    case 'storage':
+      return needs(CATALOG);
+    default:
+      return AUTHENTICATED;
+  }
+}
+
 /** The requirement of one request, from its method, its route and its query (src/request). */
 export function requirementFor(method: string, route: Route, query: URLSearchParams): Requirement {
   // Every path of the administrative tree needs the right, even one that names no endpoint.
   if (route.family === 'admin') return needs(ADMIN);
+  if (route.family === 'ui-api') return uiApiRequirement(route.endpoint, route.name);
   if (route.family !== 'registry') return OPEN;
   const match = route;
   if (match.route === 'base') return AUTHENTICATED;

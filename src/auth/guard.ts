@@ -44,6 +44,7 @@ export function createGuard(setup: AuthSetup, log: Logger) {
       user: identity.user,
       groups: identity.user ? policy?.groupsOf(identity.user) ?? [] : [],
       mayPull: policy ? (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }) : undefined,
+      actionsOn: policy ? (name) => policy.allowed(identity, REPOSITORY, name) : undefined,
     };
   }
 

@@ -104,9 +104,4 @@ export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
 /** The Accept header for manifests: every type the client understands. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+export { MANIFEST_ACCEPT } from '../api/media-types.js';

@@ -322,6 +322,13 @@ const berthLimits = z.strictObject({
   idletimeout: duration.default(0),
 });
 
+/** The web UI (docs/ui.md): served from the registry's own origin, on by default. */
+const berthUi = z.strictObject({
+  enabled: flag.default(true),
+  /** Where the page is served; its script and API live under `/_berth/`. */
+  path: text.refine((value) => value.startsWith('/'), 'must start with "/"').default('/'),
+});
+
 const berth = z.strictObject({
   /** Largest manifest accepted on PUT, in bytes (the spec asks registries to take at least 4 MB). */
   manifestmaxsize: count.default(4 * 1024 * 1024),
@@ -336,6 +343,7 @@ const berth = z.strictObject({
   trustedproxies: z.array(addressRange).default([]),
   ratelimit: berthRateLimit.optional(),
   limits: berthLimits.prefault({}),
+  ui: berthUi.prefault({}),
 });
 
 /**

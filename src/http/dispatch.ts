@@ -6,6 +6,8 @@
  *   token     berth.auth.tokenserver.path ./routes/token.ts
  *   admin     /_berth/admin/<endpoint>    ./routes/admin.ts
  *   health    /_berth/health              ./routes/health.ts
+ *   ui        berth.ui.path, /_berth/ui/… ./routes/ui.ts
+ *   ui-api    /_berth/api/…               ./routes/ui-api.ts
  *
  * It enforces the method (405 with Allow) and read-only mode, then calls the handler.
  */
@@ -13,6 +15,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteName } from '../api/routes.js';
 import { RegistryError } from '../api/errors.js';
 import type { TokenService } from '../auth/token/server.js';
+import type { AuthSetup } from '../auth/settings.js';
 import type { Registry } from '../registry/registry.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RouteMatch } from '../api/routes.js';
@@ -29,6 +32,8 @@ import { manifestRoutes } from './routes/manifests.js';
 import { referrerRoutes } from './routes/referrers.js';
 import { tagRoutes } from './routes/tags.js';
 import { tokenEndpoint } from './routes/token.js';
+import { uiEndpoint } from './routes/ui.js';
+import { uiApiEndpoints } from './routes/ui-api.js';
 import { uploadRoutes, uploadsRoutes } from './routes/uploads.js';
 
 const REGISTRY_HANDLERS: Record<RouteName, MethodHandlers> = {
@@ -51,6 +56,7 @@ export interface DispatchDeps {
   redis?: RedisClient;
   gc?: OnlineGc;
   tokens?: TokenService;
+  auth?: AuthSetup;
 }
 
 function notFound(path: string): RegistryError {
@@ -65,10 +71,12 @@ function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyReque
   });
 }
 
-export function createDispatcher({ registry, settings, driver, redis, gc, tokens }: DispatchDeps) {
+export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth }: DispatchDeps) {
   const admin = adminEndpoints(gc);
   const health = healthEndpoint(driver, redis);
   const token: Endpoint | undefined = tokens ? tokenEndpoint(tokens) : undefined;
+  const ui = uiEndpoint({ prefix: settings.prefix });
+  const uiApi = uiApiEndpoints({ registry, settings, auth });
 
   async function serveRegistry(request: FastifyRequest, reply: FastifyReply, match: RouteMatch): Promise<void> {
     const handler = methodOf(REGISTRY_HANDLERS[match.route], request);
@@ -105,6 +113,12 @@ export function createDispatcher({ registry, settings, driver, redis, gc, tokens
       }
       case 'health':
         await methodOf(health, request)(request, reply);
+        break;
+      case 'ui':
+        await methodOf(ui, request)(request, reply);
+        break;
+      case 'ui-api':
+        await methodOf(uiApi[route.endpoint], request)(request, reply);
         break;
       case 'none':
         throw notFound(target.path);

@@ -116,7 +116,11 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
   });
   // Authentication and access control (src/auth), and rate limits around them (src/ratelimit).
   const access = createAccessControl(config, logger);
-  const routes = new RouteTable({ prefix: apiPrefix(config.http.prefix), tokenPath: access.tokens?.path });
+  const routes = new RouteTable({
+    prefix: apiPrefix(config.http.prefix),
+    tokenPath: access.tokens?.path,
+    uiPath: config.berth.ui.enabled ? config.berth.ui.path : undefined,
+  });
   installPipeline(app, {
     routes,
     proxies: new TrustedProxies(config.berth.trustedproxies),
@@ -132,6 +136,7 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     redis,
     gc,
     tokens: access.tokens?.service,
+    auth: access.setup,
   });
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

@@ -12,7 +12,9 @@ import { Catalog } from './catalog.js';
 import { ReferenceGuard } from './gc/protocol.js';
 import { parseManifest, type Manifest } from './manifests/parse.js';
 import { ManifestStore, type StoredManifest } from './manifests/store.js';
+import { ImageSummaries } from './image-summary.js';
 import { ReferrerStore } from './referrers.js';
+import { StorageStatsCache } from './storage-stats.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadLimits } from './uploads.js';
 
@@ -25,6 +27,10 @@ export class Registry {
   readonly tags: TagStore;
   readonly referrers: ReferrerStore;
   readonly catalog: Catalog;
+  /** Sizes, platforms and dates of manifests, for people browsing (the web UI). */
+  readonly summaries: ImageSummaries;
+  /** Bytes stored, deduplicated. */
+  readonly storageStats: StorageStatsCache;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(readonly driver: StorageDriver, options: { lock?: Locker; uploads?: UploadLimits } = {}) {
@@ -37,6 +43,8 @@ export class Registry {
     this.manifests = new ManifestStore(driver, this.blobs, linked);
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
+    this.summaries = new ImageSummaries(this.manifests, this.blobs);
+    this.storageStats = new StorageStatsCache(driver, this.catalog);
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */

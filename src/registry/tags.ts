@@ -99,6 +99,16 @@ export class TagStore {
     return tags.sort(compareBytes);
   }
 
+  /** When the tag was last pushed: the time of its current link; undefined when there is no such tag. */
+  async pushedAt(name: string, tag: string): Promise<Date | undefined> {
+    try {
+      return (await this.driver.stat(paths.tagCurrentLink(name, tag))).modTime;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   /** The tags whose current link names `digest`. */
   async tagsFor(name: string, digest: Digest): Promise<string[]> {
     const tags = await this.list(name);

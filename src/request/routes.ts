@@ -9,7 +9,16 @@
  *   <tokenserver.path>                       token      exact path, also with a trailing "/"
  *   [<prefix>]/_berth/admin[/<endpoint>…]    admin      the whole tree, with or without prefix
  *   [<prefix>]/_berth/health                 health     with or without prefix
+ *   <berth.ui.path>                          ui         the web UI's page (when the UI is on)
+ *   [<prefix>]/_berth/ui/<asset>             ui         its script and style sheet
+ *   [<prefix>]/_berth/api/…                  ui-api     the UI's JSON endpoints (see below)
  *   anything else                            none       404
+ *
+ * The UI's JSON endpoints, for what the `/v2/` API lacks (search, sizes, rights):
+ *   /_berth/api/session                      session       how to sign in; who the caller is
+ *   /_berth/api/repositories                 repositories  search and pages of repositories
+ *   /_berth/api/repositories/<name>/tags     tags          tags with digest, size, platforms, dates
+ *   /_berth/api/storage                      storage       bytes stored
  *
  * `prefix` is `http.prefix`; it is matched segment by segment on the decoded path.
  */
@@ -17,6 +26,10 @@ import { matchRoute, type RouteMatch } from '../api/routes.js';
 
 export const ADMIN_PATH = '/_berth/admin';
 export const HEALTH_PATH = '/_berth/health';
+export const UI_ASSETS_PATH = '/_berth/ui';
+export const UI_API_PATH = '/_berth/api';
+
+export type UiApiEndpoint = 'session' | 'repositories' | 'tags' | 'storage';
 export const DEFAULT_TOKEN_PATH = '/auth/token';
 
 export type Route =
@@ -25,6 +38,9 @@ export type Route =
   /** `endpoint` is the path below `/_berth/admin/` ("" for the tree's root). */
   | { family: 'admin'; endpoint: string }
   | { family: 'health' }
+  /** `asset` is `index` for the page, else the file name below `/_berth/ui/`. */
+  | { family: 'ui'; asset: string }
+  | { family: 'ui-api'; endpoint: UiApiEndpoint; name?: string }
   | { family: 'none' };
 
 export type RouteFamily = Route['family'];
@@ -34,6 +50,8 @@ export interface RouteSettings {
   prefix: string;
   /** The token server's path, when Berth serves tokens. */
   tokenPath?: string;
+  /** The web UI's page (`berth.ui.path`); undefined when the UI is off. */
+  uiPath?: string;
 }
 
 const NONE: Route = { family: 'none' };
@@ -45,19 +63,47 @@ function below(path: string, base: string): string | undefined {
   return path.startsWith(`${base}/`) ? path.slice(base.length) : undefined;
 }
 
-function berthRoute(path: string): Route | undefined {
+const UI_API_ROUTES: ReadonlyArray<{ endpoint: UiApiEndpoint; pattern: RegExp }> = [
+  { endpoint: 'session', pattern: /^\/session$/ },
+  { endpoint: 'repositories', pattern: /^\/repositories$/ },
+  { endpoint: 'tags', pattern: /^\/repositories\/(.+)\/tags$/ },
+  { endpoint: 'storage', pattern: /^\/storage$/ },
+];
+
+function uiApiRoute(path: string): Route {
+  for (const { endpoint, pattern } of UI_API_ROUTES) {
+    const match = pattern.exec(path);
+    if (match) return match[1] === undefined ? { family: 'ui-api', endpoint } : { family: 'ui-api', endpoint, name: match[1] };
+  }
+  return NONE;
+}
+
+function berthRoute(path: string, ui: boolean): Route | undefined {
   const admin = below(path, ADMIN_PATH);
   if (admin !== undefined) return { family: 'admin', endpoint: admin.replace(/^\//, '') };
   if (path === HEALTH_PATH) return { family: 'health' };
+  if (!ui) return undefined;
+  const asset = below(path, UI_ASSETS_PATH);
+  if (asset !== undefined && /^\/[a-z0-9.-]+$/.test(asset)) return { family: 'ui', asset: asset.slice(1) };
+  const api = below(path, UI_API_PATH);
+  if (api !== undefined) return uiApiRoute(api);
   return undefined;
+}
+
+/** A configured path, matched with or without its trailing slash. */
+function withAndWithoutSlash(configured: string | undefined): ReadonlySet<string> {
+  if (configured === undefined) return new Set();
+  const path = configured.replace(/\/+$/, '') || '/';
+  return new Set([path, path === '/' ? '/' : `${path}/`]);
 }
 
 export class RouteTable {
   private readonly tokenPaths: ReadonlySet<string>;
+  private readonly uiPaths: ReadonlySet<string>;
 
   constructor(private readonly settings: RouteSettings) {
-    const token = settings.tokenPath === undefined ? undefined : settings.tokenPath.replace(/\/+$/, '') || '/';
-    this.tokenPaths = new Set(token === undefined ? [] : [token, token === '/' ? '/' : `${token}/`]);
+    this.tokenPaths = withAndWithoutSlash(settings.tokenPath);
+    this.uiPaths = withAndWithoutSlash(settings.uiPath);
   }
 
   get prefix(): string {
@@ -67,15 +113,17 @@ export class RouteTable {
   /** The route of a decoded path. */
   routeOf(path: string): Route {
     if (this.tokenPaths.has(path)) return { family: 'token' };
+    if (this.uiPaths.has(path)) return { family: 'ui', asset: 'index' };
+    const ui = this.settings.uiPath !== undefined;
     const apiPath = below(path, this.settings.prefix);
     if (apiPath !== undefined) {
       const inside = apiPath === '' ? '/' : apiPath;
-      const berth = berthRoute(inside);
+      const berth = berthRoute(inside, ui);
       if (berth) return berth;
       const match = matchRoute(inside);
       if (match) return { family: 'registry', ...match };
     }
-    // Health and the administrative tree answer at the root too when a prefix is set.
-    return (this.settings.prefix ? berthRoute(path) : undefined) ?? NONE;
+    // Berth's own endpoints answer at the root too when a prefix is set.
+    return (this.settings.prefix ? berthRoute(path, ui) : undefined) ?? NONE;
   }
 }

@@ -17,6 +17,8 @@ export interface Caller {
   groups: readonly string[];
   /** Whether the caller may pull a repository (the catalog lists only those); undefined: all. */
   mayPull?: (name: string) => boolean;
+  /** The actions the rules give the caller on a repository; undefined when Berth knows no rules. */
+  actionsOn?: (name: string) => readonly string[];
 }
 
 /** A budget a request was counted against, with what is left of it (for the RateLimit headers). */

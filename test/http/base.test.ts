@@ -46,7 +46,7 @@ describe('GET /v2/', () => {
   it('sends the API version header on errors, 404s and 405s as well', async () => {
     // http() asserts the header on every response; these are the ones most likely to miss it.
     const paths: Array<[string, string, number]> = [
-      ['GET', '/', 404],
+      ['GET', '/nothing', 404],
       ['GET', '/v1/', 404],
       ['GET', '/v2/nothing/here', 404],
       ['GET', `/v2/a/blobs/sha256:${'0'.repeat(64)}`, 404],

@@ -267,7 +267,7 @@ describe('unknown paths and methods', () => {
   after(() => server.close());
 
   it('answers unknown paths with 404 and a JSON error', async () => {
-    for (const path of ['/', '/v1/', '/favicon.ico', '/v2/_catalog/x', '/v2/a/unknown', '/v2/a/blobs/', '/v2/a/manifests/', '/v2/a/tags/list/extra', '/v2/a/tags']) {
+    for (const path of ['/v1/', '/favicon.ico', '/v2/_catalog/x', '/v2/a/unknown', '/v2/a/blobs/', '/v2/a/manifests/', '/v2/a/tags/list/extra', '/v2/a/tags']) {
       const reply = await api('GET', path);
       assertError(reply, 404, 'UNSUPPORTED', path);
       assert.deepEqual(reply.json().errors[0].detail, { path }, path);
