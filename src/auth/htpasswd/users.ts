@@ -3,14 +3,17 @@
  * file stops it) and read again whenever it changes on disk, so `berth htpasswd` takes effect
  * without a restart; a later invalid version is logged and the previous users are kept.
  *
+ * An entry whose user name Berth does not accept (user-name.ts) is logged as an error naming its
+ * line, at start-up and on every reload, and left out: that user cannot sign in.
+ *
  * bcrypt is slow on purpose, and a registry client sends credentials with every request, so a
  * successful check is remembered for a few minutes under an HMAC of user, password and hash
  * (never the password itself); changing or removing the user's entry invalidates it.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
+import bcrypt from 'bcryptjs';
 import { HtpasswdError, readHtpasswd } from './file.js';
 
 const REMEMBER_MS = 5 * 60_000;
@@ -29,7 +32,14 @@ export class HtpasswdUsers {
     private readonly log?: Logger,
   ) {
     this.stamp = this.currentStamp();
-    this.users = readHtpasswd(path);
+    this.users = this.read();
+  }
+
+  /** Reads the file, reporting the entries left out. */
+  private read(): Map<string, string> {
+    const { users, refused } = readHtpasswd(this.path);
+    for (const message of refused) this.log?.error({ path: this.path }, message);
+    return users;
   }
 
   private currentStamp(): string {
@@ -47,7 +57,7 @@ export class HtpasswdUsers {
     if (stamp === this.stamp) return;
     this.stamp = stamp;
     try {
-      this.users = readHtpasswd(this.path);
+      this.users = this.read();
       this.log?.info({ path: this.path, users: this.users.size }, 'htpasswd file reloaded');
     } catch (error) {
       const message = error instanceof HtpasswdError ? error.message : String(error);
