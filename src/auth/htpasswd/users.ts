@@ -8,13 +8,14 @@
  *
  * bcrypt is slow on purpose, and a registry client sends credentials with every request, so a
  * successful check is remembered for a few minutes under an HMAC of user, password and hash
- * (never the password itself); changing or removing the user's entry invalidates it.
+ * (never the password itself); changing or removing the user's entry invalidates it. The checks
+ * themselves run off the event loop, a bounded number at a time (password-checks.ts).
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import bcrypt from 'bcryptjs';
 import { HtpasswdError, readHtpasswd } from './file.js';
+import { PasswordChecks } from './password-checks.js';
 
 const REMEMBER_MS = 5 * 60_000;
 const REMEMBER_MAX = 1000;
@@ -30,6 +31,7 @@ export class HtpasswdUsers {
   constructor(
     readonly path: string,
     private readonly log?: Logger,
+    private readonly checks = new PasswordChecks(),
   ) {
     this.stamp = this.currentStamp();
     this.users = this.read();
@@ -77,18 +79,22 @@ export class HtpasswdUsers {
     return hash === undefined ? undefined : createHash('sha256').update(hash).digest('base64url').slice(0, 16);
   }
 
+  /**
+   * Whether the password is the user's. Throws a 429 RegistryError, without checking, when too
+   * many checks are already waiting.
+   */
   async verify(user: string, password: string): Promise<boolean> {
     this.refresh();
     const hash = this.users.get(user);
     if (hash === undefined) {
-      await bcrypt.compare(password, DUMMY_HASH);
+      await this.checks.compare(password, DUMMY_HASH);
       return false;
     }
     const key = createHmac('sha256', this.secret).update(`${user}\0${password}\0${hash}`).digest('base64');
     const until = this.remembered.get(key);
     const now = Date.now();
     if (until !== undefined && until > now) return true;
-    if (!(await bcrypt.compare(password, hash))) return false;
+    if (!(await this.checks.compare(password, hash))) return false;
     if (this.remembered.size >= REMEMBER_MAX) this.remembered.clear();
     this.remembered.set(key, now + REMEMBER_MS);
     return true;
