@@ -12,7 +12,7 @@ import type { Config, RateLimitConfig } from './schema.js';
 
 export const DEFAULT_FAILED_LOGINS = { limit: 10, window: 15 * 60_000 } as const;
 
-export function checksPasswords(config: Config): boolean {
+function checksPasswords(config: Config): boolean {
   return config.auth?.htpasswd !== undefined || config.berth.auth?.htpasswd !== undefined;
 }
 
