@@ -33,8 +33,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The configuration both registries get (Distribution's format, which Berth reads too). */
-function configYaml(root: string, port: number, extra = ''): string {
+/** The configuration both registries get (Distribution's format, which Berth reads too); `extra` is appended. */
+export function configYaml(root: string, port: number, extra = ''): string {
   return `version: 0.1
 log:
   level: error
@@ -77,14 +77,23 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         })
       : spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', log, log], cwd: options.workDir });
   const url = `http://127.0.0.1:${port}`;
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  await waitReady(url, () => exited, join(options.workDir, `${name}.log`));
+  const running = watchExit(child);
+  await waitReady(url, running.exited, join(options.workDir, `${name}.log`));
   return {
     name,
     url,
     root: options.root,
     pids: () => (child.pid === undefined ? [] : [child.pid, ...descendants(child.pid)]),
+    stop: running.stop,
+  };
+}
+
+/** Whether a server process has exited, and a stop that asks politely, then kills after 10 s. */
+export function watchExit(child: ChildProcess): { exited(): boolean; stop(): Promise<void> } {
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  return {
+    exited: () => exited,
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');

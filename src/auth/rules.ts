@@ -8,6 +8,7 @@
  * allowed. Registry-wide rights (`catalog`, `admin`) are granted by any matching rule that names
  * them. See docs/auth.md.
  */
+import { compilePattern, PatternError, type RepositoryPattern } from './pattern.js';
 import { covers, REGISTRY, REPOSITORY, type ResourceAccess } from './scope.js';
 
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete'] as const;
@@ -40,28 +41,18 @@ interface CompiledRule {
   users: Set<string>;
   groups: Set<string>;
   anyone: boolean;
-  patterns: Array<(user: string | undefined) => RegExp | undefined>;
+  patterns: RepositoryPattern[];
   registry: Set<string>;
   actions: string[];
 }
 
-const escape = (text: string) => text.replace(/[.+?^$()[\]{}|\\]/g, '\\$&');
-
-/** A repository pattern as a function of the caller (`${user}` never matches an anonymous one). */
-export function compilePattern(pattern: string): (user: string | undefined) => RegExp | undefined {
-  const parts = pattern.split(/(\*\*|\*|\$\{user\})/).filter((part) => part !== '');
-  const personal = parts.includes('${user}');
-  const build = (user: string | undefined) =>
-    new RegExp(
-      `^${parts
-        .map((part) => (part === '**' ? '.+' : part === '*' ? '[^/]+' : part === '${user}' ? escape(user ?? '') : escape(part)))
-        .join('')}$`,
-    );
-  if (!personal) {
-    const fixed = build(undefined);
-    return () => fixed;
+function compileIn(where: string, pattern: string): RepositoryPattern {
+  try {
+    return compilePattern(pattern);
+  } catch (error) {
+    if (error instanceof PatternError) throw new RuleError(`${where}: ${error.message}`);
+    throw error;
   }
-  return (user) => (user === undefined ? undefined : build(user));
 }
 
 function normaliseActions(actions: string[]): string[] {
@@ -106,7 +97,7 @@ export class AccessPolicy {
       users: new Set(users),
       groups: new Set(groupNames),
       anyone: rule.anonymous === true,
-      patterns: repositories.map(compilePattern),
+      patterns: repositories.map((pattern) => compileIn(where, pattern)),
       registry: new Set(registry),
       actions: normaliseActions(rule.actions ?? []),
     };
@@ -130,7 +121,7 @@ export class AccessPolicy {
     if (type === REPOSITORY) {
       for (const rule of this.rules) {
         if (!this.applies(rule, identity)) continue;
-        if (rule.patterns.some((pattern) => pattern(identity.user)?.test(name))) return rule.actions;
+        if (rule.patterns.some((pattern) => pattern.matches(name, identity.user))) return rule.actions;
       }
       return [];
     }

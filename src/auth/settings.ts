@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { AuthConfig, Config } from '../config/schema.js';
 import { HtpasswdError } from './htpasswd/file.js';
+import { PasswordChecks } from './htpasswd/password-checks.js';
 import { HtpasswdUsers } from './htpasswd/users.js';
 import { AccessPolicy, DEFAULT_RULES, RuleError, type AccessRuleConfig } from './rules.js';
 import { ensureGeneratedKey, generatedKeyFolder, KeyError, loadSigningKey, type SigningKey } from './token/keys.js';
@@ -109,7 +110,7 @@ function resolve(config: Config, log: Logger): AuthSetup | undefined {
     return undefined;
   }
 
-  const users = usersPath ? new HtpasswdUsers(usersPath, log) : undefined;
+  const users = usersPath ? new HtpasswdUsers(usersPath, log, new PasswordChecks(own?.passwordchecks)) : undefined;
   if (serveTokens && !users) {
     fail('Berth serves its own token server here (auth.token.realm is not set), which needs users: set auth.htpasswd.path or berth.auth.htpasswd to an htpasswd file');
   }

@@ -48,10 +48,16 @@ export function workerCount(configured: number | undefined, options: { perProces
   return Math.max(1, availableParallelism() - 1);
 }
 
-/** Whether the configuration counts per caller in each process's memory (docs/rate-limits.md). */
+/**
+ * Whether the configuration counts per caller in each process's memory (docs/rate-limits.md).
+ * A `failedlogins` budget alone does not count: it is on by default wherever Berth checks
+ * passwords, and giving up every core but one for it would cost more than it saves (each
+ * process then allows an address its own budget of wrong passwords).
+ */
 export function countsPerProcess(config: Config): boolean {
   if (config.redis) return false;
-  const rateLimited = config.berth.ratelimit !== undefined && new BudgetTable(config.berth.ratelimit).enabled;
+  const { failedlogins: _perProcessIsEnough, ...budgets } = config.berth.ratelimit ?? { enabled: false, groups: {}, users: {} };
+  const rateLimited = new BudgetTable(budgets).enabled;
   return rateLimited || config.berth.limits.maxconcurrentuploads !== undefined;
 }
 

@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'ya
 import { applyEnvOverrides, EnvOverrideError, type EnvOverride } from './env.js';
 import { DEFAULT_CONFIG_YAML } from './defaults.js';
 import { ignoredKeyWarnings } from './ignored.js';
+import { applyImpliedDefaults } from './implied.js';
 import { CONFIG_YAML } from './yaml.js';
 import { configSchema, IGNORED_SECTIONS, type Config } from './schema.js';
 
@@ -74,6 +75,7 @@ export function validateConfig(raw: unknown, fromEnvironment: readonly EnvOverri
     if (result.success) {
       const config = result.data;
       if (config.loglevel !== undefined && !explicitLevel) config.log.level = config.loglevel;
+      applyImpliedDefaults(config);
       return { config, warnings };
     }
     const unknown = result.error.issues.filter((issue) => issue.code === 'unrecognized_keys');

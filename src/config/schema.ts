@@ -210,6 +210,15 @@ const berthAuth = z.strictObject({
       refreshexpiration: duration.default(30 * 24 * 3_600_000),
     })
     .optional(),
+  /** bcrypt checks of passwords: how many run at once off the event loop, how many may wait (docs/auth.md). */
+  passwordchecks: z
+    .strictObject({
+      /** Default: one per core beyond the first, at most 2 (src/auth/htpasswd/password-checks.ts). */
+      concurrent: z.coerce.number().int().positive().optional(),
+      /** Default: 64. */
+      queue: count.optional(),
+    })
+    .optional(),
   groups: z.record(z.string(), names).default({}),
   rules: z
     .array(

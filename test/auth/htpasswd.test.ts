@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -14,28 +13,9 @@ import { stringify } from 'yaml';
 import { createBerth } from '../../src/app.js';
 import { ConfigError, validateConfig } from '../../src/config/load.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
-import { REPO_ROOT } from '../helpers/berth-process.js';
 import { client, type Api } from '../helpers/http.js';
 import { randomBlob } from '../helpers/content.js';
-import { basic, writeHtpasswd } from './support.js';
-
-/** Runs the CLI with `input` on stdin; resolves with exit code and output. */
-function berth(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+import { basic, berthCli as berth, writeHtpasswd } from './support.js';
 
 const entries = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.split(/:(.*)/s).slice(0, 2)));
 

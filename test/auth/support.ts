@@ -1,8 +1,9 @@
 /**
- * Shared pieces of the auth tests: htpasswd files, key pairs and certificates (made with Berth's
+ * Shared pieces of the auth tests: the `berth` command line, htpasswd files, key pairs and certificates (made with Berth's
  * own certificate writer), tokens minted by hand with jose, and a client that goes through the
  * token flow the way registry clients do (challenge → token server → retry).
  */
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,25 @@ import bcrypt from 'bcryptjs';
 import { SignJWT } from 'jose';
 import { createCertificate } from '../../src/auth/token/x509.js';
 import { asBody, type Image } from '../helpers/content.js';
+import { REPO_ROOT } from '../helpers/berth-process.js';
+
+/** Runs the CLI with `input` on stdin; resolves with exit code and output. */
+export function berthCli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
 
 export function writeHtpasswd(folder: string, users: Record<string, string>, name = 'htpasswd'): string {
   const path = join(folder, name);

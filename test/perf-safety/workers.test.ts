@@ -83,6 +83,14 @@ describe('how many processes serve', () => {
     assert.equal(countsPerProcess(config({})), false);
     assert.equal(workerCount(2, { perProcessCounters: true }), 2);
   });
+
+  it('keeps one per core but one with only the failed-logins budget, which auth turns on by default', () => {
+    const withUsers = config({ berth: { auth: { htpasswd: '/etc/berth/htpasswd' } } });
+    assert.equal(withUsers.berth.ratelimit?.failedlogins?.limit, 10);
+    assert.equal(countsPerProcess(withUsers), false);
+    assert.equal(countsPerProcess(config({ berth: { ratelimit: { failedlogins: '5/1m' } } })), false);
+    assert.equal(countsPerProcess(config({ berth: { auth: { htpasswd: '/x' }, ratelimit: { pulls: '5/1m' } } })), true);
+  });
 });
 
 describe('berth serve with worker processes', { skip: process.platform !== 'linux' ? 'reads /proc' : false }, () => {

@@ -5,6 +5,7 @@
  * with the wrong `htpasswd` option stops start-up instead of silently locking users out.
  */
 import { readFileSync } from 'node:fs';
+import { userNameProblem, USER_NAME_RULE } from '../user-name.js';
 
 /** bcrypt in its modular-crypt form: `$2a$`, `$2b$` or `$2y$`, cost, then 53 characters. */
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -16,8 +17,8 @@ export class HtpasswdError extends Error {
   }
 }
 
-/** One line of the file: a user entry, or anything else kept verbatim when the file is rewritten. */
-export type HtpasswdLine = { user: string; hash: string } | { text: string };
+/** One line of the file: a user entry (with its line number when read), or anything else kept verbatim when the file is rewritten. */
+export type HtpasswdLine = { user: string; hash: string; line?: number } | { text: string };
 
 /** What kind of hash a string looks like, for the start-up error. */
 export function hashKind(hash: string): string {
@@ -31,10 +32,6 @@ export function hashKind(hash: string): string {
   return 'plain text or unknown';
 }
 
-/** A user name the file can hold: no `:`, no whitespace, no control characters. */
-export function isValidUserName(user: string): boolean {
-  return user.length > 0 && user.length <= 255 && !/[:\s\p{Cc}]/u.test(user);
-}
 
 /**
  * Parses a file. `strict` (what the server uses) refuses hashes other than bcrypt; the management
@@ -63,7 +60,7 @@ export function parseHtpasswd(text: string, source = 'htpasswd', strict = true):
     }
     if (seen.has(user)) throw new HtpasswdError(`${where}: user "${user}" appears twice`);
     seen.add(user);
-    lines.push({ user, hash });
+    lines.push({ user, hash, line: index + 1 });
   });
   while (lines.length > 0 && 'text' in lines[lines.length - 1]! && (lines[lines.length - 1] as { text: string }).text.trim() === '') lines.pop();
   return lines;
@@ -73,8 +70,19 @@ export function serializeHtpasswd(lines: HtpasswdLine[]): string {
   return lines.map((line) => ('text' in line ? line.text : `${line.user}:${line.hash}`)).join('\n') + '\n';
 }
 
-/** The users of a file: name → bcrypt hash. Throws HtpasswdError for a missing or invalid file. */
-export function readHtpasswd(path: string): Map<string, string> {
+export interface HtpasswdUsersRead {
+  /** name → bcrypt hash */
+  users: Map<string, string>;
+  /** Entries left out because of their user name, each as `file:line: why`. */
+  refused: string[];
+}
+
+/**
+ * The users of a file. Throws HtpasswdError for a missing or invalid file. An entry whose user
+ * name Berth does not accept (user-name.ts) is left out, so that user cannot sign in, and
+ * reported in `refused`: the rest of the file is used.
+ */
+export function readHtpasswd(path: string): HtpasswdUsersRead {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -84,6 +92,12 @@ export function readHtpasswd(path: string): Map<string, string> {
     throw new HtpasswdError(`cannot read htpasswd file ${path}: ${(error as Error).message}${hint}`);
   }
   const users = new Map<string, string>();
-  for (const line of parseHtpasswd(text, path)) if ('user' in line) users.set(line.user, line.hash);
-  return users;
+  const refused: string[] = [];
+  for (const line of parseHtpasswd(text, path)) {
+    if (!('user' in line)) continue;
+    const problem = userNameProblem(line.user);
+    if (problem === undefined) users.set(line.user, line.hash);
+    else refused.push(`${path}:${line.line}: user ${JSON.stringify(line.user)} ${problem}; the entry is ignored (user names may have ${USER_NAME_RULE})`);
+  }
+  return { users, refused };
 }

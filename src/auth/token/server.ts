@@ -14,7 +14,7 @@ import { basicCredentials } from '../basic.js';
 import { basicChallenge } from '../challenge.js';
 import type { HtpasswdUsers } from '../htpasswd/users.js';
 import type { AccessPolicy, Identity } from '../rules.js';
-import { formatScope, parseScopes, type ResourceAccess } from '../scope.js';
+import { formatScope, parseScopes, scopeProblem, type ResourceAccess } from '../scope.js';
 import type { TokenServerSetup } from '../settings.js';
 import { badTokenRequest as badRequest, TokenRequestError } from './errors.js';
 
@@ -53,7 +53,7 @@ export function createTokenService({ server, users, policy }: TokenServerDeps): 
 
   function scopesOf(values: string[]): ResourceAccess[] {
     const { scopes, invalid } = parseScopes(values);
-    if (invalid.length > 0) throw new TokenRequestError(400, 'invalid_scope', `invalid scope "${invalid[0]}": expected type:name:actions`);
+    if (invalid.length > 0) throw new TokenRequestError(400, 'invalid_scope', scopeProblem(invalid[0]!));
     return scopes;
   }
 

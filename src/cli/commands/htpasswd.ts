@@ -10,7 +10,8 @@ import { dirname, join, basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import type { Command } from 'commander';
-import { isValidUserName, parseHtpasswd, serializeHtpasswd, type HtpasswdLine } from '../../auth/htpasswd/file.js';
+import { parseHtpasswd, serializeHtpasswd, type HtpasswdLine } from '../../auth/htpasswd/file.js';
+import { userNameProblem, USER_NAME_RULE } from '../../auth/user-name.js';
 
 export class HtpasswdCommandError extends Error {}
 
@@ -60,7 +61,9 @@ async function readPassword(): Promise<string> {
 }
 
 export async function htpasswd(action: string, file: string, user: string, options: { cost: number }): Promise<string> {
-  if (!isValidUserName(user)) throw new HtpasswdCommandError(`"${user}" cannot be a user name (no ":", spaces or control characters)`);
+  // `rm` takes any name, so that an entry the server ignores can still be removed.
+  const problem = action === 'rm' ? undefined : userNameProblem(user);
+  if (problem !== undefined) throw new HtpasswdCommandError(`${JSON.stringify(user)} cannot be a user name: it ${problem} (${USER_NAME_RULE})`);
   const lines = readLines(file);
   const index = lines.findIndex((line) => 'user' in line && line.user === user);
   switch (action) {
