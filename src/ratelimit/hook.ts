@@ -34,7 +34,6 @@ const REDIS_READY_WAIT_MS = 5_000;
 
 /** What a request is, for the budgets. */
 interface RequestKind {
-  token: boolean;
   pull: boolean;
   uploadStart: boolean;
   uploadBody: boolean;
@@ -102,13 +101,10 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     log.info({ budgets: config.berth.ratelimit, store: redis ? 'redis' : 'memory' }, 'rate limits on');
   }
 
+  /** What a request is for the per-caller budgets, from its route (read once by the pipeline). */
   function classify(request: FastifyRequest): RequestKind {
     const { route: matched, target } = request.berth;
-    const kind: RequestKind = { token: false, pull: false, uploadStart: false, uploadBody: false };
-    if (matched.family === 'token') {
-      kind.token = true;
-      return kind;
-    }
+    const kind: RequestKind = { pull: false, uploadStart: false, uploadBody: false };
     const route = matched.family === 'registry' ? matched.route : undefined;
     const method = request.method;
     kind.pull = route === 'manifest' && method === 'GET';
@@ -140,9 +136,6 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     return tooManyRequests(count, who);
   }
 
-  /** What the rate limits know of a request beyond the request state: what kind it is. */
-  const kinds = new WeakMap<RequestState, RequestKind>();
-
   async function countFailedLogin(address: string, account: string | undefined): Promise<void> {
     const budget = table!.budgetFor('failedlogins', ANONYMOUS);
     if (!budget) return;
@@ -158,8 +151,7 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
   const beforeAuth: Hook = async (request, reply) => {
     const state = request.berth;
     const address = state.clientAddress;
-    const kind = classify(request);
-    kinds.set(state, kind);
+    const token = state.route.family === 'token';
     if (!budgetsOn) return;
     state.loginFailed = async (account) => {
       try {
@@ -170,14 +162,14 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     };
     const key = identityKey(ANONYMOUS, address);
     const who = `address ${addressKey(address)}`;
-    if (kind.token || isBasic(request.headers.authorization)) {
+    if (token || isBasic(request.headers.authorization)) {
       const budget = table!.budgetFor('failedlogins', ANONYMOUS);
       if (budget) {
         const count = await counters.for(budget).peek(key);
         if (count.remaining === 0) throw refuse(request, { ...count, refused: true }, who);
       }
     }
-    if (kind.token) {
+    if (token) {
       const budget = table!.budgetFor('tokens', ANONYMOUS);
       if (budget) {
         const count = await counters.for(budget).consume(key);
@@ -190,8 +182,7 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
 
   const afterAuth: Hook = async (request, reply) => {
     const state = request.berth;
-    const kind = kinds.get(state);
-    if (!kind) return;
+    const kind = classify(request);
     const caller = callerFor(state);
     const key = identityKey(caller, state.clientAddress);
     let release: (() => void) | undefined;

@@ -30,7 +30,6 @@ export const UI_ASSETS_PATH = '/_berth/ui';
 export const UI_API_PATH = '/_berth/api';
 
 export type UiApiEndpoint = 'session' | 'repositories' | 'tags' | 'storage';
-export const DEFAULT_TOKEN_PATH = '/auth/token';
 
 export type Route =
   | ({ family: 'registry' } & RouteMatch)
@@ -42,8 +41,6 @@ export type Route =
   | { family: 'ui'; asset: string }
   | { family: 'ui-api'; endpoint: UiApiEndpoint; name?: string }
   | { family: 'none' };
-
-export type RouteFamily = Route['family'];
 
 export interface RouteSettings {
   /** `http.prefix` without its trailing slash ("" for none). */
@@ -104,10 +101,6 @@ export class RouteTable {
   constructor(private readonly settings: RouteSettings) {
     this.tokenPaths = withAndWithoutSlash(settings.tokenPath);
     this.uiPaths = withAndWithoutSlash(settings.uiPath);
-  }
-
-  get prefix(): string {
-    return this.settings.prefix;
   }
 
   /** The route of a decoded path. */

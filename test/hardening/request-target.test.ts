@@ -123,6 +123,24 @@ describe('the attacks that found the bypass, replayed', () => {
   });
 });
 
+describe('the tokens budget, however the token path is spelled', () => {
+  let server: TestBerth;
+  before(async () => {
+    const htpasswd = writeHtpasswd(folders.make('berth-target-tokens-'), { alice: 'secret' });
+    server = await startBerth({ config: { berth: { auth: { htpasswd }, ratelimit: { tokens: '3/1h' } } } });
+  });
+  after(() => server.close());
+
+  it('counts every spelling against one budget and refuses them all once it is spent', async () => {
+    for (const path of ['/auth/token?service=berth', '/auth/%74oken?service=berth', 'http://x/%61uth/token?service=berth']) {
+      assert.equal((await http(server.url, path)).status, 200, path);
+    }
+    for (const path of ['/auth/token?service=berth', '/auth/%74oken?service=berth', '/%61uth/token/?service=berth', 'http://x/auth/token?service=berth']) {
+      assert.equal((await http(server.url, path)).status, 429, path);
+    }
+  });
+});
+
 describe('generated spellings of protected paths', () => {
   let server: TestBerth;
   let prefixed: TestBerth;
@@ -277,6 +295,16 @@ class Connection {
   }
 }
 
+/** Runs `use` on one raw connection to `url`, closing it afterwards. */
+async function onConnection(url: string, use: (connection: Connection) => Promise<void>): Promise<void> {
+  const connection = await Connection.open(Number(new URL(url).port));
+  try {
+    await use(connection);
+  } finally {
+    connection.close();
+  }
+}
+
 function chunked(body: Buffer): Buffer {
   const pieces: Buffer[] = [];
   for (let offset = 0; offset < body.length; offset += 64 * 1024) {
@@ -301,8 +329,7 @@ describe('refused bodies are read to the end, so the client reads the refusal', 
   });
 
   it('answers a chunked manifest over manifestmaxsize with 413 and keeps the connection', async () => {
-    const connection = await Connection.open(Number(new URL(server.url).port));
-    try {
+    await onConnection(server.url, async (connection) => {
       const body = chunked(Buffer.alloc(1024 * 1024, 0x7b));
       connection.send(
         'PUT /v2/drain/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\n\r\n',
@@ -313,14 +340,11 @@ describe('refused bodies are read to the end, so the client reads the refusal', 
       assert.equal(JSON.parse(refused.body).errors[0].code, 'MANIFEST_INVALID');
       connection.send('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.equal((await connection.response()).status, 200, 'the same connection serves the next request');
-    } finally {
-      connection.close();
-    }
+    });
   });
 
   it('answers a token form over 64 KiB with 400 and keeps the connection', async () => {
-    const connection = await Connection.open(Number(new URL(tokens.url).port));
-    try {
+    await onConnection(tokens.url, async (connection) => {
       const body = Buffer.from(`grant_type=password&username=alice&password=${'x'.repeat(200 * 1024)}`);
       connection.send(`POST /auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`, body);
       const refused = await connection.response();
@@ -328,21 +352,16 @@ describe('refused bodies are read to the end, so the client reads the refusal', 
       assert.match(JSON.parse(refused.body).errors[0].message, /exceeds 65536 bytes/);
       connection.send('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.equal((await connection.response()).status, 401, 'the same connection serves the next request');
-    } finally {
-      connection.close();
-    }
+    });
   });
 
   it('closes the connection after the refusal when the body is larger than it reads', async () => {
-    const connection = await Connection.open(Number(new URL(server.url).port));
-    try {
+    await onConnection(server.url, async (connection) => {
       // Declares 64 MiB but sends only the head: nothing left to read within the bound.
       connection.send('PUT /v2/drain/manifests/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 67108864\r\n\r\n');
       const refused = await connection.response();
       assert.equal(refused.status, 413);
       assert.match(refused.headers, /connection: close/i);
-    } finally {
-      connection.close();
-    }
+    });
   });
 });
