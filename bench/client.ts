@@ -31,7 +31,8 @@ export function request(url: string, options: RequestOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...options.headers };
     if (Buffer.isBuffer(options.body)) headers['Content-Length'] = options.body.length;
-    else if (options.body === undefined && options.method !== 'GET' && options.method !== 'HEAD') headers['Content-Length'] = 0;
+    else if (options.body === undefined && options.method !== 'GET' && options.method !== 'HEAD')
+      headers['Content-Length'] = 0;
     const req = http.request(url, { method: options.method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -40,7 +41,12 @@ export function request(url: string, options: RequestOptions): Promise<Reply> {
         if (options.keepBody) chunks.push(chunk);
       });
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body: options.keepBody ? Buffer.concat(chunks) : undefined }),
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          bytes,
+          body: options.keepBody ? Buffer.concat(chunks) : undefined,
+        }),
       );
       res.on('error', reject);
     });
@@ -89,7 +95,9 @@ export interface CurlResult {
 
 export function curl(args: string[]): Promise<CurlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-s', '-S', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('curl', ['-s', '-S', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -71,7 +71,16 @@ function blob(content: Buffer): Blob {
 
 /** A small image with fresh random layers of the given sizes. */
 export function smallImage(layerSizes: number[]): SmallImage {
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') })));
+  const config = blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [] },
+        nonce: randomBytes(8).toString('hex'),
+      }),
+    ),
+  );
   const layers = layerSizes.map((size) => blob(randomBytes(size)));
   const manifest = Buffer.from(
     JSON.stringify({
@@ -91,7 +100,6 @@ const V2 = 'docker/registry/v2';
 function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
 }
-
 
 /**
  * Writes the same files into several storage roots. Folders are made top-down, each once (the
@@ -165,12 +173,23 @@ export async function writeLayout(roots: string[], repositories: number, tags: n
   const image = smallImage([4096]);
   for (const item of [image.config, ...image.layers]) await writer.put(blobPath(item.digest), item.content);
   await writer.put(blobPath(image.digest), image.manifest);
-  const layout: Layout = { image, smallRepository: 'bench/small', catalogRepositories: repositories, tagsRepository: 'bench/tags', tags };
+  const layout: Layout = {
+    image,
+    smallRepository: 'bench/small',
+    catalogRepositories: repositories,
+    tagsRepository: 'bench/tags',
+    tags,
+  };
   const repo = (name: string) => join(V2, 'repositories', name);
-  const revision = (name: string) => writer.put(join(repo(name), '_manifests/revisions/sha256', hexOf(image.digest), 'link'), image.digest);
-  const layer = (name: string, digest: string) => writer.put(join(repo(name), '_layers/sha256', hexOf(digest), 'link'), digest);
+  const revision = (name: string) =>
+    writer.put(join(repo(name), '_manifests/revisions/sha256', hexOf(image.digest), 'link'), image.digest);
+  const layer = (name: string, digest: string) =>
+    writer.put(join(repo(name), '_layers/sha256', hexOf(digest), 'link'), digest);
   const tag = async (name: string, value: string) => {
-    await writer.put(join(repo(name), '_manifests/tags', value, 'index/sha256', hexOf(image.digest), 'link'), image.digest);
+    await writer.put(
+      join(repo(name), '_manifests/tags', value, 'index/sha256', hexOf(image.digest), 'link'),
+      image.digest,
+    );
     await writer.put(join(repo(name), '_manifests/tags', value, 'current/link'), image.digest);
   };
 
@@ -180,7 +199,12 @@ export async function writeLayout(roots: string[], repositories: number, tags: n
 
   for (const blob of [image.config, ...image.layers]) await layer(layout.tagsRepository, blob.digest);
   await revision(layout.tagsRepository);
-  await forEach(tags, 64, (index) => writer.put(join(repo(layout.tagsRepository), '_manifests/tags', `v${String(index).padStart(5, '0')}`, 'current/link'), image.digest));
+  await forEach(tags, 64, (index) =>
+    writer.put(
+      join(repo(layout.tagsRepository), '_manifests/tags', `v${String(index).padStart(5, '0')}`, 'current/link'),
+      image.digest,
+    ),
+  );
 
   await forEach(repositories, 64, async (index) => {
     const name = `catalog/r${String(index).padStart(5, '0')}`;

@@ -25,7 +25,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-export function loadTest(options: { url: string; method: string; headers?: string[]; connections: number; seconds: number }): Promise<LoadResult> {
+export function loadTest(options: {
+  url: string;
+  method: string;
+  headers?: string[];
+  connections: number;
+  seconds: number;
+}): Promise<LoadResult> {
   const args = ['-z', `${options.seconds}s`, '-c', String(options.connections), '-m', options.method, '-o', 'csv'];
   for (const header of options.headers ?? []) args.push('-H', header);
   args.push(options.url);
@@ -55,7 +61,12 @@ export function loadTest(options: { url: string; method: string; headers?: strin
       // Failed requests (connection errors) are not written as lines; hey reports them on stdout's summary only.
       latencies.sort((a, b) => a - b);
       const elapsed = lastOffset > 0 ? lastOffset : Number(process.hrtime.bigint() - started) / 1e9;
-      resolve({ rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), failures });
+      resolve({
+        rps: latencies.length / elapsed,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        failures,
+      });
     });
   });
 }

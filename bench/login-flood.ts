@@ -96,7 +96,13 @@ function basic(user: string, password: string): string {
 }
 
 /** One GET on a keep-alive agent; resolves with the status, or 0 when no answer came in time. */
-function get(url: string, agent: http.Agent, authorization: string, timeoutMs: number, localAddress?: string): Promise<number> {
+function get(
+  url: string,
+  agent: http.Agent,
+  authorization: string,
+  timeoutMs: number,
+  localAddress?: string,
+): Promise<number> {
   return new Promise((done) => {
     const request = http.get(url, { agent, localAddress, headers: { Authorization: authorization } }, (response) => {
       response.resume();
@@ -108,7 +114,12 @@ function get(url: string, agent: http.Agent, authorization: string, timeoutMs: n
   });
 }
 
-async function startBerth(checkout: Checkout, setup: Setup, work: string, htpasswd: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startBerth(
+  checkout: Checkout,
+  setup: Setup,
+  work: string,
+  htpasswd: string,
+): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const root = join(work, `data-${checkout.label}-${setup}`);
   const config = join(work, `${checkout.label}-${setup}.yml`);
@@ -116,16 +127,23 @@ async function startBerth(checkout: Checkout, setup: Setup, work: string, htpass
   writeFileSync(config, configYaml(root, port, users));
   const logPath = join(work, `${checkout.label}-${setup}.log`);
   const output = openSync(logPath, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(checkout.path, 'src/cli/main.ts'), 'serve', config], {
-    stdio: ['ignore', output, output],
-    cwd: work,
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), join(checkout.path, 'src/cli/main.ts'), 'serve', config],
+    {
+      stdio: ['ignore', output, output],
+      cwd: work,
+    },
+  );
   const running = watchExit(child);
   const url = `http://127.0.0.1:${port}/v2/`;
   const agent = new http.Agent({ keepAlive: false });
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (running.exited()) throw new Error(`${checkout.label} exited during start; see ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+    if (running.exited())
+      throw new Error(
+        `${checkout.label} exited during start; see ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`,
+      );
     if ((await get(url, agent, basic('bench', PASSWORD), 2000, PROBE_ADDRESS)) === 200) break;
     if (Date.now() > deadline) throw new Error(`${checkout.label} did not answer within 30 s; see ${logPath}`);
     await new Promise((done) => setTimeout(done, 200));
@@ -187,7 +205,10 @@ function spread(values: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const checkouts: Checkout[] = [...(args.before ? [{ label: 'before', path: resolve(args.before) }] : []), { label: 'after', path: here }];
+  const checkouts: Checkout[] = [
+    ...(args.before ? [{ label: 'before', path: resolve(args.before) }] : []),
+    { label: 'after', path: here },
+  ];
   const work = mkdtempSync(join(tmpdir(), 'berth-login-flood-'));
   const htpasswd = join(work, 'htpasswd');
   writeFileSync(htpasswd, `bench:${bcrypt.hashSync(PASSWORD, 10)}\n`);

@@ -32,7 +32,10 @@ export function summarise(path: string, top = 25): string {
   const lines = [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([key, time]) => `${((100 * time) / total).toFixed(1).padStart(5)}%  ${(time / 1000).toFixed(0).padStart(6)} ms  ${key}`);
+    .map(
+      ([key, time]) =>
+        `${((100 * time) / total).toFixed(1).padStart(5)}%  ${(time / 1000).toFixed(0).padStart(6)} ms  ${key}`,
+    );
   return [`${path}: ${(total / 1e6).toFixed(1)} s sampled`, ...lines].join('\n');
 }
 

@@ -78,10 +78,12 @@ function order(round: number, servers: Record<ServerName, RunningServer>): Runni
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(join(checkout, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+  if (!existsSync(join(checkout, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
   const version = spawnSync('docker-registry', ['--version'], { encoding: 'utf8' });
   if (version.status !== 0) throw new Error('docker-registry is not installed (apt-get install docker-registry)');
-  if (rowsWanted.has('4') && !haveLoadGenerator()) throw new Error('hey is not installed (apt-get install hey); row 4 needs it');
+  if (rowsWanted.has('4') && !haveLoadGenerator())
+    throw new Error('hey is not installed (apt-get install hey); row 4 needs it');
   const workDir = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   log(`work folder ${workDir}; ${rounds} rounds; rows ${[...rowsWanted].join(',')}`);
   const started = Date.now();
@@ -100,7 +102,10 @@ async function main(): Promise<void> {
 
   // The listing workloads' storage, written directly into both fresh folders: identical layouts.
   log(`writing ${REPOSITORIES} repositories and a repository with ${TAGS} tags into both storage folders`);
-  const roots: Record<ServerName, string> = { berth: join(workDir, 'berth-root'), distribution: join(workDir, 'distribution-root') };
+  const roots: Record<ServerName, string> = {
+    berth: join(workDir, 'berth-root'),
+    distribution: join(workDir, 'distribution-root'),
+  };
   const layout: Layout = await writeLayout([roots.berth, roots.distribution], REPOSITORIES, TAGS);
 
   const profileDir = join(workDir, 'profiles');
@@ -116,10 +121,15 @@ async function main(): Promise<void> {
     distribution: await startServer('distribution', { workDir, root: roots.distribution, checkout }),
   };
   const idle = row('7a', 'resident memory, idle (sum over processes)', 'MB', 'lower');
-  const peak = row('7b', `resident memory, peak during ${MEMORY_PUSHES} concurrent 256 MiB pushes`, 'MB', 'lower', { absolute: 200 });
+  const peak = row('7b', `resident memory, peak during ${MEMORY_PUSHES} concurrent 256 MiB pushes`, 'MB', 'lower', {
+    absolute: 200,
+  });
   // Proportional set size: pages shared between processes (the node binary) counted once.
   const peakPss = row('7c', `proportional memory (PSS), peak during the same pushes`, 'MB', 'lower');
-  const processes: Record<ServerName, number> = { berth: servers.berth.pids().length, distribution: servers.distribution.pids().length };
+  const processes: Record<ServerName, number> = {
+    berth: servers.berth.pids().length,
+    distribution: servers.distribution.pids().length,
+  };
 
   try {
     await new Promise((done) => setTimeout(done, 1000));
@@ -146,7 +156,14 @@ async function main(): Promise<void> {
   }
   await Promise.all(Object.values(servers).map((server) => server.stop()));
 
-  const report = renderReport({ limits, processes, seconds: (Date.now() - started) / 1000, loadBefore, loadAfter: loadavg(), distributionVersion: version.stdout.trim() });
+  const report = renderReport({
+    limits,
+    processes,
+    seconds: (Date.now() - started) / 1000,
+    loadBefore,
+    loadAfter: loadavg(),
+    distributionVersion: version.stdout.trim(),
+  });
   process.stdout.write(report);
   if (args.out) writeFileSync(args.out, report);
   writeFileSync(join(workDir, 'samples.json'), JSON.stringify(rows, null, 2));
@@ -161,18 +178,28 @@ async function main(): Promise<void> {
 
 /** On failure the storage folders go too (they hold gigabytes); logs stay for diagnosis. */
 function removeBulk(workDir: string): void {
-  for (const name of ['blob.bin', 'berth-root', 'distribution-root']) rmSync(join(workDir, name), { recursive: true, force: true });
+  for (const name of ['blob.bin', 'berth-root', 'distribution-root'])
+    rmSync(join(workDir, name), { recursive: true, force: true });
 }
 
 async function listings(servers: Record<ServerName, RunningServer>, layout: Layout): Promise<void> {
   log('row 5: catalog and tags listings');
-  const catalog = row('5a', `/v2/_catalog, all pages of ${CATALOG_PAGE} over ${REPOSITORIES.toLocaleString('en-US')} repositories`, 'ms', 'lower', { ratio: 1 / 5 });
-  const tags = row('5b', `tags/list of a repository with ${TAGS.toLocaleString('en-US')} tags`, 'ms', 'lower', { ratio: 1 / 5 });
+  const catalog = row(
+    '5a',
+    `/v2/_catalog, all pages of ${CATALOG_PAGE} over ${REPOSITORIES.toLocaleString('en-US')} repositories`,
+    'ms',
+    'lower',
+    { ratio: 1 / 5 },
+  );
+  const tags = row('5b', `tags/list of a repository with ${TAGS.toLocaleString('en-US')} tags`, 'ms', 'lower', {
+    ratio: 1 / 5,
+  });
   const expected = REPOSITORIES + 2; // plus bench/small and bench/tags
   for (let round = 0; round < rounds; round++) {
     for (const server of order(round, servers)) {
       const listing = await work.listCatalog(server.url, CATALOG_PAGE);
-      if (listing.repositories !== expected) throw new Error(`${server.name}: _catalog listed ${listing.repositories} repositories, expected ${expected}`);
+      if (listing.repositories !== expected)
+        throw new Error(`${server.name}: _catalog listed ${listing.repositories} repositories, expected ${expected}`);
       catalog.samples[server.name].push(listing.seconds * 1000);
       // Several tags/list per round after two to warm up (Berth's JIT, every server's caches);
       // the round's value is their median.
@@ -196,7 +223,14 @@ async function smallRequests(servers: Record<ServerName, RunningServer>, layout:
     const p99 = row(`${id}`, `${label}: p99 latency`, 'ms', 'lower', { ratio: 1 });
     for (let round = 0; round < rounds; round++) {
       for (const server of order(round, servers)) {
-        const result = await work.smallRequests(server.url, kind, layout.smallRepository, layout.image, CONNECTIONS, LOAD_SECONDS);
+        const result = await work.smallRequests(
+          server.url,
+          kind,
+          layout.smallRepository,
+          layout.image,
+          CONNECTIONS,
+          LOAD_SECONDS,
+        );
         rps.samples[server.name].push(result.rps);
         p50.samples[server.name].push(result.p50);
         p99.samples[server.name].push(result.p99);
@@ -227,7 +261,9 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
       for (const server of order(round, servers)) {
         const repository = `push/mono${round}`;
         settleDisk();
-        mono.samples[server.name].push(mbPerSecond(BLOB_SIZE, await work.pushMonolithic(server.url, repository, blobFile, BLOB_SIZE, digest)));
+        mono.samples[server.name].push(
+          mbPerSecond(BLOB_SIZE, await work.pushMonolithic(server.url, repository, blobFile, BLOB_SIZE, digest)),
+        );
         lastPushed = { repository, digest };
       }
     }
@@ -239,7 +275,9 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
       for (const server of order(round, servers)) {
         const repository = `push/chunked${round}`;
         settleDisk();
-        chunked.samples[server.name].push(mbPerSecond(BLOB_SIZE, await work.pushChunked(server.url, repository, blobFile, BLOB_SIZE, digest)));
+        chunked.samples[server.name].push(
+          mbPerSecond(BLOB_SIZE, await work.pushChunked(server.url, repository, blobFile, BLOB_SIZE, digest)),
+        );
         lastPushed = { repository, digest };
       }
     }
@@ -249,9 +287,13 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
     const { repository, digest } = lastPushed;
     for (let round = 0; round < rounds; round++) {
       for (const server of order(round, servers)) {
-        pullRow.samples[server.name].push(mbPerSecond(BLOB_SIZE, await work.pull(server.url, repository, digest, BLOB_SIZE)));
+        pullRow.samples[server.name].push(
+          mbPerSecond(BLOB_SIZE, await work.pull(server.url, repository, digest, BLOB_SIZE)),
+        );
         const length = RANGE.end - RANGE.start + 1;
-        ranged.samples[server.name].push(mbPerSecond(length, await work.pull(server.url, repository, digest, length, RANGE)));
+        ranged.samples[server.name].push(
+          mbPerSecond(length, await work.pull(server.url, repository, digest, length, RANGE)),
+        );
       }
     }
   }
@@ -259,10 +301,18 @@ async function pushesAndPulls(servers: Record<ServerName, RunningServer>, blobFi
 
 async function ciPushes(servers: Record<ServerName, RunningServer>): Promise<void> {
   log(`row 6: ${CI_IMAGES} concurrent image pushes`);
-  const images = row('6', `${CI_IMAGES} concurrent pushes of ${work.CI_LAYERS.length}-layer images (HEAD, POST, PATCH, PUT per blob; PUT manifest)`, 'images/s', 'higher', { ratio: 1 });
+  const images = row(
+    '6',
+    `${CI_IMAGES} concurrent pushes of ${work.CI_LAYERS.length}-layer images (HEAD, POST, PATCH, PUT per blob; PUT manifest)`,
+    'images/s',
+    'higher',
+    { ratio: 1 },
+  );
   for (let round = 0; round < rounds; round++) {
     for (const server of order(round, servers)) {
-      images.samples[server.name].push(CI_IMAGES / (await work.concurrentImagePushes(server.url, `ci/r${round}`, CI_IMAGES)));
+      images.samples[server.name].push(
+        CI_IMAGES / (await work.concurrentImagePushes(server.url, `ci/r${round}`, CI_IMAGES)),
+      );
     }
   }
 }
@@ -279,9 +329,15 @@ function renderReport(info: {
   const cpu = cpus();
   lines.push(`## Berth vs CNCF Distribution: medians of ${rounds} rounds`);
   lines.push('');
-  lines.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Node ${process.version}, ${info.distributionVersion}.`);
-  lines.push(`Load average before/after: ${info.loadBefore.map((v) => v.toFixed(2)).join(' ')} / ${info.loadAfter.map((v) => v.toFixed(2)).join(' ')}. Run took ${Math.round(info.seconds)} s.`);
-  lines.push(`Server processes: Berth ${info.processes.berth} (berth.workers ${args['berth-workers'] ?? 'default'}), Distribution ${info.processes.distribution}.`);
+  lines.push(
+    `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Node ${process.version}, ${info.distributionVersion}.`,
+  );
+  lines.push(
+    `Load average before/after: ${info.loadBefore.map((v) => v.toFixed(2)).join(' ')} / ${info.loadAfter.map((v) => v.toFixed(2)).join(' ')}. Run took ${Math.round(info.seconds)} s.`,
+  );
+  lines.push(
+    `Server processes: Berth ${info.processes.berth} (berth.workers ${args['berth-workers'] ?? 'default'}), Distribution ${info.processes.distribution}.`,
+  );
   lines.push(`Command: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
   lines.push('');
   lines.push('| row | workload | unit | Berth | Distribution | Berth/Distribution | target | met |');
@@ -303,13 +359,21 @@ function renderReport(info: {
       target = `Berth < ${entry.target.absolute} ${entry.unit}`;
       met = berth < entry.target.absolute ? 'yes' : '**no**';
     }
-    lines.push(`| ${entry.id} | ${entry.what} | ${entry.unit} | ${formatNumber(berth)} | ${formatNumber(distribution)} | ${formatNumber(ratio)} | ${target} | ${met} |`);
+    lines.push(
+      `| ${entry.id} | ${entry.what} | ${entry.unit} | ${formatNumber(berth)} | ${formatNumber(distribution)} | ${formatNumber(ratio)} | ${target} | ${met} |`,
+    );
   }
   lines.push('');
   lines.push('Physical limits on the same machine:');
-  lines.push(`- SHA-256, Node crypto over a file stream (1 MiB chunks): ${formatNumber(info.limits.sha256Stream)} MB/s; over 64 MiB in memory (OpenSSL alone): ${formatNumber(info.limits.sha256Memory)} MB/s`);
-  lines.push(`- reading the 256 MiB blob file: ${formatNumber(info.limits.readCached)} MB/s through a Node stream (page cache)` +
-    (info.limits.readDirect === undefined ? '' : `, ${formatNumber(info.limits.readDirect)} MB/s from the disk itself (dd, O_DIRECT)`));
+  lines.push(
+    `- SHA-256, Node crypto over a file stream (1 MiB chunks): ${formatNumber(info.limits.sha256Stream)} MB/s; over 64 MiB in memory (OpenSSL alone): ${formatNumber(info.limits.sha256Memory)} MB/s`,
+  );
+  lines.push(
+    `- reading the 256 MiB blob file: ${formatNumber(info.limits.readCached)} MB/s through a Node stream (page cache)` +
+      (info.limits.readDirect === undefined
+        ? ''
+        : `, ${formatNumber(info.limits.readDirect)} MB/s from the disk itself (dd, O_DIRECT)`),
+  );
   lines.push('');
   return `${lines.join('\n')}\n`;
 }
@@ -318,4 +382,3 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
-

@@ -65,16 +65,21 @@ export interface StartOptions {
 
 export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
   const port = await freePort();
-  const extra = name === 'berth' && options.berthWorkers !== undefined ? `berth:\n  workers: ${options.berthWorkers}\n` : '';
+  const extra =
+    name === 'berth' && options.berthWorkers !== undefined ? `berth:\n  workers: ${options.berthWorkers}\n` : '';
   const configPath = join(options.workDir, `${name}.yml`);
   writeFileSync(configPath, configYaml(options.root, port, extra));
   const log = openSync(join(options.workDir, `${name}.log`), 'a');
   const child: ChildProcess =
     name === 'berth'
-      ? spawn(process.execPath, [...(options.nodeFlags ?? []), join(options.checkout, 'dist/cli/main.js'), 'serve', configPath], {
-          stdio: ['ignore', log, log],
-          cwd: options.workDir,
-        })
+      ? spawn(
+          process.execPath,
+          [...(options.nodeFlags ?? []), join(options.checkout, 'dist/cli/main.js'), 'serve', configPath],
+          {
+            stdio: ['ignore', log, log],
+            cwd: options.workDir,
+          },
+        )
       : spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', log, log], cwd: options.workDir });
   const url = `http://127.0.0.1:${port}`;
   const running = watchExit(child);
@@ -107,7 +112,8 @@ export function watchExit(child: ChildProcess): { exited(): boolean; stop(): Pro
 async function waitReady(url: string, hasExited: () => boolean, logPath: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (hasExited()) throw new Error(`server exited during start; see ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+    if (hasExited())
+      throw new Error(`server exited during start; see ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
     try {
       const reply = await request(`${url}/v2/`, { method: 'GET' });
       if (reply.status === 200) return;

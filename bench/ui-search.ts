@@ -40,14 +40,19 @@ async function distributionSearch(url: string): Promise<number> {
   while (next) {
     const reply = await request(`${url}${next}`, { method: 'GET', keepBody: true });
     if (reply.status !== 200) throw new Error(`catalog: ${reply.status}`);
-    found += (JSON.parse(reply.body!.toString('utf8')) as { repositories: string[] }).repositories.filter((name) => name.includes(QUERY)).length;
+    found += (JSON.parse(reply.body!.toString('utf8')) as { repositories: string[] }).repositories.filter((name) =>
+      name.includes(QUERY),
+    ).length;
     const link = reply.headers.link;
     next = typeof link === 'string' ? /<([^>]+)>/.exec(link)?.[1] : undefined;
   }
   return found;
 }
 
-const SEARCH: Record<ServerName, (url: string) => Promise<number>> = { berth: berthSearch, distribution: distributionSearch };
+const SEARCH: Record<ServerName, (url: string) => Promise<number>> = {
+  berth: berthSearch,
+  distribution: distributionSearch,
+};
 
 async function timed(work: () => Promise<number>): Promise<{ ms: number; found: number }> {
   const started = performance.now();
@@ -86,12 +91,21 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   const row = (label: string, values: Record<ServerName, number[]>) => {
-    const spread = (list: number[]) => `${formatNumber(Math.min(...list))} / ${formatNumber(median(list))} / ${formatNumber(Math.max(...list))}`;
+    const spread = (list: number[]) =>
+      `${formatNumber(Math.min(...list))} / ${formatNumber(median(list))} / ${formatNumber(Math.max(...list))}`;
     return `| ${label} | ms | ${spread(values.berth)} | ${spread(values.distribution)} | ${(median(values.berth) / median(values.distribution)).toPrecision(2)} |`;
   };
-  console.log(`\nRepositories: ${REPOSITORIES}; query "${QUERY}" found ${found.berth} (Berth) and ${found.distribution} (Distribution, filtering the catalog).`);
-  console.log(`Load average before/after: ${before.map((value) => value.toFixed(2)).join(' ')} / ${loadavg().map((value) => value.toFixed(2)).join(' ')}. Run took ${Math.round((Date.now() - started) / 1000)} s.\n`);
-  console.log('| search | unit | Berth min / median / max | Distribution min / median / max | Berth/Distribution (medians) |');
+  console.log(
+    `\nRepositories: ${REPOSITORIES}; query "${QUERY}" found ${found.berth} (Berth) and ${found.distribution} (Distribution, filtering the catalog).`,
+  );
+  console.log(
+    `Load average before/after: ${before.map((value) => value.toFixed(2)).join(' ')} / ${loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' ')}. Run took ${Math.round((Date.now() - started) / 1000)} s.\n`,
+  );
+  console.log(
+    '| search | unit | Berth min / median / max | Distribution min / median / max | Berth/Distribution (medians) |',
+  );
   console.log('| --- | --- | ---: | ---: | ---: |');
   console.log(row('cold: first request after start', cold));
   console.log(row('warm: the same request again (median of 5)', warm));

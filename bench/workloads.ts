@@ -11,20 +11,38 @@ import { MiB, secondsSince } from './stats.js';
 import { open } from 'node:fs/promises';
 
 async function startUpload(base: string, repository: string): Promise<URL> {
-  const reply = expectStatus(await request(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', keepBody: true }), 202, 'POST upload');
+  const reply = expectStatus(
+    await request(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', keepBody: true }),
+    202,
+    'POST upload',
+  );
   return resolveLocation(base, reply);
 }
 
 const useCurl = haveCurl();
 
 /** Row 1: POST, then PUT with the whole file as the body. Returns seconds. */
-export async function pushMonolithic(base: string, repository: string, file: string, size: number, digest: string): Promise<number> {
+export async function pushMonolithic(
+  base: string,
+  repository: string,
+  file: string,
+  size: number,
+  digest: string,
+): Promise<number> {
   const start = process.hrtime.bigint();
   const location = await startUpload(base, repository);
   location.searchParams.set('digest', digest);
   if (useCurl) {
     // -T sends the file as the PUT body with its Content-Length; Expect off, as registry clients send.
-    const result = await curl(['-T', file, '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', location.href]);
+    const result = await curl([
+      '-T',
+      file,
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      'Expect:',
+      location.href,
+    ]);
     if (result.status !== 201) throw new Error(`PUT monolithic blob: expected 201, got ${result.status}`);
     return secondsSince(start);
   }
@@ -44,7 +62,14 @@ export async function pushMonolithic(base: string, repository: string, file: str
  * and reads the next from the file while the current one is sent, so the time per chunk is the
  * registry's and the connection's rather than the client's own reading.
  */
-export async function pushChunked(base: string, repository: string, file: string, size: number, digest: string, chunk = 8 * MiB): Promise<number> {
+export async function pushChunked(
+  base: string,
+  repository: string,
+  file: string,
+  size: number,
+  digest: string,
+  chunk = 8 * MiB,
+): Promise<number> {
   const handle = await open(file, 'r');
   try {
     const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
@@ -63,7 +88,10 @@ export async function pushChunked(base: string, repository: string, file: string
       const offset = index * chunk;
       const reply = await request(location.href, {
         method: 'PATCH',
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + body.length - 1}` },
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Range': `${offset}-${offset + body.length - 1}`,
+        },
         body,
         keepBody: true,
       });
@@ -71,7 +99,11 @@ export async function pushChunked(base: string, repository: string, file: string
       location = resolveLocation(base, reply);
     }
     location.searchParams.set('digest', digest);
-    expectStatus(await request(location.href, { method: 'PUT', keepBody: true }), 201, 'PUT to finish a chunked upload');
+    expectStatus(
+      await request(location.href, { method: 'PUT', keepBody: true }),
+      201,
+      'PUT to finish a chunked upload',
+    );
     return secondsSince(start);
   } finally {
     await handle.close();
@@ -79,12 +111,23 @@ export async function pushChunked(base: string, repository: string, file: string
 }
 
 /** Row 3: GET of a blob (or a range of it). Returns seconds; checks status and byte count. */
-export async function pull(base: string, repository: string, digest: string, expectedBytes: number, range?: { start: number; end: number }): Promise<number> {
+export async function pull(
+  base: string,
+  repository: string,
+  digest: string,
+  expectedBytes: number,
+  range?: { start: number; end: number },
+): Promise<number> {
   const start = process.hrtime.bigint();
   if (useCurl) {
-    const result = await curl([...(range ? ['-H', `Range: bytes=${range.start}-${range.end}`] : []), `${base}/v2/${repository}/blobs/${digest}`]);
-    if (result.status !== (range ? 206 : 200)) throw new Error(`GET blob: expected ${range ? 206 : 200}, got ${result.status}`);
-    if (result.bytes !== expectedBytes) throw new Error(`GET blob: expected ${expectedBytes} bytes, got ${result.bytes}`);
+    const result = await curl([
+      ...(range ? ['-H', `Range: bytes=${range.start}-${range.end}`] : []),
+      `${base}/v2/${repository}/blobs/${digest}`,
+    ]);
+    if (result.status !== (range ? 206 : 200))
+      throw new Error(`GET blob: expected ${range ? 206 : 200}, got ${result.status}`);
+    if (result.bytes !== expectedBytes)
+      throw new Error(`GET blob: expected ${expectedBytes} bytes, got ${result.bytes}`);
     return secondsSince(start);
   }
   const reply = await request(`${base}/v2/${repository}/blobs/${digest}`, {
@@ -107,9 +150,21 @@ export async function smallRequests(
 ): Promise<LoadResult> {
   const result =
     kind === 'head-blob'
-      ? await loadTest({ url: `${base}/v2/${repository}/blobs/${image.layers[0]!.digest}`, method: 'HEAD', connections, seconds })
-      : await loadTest({ url: `${base}/v2/${repository}/manifests/latest`, method: 'GET', headers: [`Accept: ${OCI_MANIFEST}`], connections, seconds });
-  if (result.failures > 0) throw new Error(`${kind} on ${base}: ${result.failures} requests failed or answered other than 2xx`);
+      ? await loadTest({
+          url: `${base}/v2/${repository}/blobs/${image.layers[0]!.digest}`,
+          method: 'HEAD',
+          connections,
+          seconds,
+        })
+      : await loadTest({
+          url: `${base}/v2/${repository}/manifests/latest`,
+          method: 'GET',
+          headers: [`Accept: ${OCI_MANIFEST}`],
+          connections,
+          seconds,
+        });
+  if (result.failures > 0)
+    throw new Error(`${kind} on ${base}: ${result.failures} requests failed or answered other than 2xx`);
   return result;
 }
 
@@ -121,7 +176,10 @@ function nextPage(base: string, link: string | string[] | undefined): string | u
 }
 
 /** Row 5a: every page of /v2/_catalog (n per page). Returns seconds and what was listed. */
-export async function listCatalog(base: string, pageSize: number): Promise<{ seconds: number; pages: number; repositories: number }> {
+export async function listCatalog(
+  base: string,
+  pageSize: number,
+): Promise<{ seconds: number; pages: number; repositories: number }> {
   const start = process.hrtime.bigint();
   let url: string | undefined = `${base}/v2/_catalog?n=${pageSize}`;
   let pages = 0;
@@ -144,7 +202,11 @@ export async function listCatalog(base: string, pageSize: number): Promise<{ sec
 /** Row 5b: one tags/list of a repository, whole. Returns seconds; checks the count. */
 export async function listTags(base: string, repository: string, expected: number): Promise<number> {
   const start = process.hrtime.bigint();
-  const reply = expectStatus(await request(`${base}/v2/${repository}/tags/list`, { method: 'GET', keepBody: true }), 200, 'GET tags/list');
+  const reply = expectStatus(
+    await request(`${base}/v2/${repository}/tags/list`, { method: 'GET', keepBody: true }),
+    200,
+    'GET tags/list',
+  );
   // The answer's time ends with its last byte: checking it is the client's work, not the server's.
   const seconds = secondsSince(start);
   const tags = (JSON.parse(reply.body!.toString('utf8')) as { tags: string[] }).tags;
@@ -158,7 +220,12 @@ async function pushBlobLikeDocker(base: string, repository: string, blob: Blob):
   if (head.status === 200) return;
   expectStatus(head, 404, 'HEAD blob before push');
   let location = await startUpload(base, repository);
-  const patch = await request(location.href, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream' }, body: blob.content, keepBody: true });
+  const patch = await request(location.href, {
+    method: 'PATCH',
+    headers: { 'Content-Type': 'application/octet-stream' },
+    body: blob.content,
+    keepBody: true,
+  });
   location = resolveLocation(base, expectStatus(patch, 202, 'PATCH blob'));
   location.searchParams.set('digest', blob.digest);
   expectStatus(await request(location.href, { method: 'PUT', keepBody: true }), 201, 'PUT blob');
@@ -191,7 +258,14 @@ export async function concurrentImagePushes(base: string, prefix: string, count:
  * Row 7: `count` monolithic pushes of the file at once while the server's resident memory is
  * sampled every 20 ms. Returns the peak of the summed VmRSS (and Pss).
  */
-export async function memoryDuringPushes(server: RunningServer, prefix: string, file: string, size: number, digest: string, count: number): Promise<Memory> {
+export async function memoryDuringPushes(
+  server: RunningServer,
+  prefix: string,
+  file: string,
+  size: number,
+  digest: string,
+  count: number,
+): Promise<Memory> {
   const pids = server.pids();
   const peak: Memory = { rss: 0, hwm: 0, pss: 0 };
   const sample = () => {
@@ -202,7 +276,11 @@ export async function memoryDuringPushes(server: RunningServer, prefix: string, 
   };
   const timer = setInterval(sample, 20);
   try {
-    await Promise.all(Array.from({ length: count }, (_, index) => pushMonolithic(server.url, `${prefix}/p${index}`, file, size, digest)));
+    await Promise.all(
+      Array.from({ length: count }, (_, index) =>
+        pushMonolithic(server.url, `${prefix}/p${index}`, file, size, digest),
+      ),
+    );
   } finally {
     clearInterval(timer);
   }

@@ -6,7 +6,13 @@ export function createLogger(level: string, fields?: Record<string, unknown>): L
     level,
     base: { service: 'berth', ...fields },
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]', '*.password', '*.token'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["proxy-authorization"]',
+        '*.password',
+        '*.token',
+      ],
       censor: '[redacted]',
     },
   });

@@ -15,7 +15,12 @@ export const MANIFEST_TYPES: readonly string[] = [...IMAGE_MANIFEST_TYPES, ...IN
 export const SCHEMA1_TYPES: readonly string[] = [MediaType.DockerSchema1, MediaType.DockerSchema1Signed];
 
 /** The Accept header for manifests: indexes first, then images, OCI before Docker. */
-export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+export const MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.OciManifest,
+  MediaType.DockerManifestList,
+  MediaType.DockerManifest,
+].join(', ');
 
 /**
  * Layers a registry may be asked to reference without holding them: OCI non-distributable

@@ -34,9 +34,7 @@ export function isDigestAlgorithm(value: string): value is DigestAlgorithm {
   return Object.hasOwn(DIGEST_ALGORITHMS, value);
 }
 
-export type DigestParse =
-  | { ok: true; digest: Digest }
-  | { ok: false; reason: string };
+export type DigestParse = { ok: true; digest: Digest } | { ok: false; reason: string };
 
 /** Parses `algorithm:hex`, accepting only supported algorithms with well-formed lowercase hex. */
 export function parseDigest(value: string): DigestParse {

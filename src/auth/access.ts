@@ -73,11 +73,14 @@ export function requirementFor(method: string, route: Route, query: URLSearchPar
       const access = [repository(name, 'pull', 'push')];
       // A cross-repository mount reads the source repository too (Distribution asks for both).
       const from = query.get('from');
-      if (query.get('mount') !== null && from !== null && from !== name && isValidName(from)) access.push(repository(from, 'pull'));
+      if (query.get('mount') !== null && from !== null && from !== name && isValidName(from))
+        access.push(repository(from, 'pull'));
       return needs(...access);
     }
     case 'upload':
-      return ['GET', 'PATCH', 'PUT', 'DELETE'].includes(method) ? needs(repository(name, 'pull', 'push')) : AUTHENTICATED;
+      return ['GET', 'PATCH', 'PUT', 'DELETE'].includes(method)
+        ? needs(repository(name, 'pull', 'push'))
+        : AUTHENTICATED;
     default:
       return AUTHENTICATED;
   }

@@ -22,7 +22,9 @@ import { TokenError } from './token/verify.js';
 
 /** Distribution's error detail: one entry per needed action. */
 function detail(needed: ResourceAccess[]): Array<{ Type: string; Name: string; Action: string }> {
-  return needed.flatMap((access) => access.actions.map((action) => ({ Type: access.type, Name: access.name, Action: action })));
+  return needed.flatMap((access) =>
+    access.actions.map((action) => ({ Type: access.type, Name: access.name, Action: action })),
+  );
 }
 
 function neededAccess(requirement: Requirement): ResourceAccess[] {
@@ -42,7 +44,7 @@ export function createGuard(setup: AuthSetup, log: Logger) {
     const policy = setup.policy;
     request.berth.caller = {
       user: identity.user,
-      groups: identity.user ? policy?.groupsOf(identity.user) ?? [] : [],
+      groups: identity.user ? (policy?.groupsOf(identity.user) ?? []) : [],
       mayPull: policy ? (name) => policy.permits(identity, { type: REPOSITORY, name, actions: ['pull'] }) : undefined,
       actionsOn: policy ? (name) => policy.allowed(identity, REPOSITORY, name) : undefined,
     };
@@ -65,14 +67,17 @@ export function createGuard(setup: AuthSetup, log: Logger) {
       throw refuse(error.message, 'invalid_token');
     }
     const missing = needed.filter((access) => !grants(verified.access, access));
-    if (missing.length > 0) throw refuse(`token does not grant ${missing.map(formatScope).join(' ')}`, 'insufficient_scope');
+    if (missing.length > 0)
+      throw refuse(`token does not grant ${missing.map(formatScope).join(' ')}`, 'insufficient_scope');
     rememberCaller(request, { user: verified.subject || undefined });
   }
 
   async function checkBasic(request: FastifyRequest, basic: BasicScheme, requirement: Requirement): Promise<void> {
     const needed = neededAccess(requirement);
     const challenge = (message: string) =>
-      new RegistryError('UNAUTHORIZED', message, detail(needed), { headers: { 'WWW-Authenticate': basicChallenge(basic.realm) } });
+      new RegistryError('UNAUTHORIZED', message, detail(needed), {
+        headers: { 'WWW-Authenticate': basicChallenge(basic.realm) },
+      });
     const credentials = basicCredentials(request.headers.authorization);
     if (credentials === 'malformed') throw challenge('malformed Basic credentials');
     const identity: Identity = {};
@@ -90,7 +95,11 @@ export function createGuard(setup: AuthSetup, log: Logger) {
     const denied = needed.filter((access) => !policy.permits(identity, access));
     if (denied.length > 0) {
       if (identity.user === undefined) throw challenge('authentication required');
-      throw new RegistryError('DENIED', `user "${identity.user}" may not ${denied.map(formatScope).join(' ')}`, detail(denied));
+      throw new RegistryError(
+        'DENIED',
+        `user "${identity.user}" may not ${denied.map(formatScope).join(' ')}`,
+        detail(denied),
+      );
     }
     rememberCaller(request, identity);
   }

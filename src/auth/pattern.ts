@@ -27,7 +27,11 @@ type Token<T> = T | typeof ANY | typeof MANY;
  * MANY taking one more item; earlier MANYs never need to be revisited, because the last one can
  * absorb whatever they would have taken.
  */
-function matchSequence<T, I>(tokens: readonly Token<T>[], items: readonly I[] | string, one: (token: T, item: I) => boolean): boolean {
+function matchSequence<T, I>(
+  tokens: readonly Token<T>[],
+  items: readonly I[] | string,
+  one: (token: T, item: I) => boolean,
+): boolean {
   let token = 0;
   let item = 0;
   let resumeToken = -1;
@@ -60,7 +64,8 @@ type Component = { components: true } | { pieces: Piece[] };
 
 function pieces(component: string, pattern: string): Piece[] {
   if (component === '') throw new PatternError(`repository pattern "${pattern}" has an empty path component`);
-  if (component.includes('**')) throw new PatternError(`repository pattern "${pattern}": "**" must be a whole path component`);
+  if (component.includes('**'))
+    throw new PatternError(`repository pattern "${pattern}": "**" must be a whole path component`);
   return component
     .split(/(\*|\$\{user\})/)
     .filter((part) => part !== '')
@@ -87,10 +92,16 @@ export interface RepositoryPattern {
 }
 
 export function compilePattern(pattern: string): RepositoryPattern {
-  const components: Component[] = pattern.split('/').map((part) => (part === '**' ? { components: true } : { pieces: pieces(part, pattern) }));
-  const personal = components.some((component) => 'pieces' in component && component.pieces.some((piece) => 'user' in piece));
+  const components: Component[] = pattern
+    .split('/')
+    .map((part) => (part === '**' ? { components: true } : { pieces: pieces(part, pattern) }));
+  const personal = components.some(
+    (component) => 'pieces' in component && component.pieces.some((piece) => 'user' in piece),
+  );
   const tokensFor = (user: string): Token<Token<string>[]>[] =>
-    components.flatMap((component): Token<Token<string>[]>[] => ('components' in component ? [ANY, MANY] : [characterTokens(component.pieces, user)]));
+    components.flatMap((component): Token<Token<string>[]>[] =>
+      'components' in component ? [ANY, MANY] : [characterTokens(component.pieces, user)],
+    );
   const fixed = personal ? undefined : tokensFor('');
   return {
     source: pattern,
@@ -98,7 +109,9 @@ export function compilePattern(pattern: string): RepositoryPattern {
     matches(name, user) {
       if (personal && (user === undefined || !isValidUserName(user))) return false;
       const tokens = fixed ?? tokensFor(user!);
-      return matchSequence(tokens, name.split('/'), (characters: Token<string>[], part: string) => matchSequence(characters, part, sameCharacter));
+      return matchSequence(tokens, name.split('/'), (characters: Token<string>[], part: string) =>
+        matchSequence(characters, part, sameCharacter),
+      );
     },
   };
 }

@@ -53,7 +53,11 @@ function splitScope(text: string): ResourceAccess | undefined {
   const written = text.slice(0, first);
   const actions = text.slice(last + 1).split(',');
   if (!TYPE.test(written) || !actions.every((action) => ACTION.test(action))) return undefined;
-  return { type: written.replace(/\(.*\)$/, ''), name: text.slice(first + 1, last), actions: unique(actions.filter(Boolean)) };
+  return {
+    type: written.replace(/\(.*\)$/, ''),
+    name: text.slice(first + 1, last),
+    actions: unique(actions.filter(Boolean)),
+  };
 }
 
 /**
@@ -72,7 +76,8 @@ export function scopeProblem(text: string): string {
   const shown = `invalid scope "${text.slice(0, 300)}"`;
   const scope = splitScope(text);
   if (!scope) return `${shown}: expected type:name:actions`;
-  if (scope.type === REPOSITORY) return `${shown}: not a repository name (lowercase path components, at most ${NAME_MAX_LENGTH} characters)`;
+  if (scope.type === REPOSITORY)
+    return `${shown}: not a repository name (lowercase path components, at most ${NAME_MAX_LENGTH} characters)`;
   return `${shown}: the name is empty, holds whitespace or is longer than ${NAME_MAX_LENGTH} characters`;
 }
 
@@ -113,7 +118,9 @@ export function covers(granted: readonly string[], action: string): boolean {
 
 /** Whether a token's access list covers everything one request needs. */
 export function grants(access: readonly ResourceAccess[], needed: ResourceAccess): boolean {
-  const granted = access.filter((entry) => entry.type === needed.type && entry.name === needed.name).flatMap((entry) => entry.actions);
+  const granted = access
+    .filter((entry) => entry.type === needed.type && entry.name === needed.name)
+    .flatMap((entry) => entry.actions);
   return needed.actions.every((action) => covers(granted, action));
 }
 

@@ -88,7 +88,12 @@ export function createAuthSetup(config: Config, log: Logger): AuthSetup | undefi
   try {
     return resolve(config, log);
   } catch (error) {
-    if (error instanceof HtpasswdError || error instanceof RuleError || error instanceof KeyError || error instanceof TokenError) {
+    if (
+      error instanceof HtpasswdError ||
+      error instanceof RuleError ||
+      error instanceof KeyError ||
+      error instanceof TokenError
+    ) {
       throw new ConfigError(error.message);
     }
     throw error;
@@ -106,13 +111,18 @@ function resolve(config: Config, log: Logger): AuthSetup | undefined {
   const serveTokens = serverConfig?.enabled ?? (bearer && !auth?.token?.realm);
 
   if (!bearer && !basic && !serveTokens) {
-    if (own?.rules) log.warn('berth.auth.rules has no effect: auth is off (configure auth.htpasswd, auth.token or berth.auth.htpasswd)');
+    if (own?.rules)
+      log.warn(
+        'berth.auth.rules has no effect: auth is off (configure auth.htpasswd, auth.token or berth.auth.htpasswd)',
+      );
     return undefined;
   }
 
   const users = usersPath ? new HtpasswdUsers(usersPath, log, new PasswordChecks(own?.passwordchecks)) : undefined;
   if (serveTokens && !users) {
-    fail('Berth serves its own token server here (auth.token.realm is not set), which needs users: set auth.htpasswd.path or berth.auth.htpasswd to an htpasswd file');
+    fail(
+      'Berth serves its own token server here (auth.token.realm is not set), which needs users: set auth.htpasswd.path or berth.auth.htpasswd to an htpasswd file',
+    );
   }
 
   const groups = own?.groups ?? {};
@@ -131,14 +141,16 @@ function resolve(config: Config, log: Logger): AuthSetup | undefined {
   if (serveTokens) {
     let key: SigningKey;
     if (serverConfig?.key || serverConfig?.certificate) {
-      if (!serverConfig.key || !serverConfig.certificate) fail('berth.auth.tokenserver: give both key and certificate, or neither (Berth then creates them)');
+      if (!serverConfig.key || !serverConfig.certificate)
+        fail('berth.auth.tokenserver: give both key and certificate, or neither (Berth then creates them)');
       key = loadSigningKey(serverConfig.key, serverConfig.certificate);
     } else {
       const root = config.storage.filesystem?.rootdirectory;
       if (!root) fail('berth.auth.tokenserver needs key and certificate when storage has no filesystem rootdirectory');
       const generated = ensureGeneratedKey(generatedKeyFolder(root));
       key = generated.key;
-      if (generated.created) log.info({ certificate: key.certificatePath }, 'created the token signing key and certificate');
+      if (generated.created)
+        log.info({ certificate: key.certificatePath }, 'created the token signing key and certificate');
     }
     const expiresIn = Math.max(60, Math.round(serverConfig?.expiration ?? 300_000) / 1000);
     const refreshLifetime = Math.round((serverConfig?.refreshexpiration ?? 0) / 1000);
@@ -164,20 +176,31 @@ function resolve(config: Config, log: Logger): AuthSetup | undefined {
     if (setup.tokenServer) roots.push(...setup.tokenServer.key.certificates);
     const keys: Map<string, KeyObject> = token.jwks ? readJwks(token.jwks) : new Map();
     if (roots.length === 0 && keys.size === 0) {
-      fail('auth.token needs rootcertbundle or jwks to trust an external token server (or leave auth.token.realm unset to use Berth\'s own)');
+      fail(
+        "auth.token needs rootcertbundle or jwks to trust an external token server (or leave auth.token.realm unset to use Berth's own)",
+      );
     }
-    const verifier = TokenVerifier.create({ issuer: issuerName, service, roots, keys, algorithms: acceptedAlgorithms(token.signingalgorithms, log) });
+    const verifier = TokenVerifier.create({
+      issuer: issuerName,
+      service,
+      roots,
+      keys,
+      algorithms: acceptedAlgorithms(token.signingalgorithms, log),
+    });
     const derived = !token.realm;
     setup.scheme = {
       kind: 'bearer',
       realm: derived ? undefined : token.realm,
-      realmPath: token.autoredirect ? token.autoredirectpath ?? '/auth/token/' : setup.tokenServer?.path ?? '/auth/token',
+      realmPath: token.autoredirect
+        ? (token.autoredirectpath ?? '/auth/token/')
+        : (setup.tokenServer?.path ?? '/auth/token'),
       realmScheme: token.autoredirect ? 'https' : undefined,
       service,
       verifier,
     };
     if (token.autoredirect) setup.scheme.realm = undefined;
-    if (derived && !setup.tokenServer && !token.autoredirect) fail('auth.token.realm is required when berth.auth.tokenserver.enabled is false');
+    if (derived && !setup.tokenServer && !token.autoredirect)
+      fail('auth.token.realm is required when berth.auth.tokenserver.enabled is false');
   }
   return setup;
 }

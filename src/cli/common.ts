@@ -93,7 +93,10 @@ export function reportError(error: unknown, json: boolean | undefined): number {
  * Runs a command body: errors are reported on stderr (as JSON with `--json`) and become the exit
  * code; registries opened through `open` are closed at the end.
  */
-export async function runCommand(options: ConnectionOptions, body: (open: (host: string) => Registry) => Promise<number | void>): Promise<void> {
+export async function runCommand(
+  options: ConnectionOptions,
+  body: (open: (host: string) => Registry) => Promise<number | void>,
+): Promise<void> {
   const opened: Registry[] = [];
   const open = (host: string) => {
     const registry = openRegistry(host, options);

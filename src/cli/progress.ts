@@ -34,7 +34,14 @@ export function progressReporter(enabled: boolean): ProgressReporter {
     onEvent(event) {
       switch (event.type) {
         case 'blob-start':
-          active.set(event.digest, bars.create(Math.max(event.size, 1), 0, { name: short(event.digest), done: formatBytes(0), size: formatBytes(event.size) }));
+          active.set(
+            event.digest,
+            bars.create(Math.max(event.size, 1), 0, {
+              name: short(event.digest),
+              done: formatBytes(0),
+              size: formatBytes(event.size),
+            }),
+          );
           break;
         case 'blob-progress':
           active.get(event.digest)?.update(event.transferred, { done: formatBytes(event.transferred) });
@@ -42,7 +49,9 @@ export function progressReporter(enabled: boolean): ProgressReporter {
         case 'blob-done': {
           const bar = active.get(event.digest);
           if (bar) {
-            bar.update(Math.max(event.size, 1), { done: event.status === 'mounted' ? 'mounted' : formatBytes(event.size) });
+            bar.update(Math.max(event.size, 1), {
+              done: event.status === 'mounted' ? 'mounted' : formatBytes(event.size),
+            });
             bar.stop();
           } else {
             bars.log(` ${short(event.digest)} ${event.status === 'exists' ? 'already there' : event.status}\n`);

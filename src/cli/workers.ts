@@ -56,7 +56,11 @@ export function workerCount(configured: number | undefined, options: { perProces
  */
 export function countsPerProcess(config: Config): boolean {
   if (config.redis) return false;
-  const { failedlogins: _perProcessIsEnough, ...budgets } = config.berth.ratelimit ?? { enabled: false, groups: {}, users: {} };
+  const { failedlogins: _perProcessIsEnough, ...budgets } = config.berth.ratelimit ?? {
+    enabled: false,
+    groups: {},
+    users: {},
+  };
   const rateLimited = new BudgetTable(budgets).enabled;
   return rateLimited || config.berth.limits.maxconcurrentuploads !== undefined;
 }
@@ -136,7 +140,11 @@ export class WorkerPool {
     this.stopping = true;
     const children = [...this.children.keys()];
     const exited = Promise.all(
-      children.map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined : new Promise((resolve) => child.once('exit', resolve)))),
+      children.map((child) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? undefined
+          : new Promise((resolve) => child.once('exit', resolve)),
+      ),
     ).then(() => undefined);
     for (const child of children) {
       if (child.connected) child.send(MESSAGE.stop);

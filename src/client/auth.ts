@@ -149,7 +149,11 @@ export class Authenticator {
     let response;
     if (credentials?.identityToken) {
       // OAuth2 refresh-token grant (Distribution's token spec, spec-auth-oauth.md).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.identityToken, client_id: 'berth' });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credentials.identityToken,
+        client_id: 'berth',
+      });
       if (service) form.set('service', service);
       if (scopes.length > 0) form.set('scope', scopes.join(' '));
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
@@ -165,13 +169,23 @@ export class Authenticator {
     }
     const text = await response.text(1024 * 1024);
     if (response.status === 401 || response.status === 403) {
-      throw new ClientError('auth', `the token service ${url.origin}${url.pathname} refused ${credentials?.username ? `the credentials of "${credentials.username}"` : 'anonymous access'} for ${this.registry} (HTTP ${response.status})`, {
-        status: response.status,
-        hint: credentials?.username ? `check the password, then log in again: berth login ${this.registry}` : `log in first: berth login ${this.registry}`,
-      });
+      throw new ClientError(
+        'auth',
+        `the token service ${url.origin}${url.pathname} refused ${credentials?.username ? `the credentials of "${credentials.username}"` : 'anonymous access'} for ${this.registry} (HTTP ${response.status})`,
+        {
+          status: response.status,
+          hint: credentials?.username
+            ? `check the password, then log in again: berth login ${this.registry}`
+            : `log in first: berth login ${this.registry}`,
+        },
+      );
     }
     if (response.status !== 200) {
-      throw new ClientError('auth', `the token service ${url.origin}${url.pathname} answered HTTP ${response.status}: ${text.slice(0, 200)}`, { status: response.status });
+      throw new ClientError(
+        'auth',
+        `the token service ${url.origin}${url.pathname} answered HTTP ${response.status}: ${text.slice(0, 200)}`,
+        { status: response.status },
+      );
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
@@ -180,8 +194,10 @@ export class Authenticator {
       throw new ClientError('auth', `the token service ${url.origin}${url.pathname} did not answer JSON`);
     }
     const token = typeof body.token === 'string' && body.token ? body.token : body.access_token;
-    if (typeof token !== 'string' || !token) throw new ClientError('auth', `the token service ${url.origin}${url.pathname} sent no token`);
-    const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    if (typeof token !== 'string' || !token)
+      throw new ClientError('auth', `the token service ${url.origin}${url.pathname} sent no token`);
+    const seconds =
+      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     const issued = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : Number.NaN;
     const start = Number.isFinite(issued) && issued <= Date.now() ? issued : Date.now();
     return { token, expiresAt: start + seconds * 1000 - EXPIRY_MARGIN_MS };
@@ -206,7 +222,9 @@ export function mergeScopes(scopes: string[]): string[] {
     for (const action of scope.slice(last + 1).split(',')) if (action) set.add(action);
     actions.set(resource, set);
   }
-  return [...actions.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([resource, set]) => `${resource}:${[...set].sort().join(',')}`);
+  return [...actions.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([resource, set]) => `${resource}:${[...set].sort().join(',')}`);
 }
 
 /** The scopes of the token spec (spec-auth-scope.md). */

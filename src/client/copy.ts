@@ -75,10 +75,17 @@ class Copier {
 
   async copyManifest(descriptor: Descriptor, tag: string | undefined, named: boolean): Promise<FetchedManifest> {
     const fetched = await this.source.getManifest(descriptor.digest);
-    if (SCHEMA1_TYPES.includes(fetched.mediaType) || (fetched.manifest as { schemaVersion?: number }).schemaVersion === 1) {
-      throw new ClientError('unsupported', `${this.source.label}@${descriptor.digest} is a Docker schema 1 manifest, which cannot be copied`, {
-        hint: 'rebuild or re-push the image with a current client (schema 2 or OCI)',
-      });
+    if (
+      SCHEMA1_TYPES.includes(fetched.mediaType) ||
+      (fetched.manifest as { schemaVersion?: number }).schemaVersion === 1
+    ) {
+      throw new ClientError(
+        'unsupported',
+        `${this.source.label}@${descriptor.digest} is a Docker schema 1 manifest, which cannot be copied`,
+        {
+          hint: 'rebuild or re-push the image with a current client (schema 2 or OCI)',
+        },
+      );
     }
     if (isIndex(fetched.manifest, fetched.mediaType)) {
       for (const child of fetched.manifest.manifests) {
@@ -87,14 +94,21 @@ class Copier {
     } else {
       await this.copyBlobs(fetched.manifest);
     }
-    this.emit({ type: 'manifest', digest: fetched.digest, mediaType: fetched.mediaType, platform: descriptor.platform ? formatPlatform(descriptor.platform) : undefined });
+    this.emit({
+      type: 'manifest',
+      digest: fetched.digest,
+      mediaType: fetched.mediaType,
+      platform: descriptor.platform ? formatPlatform(descriptor.platform) : undefined,
+    });
     await this.target.putManifest(fetched, tag, named ? { ...descriptor, digest: fetched.digest } : undefined);
     this.manifests++;
     return fetched;
   }
 
   private async copyBlobs(manifest: ImageManifest): Promise<void> {
-    const descriptors = [manifest.config, ...(manifest.layers ?? [])].filter((descriptor): descriptor is Descriptor => !!descriptor?.digest);
+    const descriptors = [manifest.config, ...(manifest.layers ?? [])].filter(
+      (descriptor): descriptor is Descriptor => !!descriptor?.digest,
+    );
     const queue = [...descriptors];
     const workers = Array.from({ length: Math.min(this.concurrency, queue.length) }, async () => {
       for (let next = queue.shift(); next; next = queue.shift()) await this.copyBlobOnce(next);

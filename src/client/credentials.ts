@@ -41,8 +41,17 @@ export function authKey(registry: string): string {
 
 /** Keys under which other tools may have stored a registry's entry (`https://host`, `host/v2/`, …). */
 function candidateKeys(registry: string): string[] {
-  if (registry === DOCKER_HUB) return [DOCKER_HUB_AUTH_KEY, 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1'];
-  return [registry, `https://${registry}`, `http://${registry}`, `https://${registry}/`, `http://${registry}/`, `https://${registry}/v1/`, `https://${registry}/v2/`];
+  if (registry === DOCKER_HUB)
+    return [DOCKER_HUB_AUTH_KEY, 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1'];
+  return [
+    registry,
+    `https://${registry}`,
+    `http://${registry}`,
+    `https://${registry}/`,
+    `http://${registry}/`,
+    `https://${registry}/v1/`,
+    `https://${registry}/v2/`,
+  ];
 }
 
 export class CredentialStore {

@@ -59,15 +59,23 @@ export class DigestVerifier extends Transform {
   override _flush(callback: TransformCallback): void {
     const actual = `${this.expected.split(':')[0]}:${this.hash.digest('hex')}`;
     if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
-      callback(new ClientError('digest-mismatch', `${this.what}: received ${this.bytes} bytes, expected ${this.expectedSize}`, {
-        hint: 'the transfer was cut short or the descriptor is wrong; try again',
-      }));
+      callback(
+        new ClientError(
+          'digest-mismatch',
+          `${this.what}: received ${this.bytes} bytes, expected ${this.expectedSize}`,
+          {
+            hint: 'the transfer was cut short or the descriptor is wrong; try again',
+          },
+        ),
+      );
       return;
     }
     if (actual !== this.expected) {
-      callback(new ClientError('digest-mismatch', `${this.what}: content has digest ${actual}, expected ${this.expected}`, {
-        hint: 'the registry or something between it and you altered the content; do not use it',
-      }));
+      callback(
+        new ClientError('digest-mismatch', `${this.what}: content has digest ${actual}, expected ${this.expected}`, {
+          hint: 'the registry or something between it and you altered the content; do not use it',
+        }),
+      );
       return;
     }
     callback();

@@ -22,13 +22,20 @@ export interface ImageEndpoint {
    * Stores a blob. `open` is called only when bytes must move; `mountFrom` names a repository of
    * the same registry to mount from. Returns what happened.
    */
-  putBlob(descriptor: Descriptor, open: () => Promise<Readable>, mountFrom?: { endpoint: ImageEndpoint }): Promise<'mounted' | 'uploaded'>;
+  putBlob(
+    descriptor: Descriptor,
+    open: () => Promise<Readable>,
+    mountFrom?: { endpoint: ImageEndpoint },
+  ): Promise<'mounted' | 'uploaded'>;
   /** Stores a manifest; with `tag`, tags it too. */
   putManifest(manifest: FetchedManifest, tag?: string, descriptor?: Descriptor): Promise<void>;
 }
 
 export class RegistryEndpoint implements ImageEndpoint {
-  constructor(readonly registry: Registry, readonly repository: string) {}
+  constructor(
+    readonly registry: Registry,
+    readonly repository: string,
+  ) {}
 
   get label(): string {
     return `${this.registry.host}/${this.repository}`;
@@ -38,7 +45,9 @@ export class RegistryEndpoint implements ImageEndpoint {
     const ref = reference ?? 'latest';
     const info = await this.registry.headManifest(this.repository, ref);
     if (!info) {
-      throw new ClientError('not-found', `${this.label}${ref.includes(':') ? '@' : ':'}${ref} does not exist`, { hint: `list the tags with: berth tags ${this.label}` });
+      throw new ClientError('not-found', `${this.label}${ref.includes(':') ? '@' : ':'}${ref} does not exist`, {
+        hint: `list the tags with: berth tags ${this.label}`,
+      });
     }
     if (!info.mediaType || !Number.isFinite(info.size)) {
       const fetched = await this.registry.getManifest(this.repository, info.digest);
@@ -63,9 +72,17 @@ export class RegistryEndpoint implements ImageEndpoint {
     return (await this.registry.openBlob(this.repository, digest, { size })).stream;
   }
 
-  async putBlob(descriptor: Descriptor, open: () => Promise<Readable>, mountFrom?: { endpoint: ImageEndpoint }): Promise<'mounted' | 'uploaded'> {
+  async putBlob(
+    descriptor: Descriptor,
+    open: () => Promise<Readable>,
+    mountFrom?: { endpoint: ImageEndpoint },
+  ): Promise<'mounted' | 'uploaded'> {
     const source = mountFrom?.endpoint;
-    if (source instanceof RegistryEndpoint && source.registry.host === this.registry.host && source.repository !== this.repository) {
+    if (
+      source instanceof RegistryEndpoint &&
+      source.registry.host === this.registry.host &&
+      source.repository !== this.repository
+    ) {
       if (await this.registry.mountBlob(this.repository, descriptor.digest, source.repository)) return 'mounted';
     }
     const stream = await open();
@@ -74,7 +91,9 @@ export class RegistryEndpoint implements ImageEndpoint {
   }
 
   async putManifest(manifest: FetchedManifest, tag?: string): Promise<void> {
-    await this.registry.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, { mediaType: manifest.mediaType });
+    await this.registry.putManifest(this.repository, tag ?? manifest.digest, manifest.bytes, {
+      mediaType: manifest.mediaType,
+    });
   }
 }
 
@@ -114,7 +133,10 @@ export class LayoutEndpoint implements ImageEndpoint {
     await this.layout.writeBlob(manifest.digest, manifest.bytes);
     // Only the image named on the command line goes into index.json; children are reached through it.
     if (descriptor) {
-      await this.layout.addManifest({ ...descriptor, digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.bytes.length }, tag);
+      await this.layout.addManifest(
+        { ...descriptor, digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.bytes.length },
+        tag,
+      );
     }
   }
 }

@@ -54,7 +54,10 @@ export function parseErrorBody(text: string): RegistryErrorEntry[] {
     const body = JSON.parse(text) as { errors?: unknown };
     if (!Array.isArray(body.errors)) return [];
     return body.errors
-      .filter((entry): entry is RegistryErrorEntry => typeof entry === 'object' && entry !== null && typeof entry.code === 'string')
+      .filter(
+        (entry): entry is RegistryErrorEntry =>
+          typeof entry === 'object' && entry !== null && typeof entry.code === 'string',
+      )
       .map((entry) => ({ code: entry.code, message: entry.message, detail: entry.detail }));
   } catch {
     return [];
@@ -66,15 +69,17 @@ const NOT_FOUND_CODES = new Set(['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNO
 /** Turns an unexpected response into a ClientError that names the request and what the server said. */
 export function errorFromResponse(what: string, status: number, bodyText: string, hint?: string): ClientError {
   const entries = parseErrorBody(bodyText);
-  const said = entries.length > 0
-    ? entries.map((entry) => `${entry.code}${entry.message ? `: ${entry.message}` : ''}`).join('; ')
-    : bodyText.trim().slice(0, 200);
+  const said =
+    entries.length > 0
+      ? entries.map((entry) => `${entry.code}${entry.message ? `: ${entry.message}` : ''}`).join('; ')
+      : bodyText.trim().slice(0, 200);
   const message = `${what}: HTTP ${status}${said ? ` (${said})` : ''}`;
   let kind: ClientErrorKind = 'failure';
   if (status === 404 || entries.some((entry) => NOT_FOUND_CODES.has(entry.code))) kind = 'not-found';
   else if (status === 401 || status === 403) kind = 'auth';
   else if (status === 405 || entries.some((entry) => entry.code === 'UNSUPPORTED')) kind = 'unsupported';
-  else if (entries.some((entry) => entry.code === 'DIGEST_INVALID' || entry.code === 'SIZE_INVALID')) kind = 'digest-mismatch';
+  else if (entries.some((entry) => entry.code === 'DIGEST_INVALID' || entry.code === 'SIZE_INVALID'))
+    kind = 'digest-mismatch';
   return new ClientError(kind, message, { status, errors: entries, hint: hint ?? defaultHint(kind, status) });
 }
 

@@ -13,7 +13,14 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestVerifier, digestAlgorithm, verifyBytes } from './digest.js';
 import { ClientError } from './errors.js';
-import { REF_NAME_ANNOTATION, manifestMediaType, type Descriptor, type FetchedManifest, type ImageIndex, type Manifest } from './types.js';
+import {
+  REF_NAME_ANNOTATION,
+  manifestMediaType,
+  type Descriptor,
+  type FetchedManifest,
+  type ImageIndex,
+  type Manifest,
+} from './types.js';
 
 const LAYOUT_VERSION = '1.0.0';
 const INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
@@ -64,7 +71,8 @@ export class OciLayout {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: INDEX_MEDIA_TYPE, manifests: [] };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        return { schemaVersion: 2, mediaType: INDEX_MEDIA_TYPE, manifests: [] };
       throw error;
     }
     const index = JSON.parse(text) as ImageIndex;
@@ -82,7 +90,9 @@ export class OciLayout {
   /** The tags of the layout (ref names in index.json). */
   async tags(): Promise<string[]> {
     const index = await this.readIndex();
-    return index.manifests.map((descriptor) => descriptor.annotations?.[REF_NAME_ANNOTATION]).filter((name): name is string => !!name);
+    return index.manifests
+      .map((descriptor) => descriptor.annotations?.[REF_NAME_ANNOTATION])
+      .filter((name): name is string => !!name);
   }
 
   /**
@@ -91,7 +101,7 @@ export class OciLayout {
    */
   async resolve(reference: string | undefined): Promise<Descriptor> {
     const index = await this.readIndex();
-    if (reference && reference.includes(':') && /^[a-z0-9]+:[a-f0-9]+$/.test(reference)) {
+    if (reference?.includes(':') && /^[a-z0-9]+:[a-f0-9]+$/.test(reference)) {
       const listed = index.manifests.find((descriptor) => descriptor.digest === reference);
       if (listed) return listed;
       const bytes = await this.readBlob(reference);
@@ -102,7 +112,10 @@ export class OciLayout {
       if (index.manifests.length === 1) return index.manifests[0]!;
       const names = index.manifests.map((descriptor) => descriptor.annotations?.[REF_NAME_ANNOTATION]).filter(Boolean);
       throw new ClientError('usage', `${this.dir} holds ${index.manifests.length} images: say which one`, {
-        hint: names.length > 0 ? `add a tag: oci:${this.dir}:${names[0]} (tags here: ${names.join(', ')})` : 'add a tag: oci:DIR:TAG',
+        hint:
+          names.length > 0
+            ? `add a tag: oci:${this.dir}:${names[0]} (tags here: ${names.join(', ')})`
+            : 'add a tag: oci:DIR:TAG',
       });
     }
     const found = index.manifests.filter((descriptor) => descriptor.annotations?.[REF_NAME_ANNOTATION] === reference);
@@ -193,7 +206,9 @@ export class OciLayout {
       entry.annotations = { ...descriptor.annotations, [REF_NAME_ANNOTATION]: tag };
       manifests = index.manifests.filter((existing) => existing.annotations?.[REF_NAME_ANNOTATION] !== tag);
     } else {
-      manifests = index.manifests.filter((existing) => existing.digest !== descriptor.digest || existing.annotations?.[REF_NAME_ANNOTATION]);
+      manifests = index.manifests.filter(
+        (existing) => existing.digest !== descriptor.digest || existing.annotations?.[REF_NAME_ANNOTATION],
+      );
     }
     manifests.push(entry);
     await this.writeIndex({ ...index, schemaVersion: 2, mediaType: index.mediaType ?? INDEX_MEDIA_TYPE, manifests });

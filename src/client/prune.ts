@@ -71,7 +71,11 @@ function validDate(value: unknown): string | undefined {
 }
 
 /** The creation time of a manifest, read as the module comment describes. */
-export async function creationTime(registry: Registry, repository: string, fetched: FetchedManifest): Promise<{ created?: string; from?: 'config' | 'annotation' }> {
+export async function creationTime(
+  registry: Registry,
+  repository: string,
+  fetched: FetchedManifest,
+): Promise<{ created?: string; from?: 'config' | 'annotation' }> {
   const { manifest } = fetched;
   if (isIndex(manifest, fetched.mediaType)) {
     const annotated = validDate(manifest.annotations?.[CREATED_ANNOTATION]);
@@ -103,15 +107,20 @@ export async function creationTime(registry: Registry, repository: string, fetch
 /** Digests of a manifest and, for an index, of its platforms. */
 function closure(fetched: FetchedManifest): string[] {
   const digests = [fetched.digest];
-  if (isIndex(fetched.manifest, fetched.mediaType)) for (const child of fetched.manifest.manifests ?? []) digests.push(child.digest);
+  if (isIndex(fetched.manifest, fetched.mediaType))
+    for (const child of fetched.manifest.manifests ?? []) digests.push(child.digest);
   return digests;
 }
 
 export async function planPrune(registry: Registry, repository: string, rules: PruneRules): Promise<PrunePlan> {
   if (rules.keepLast === undefined && rules.olderThanMs === undefined) {
-    throw new ClientError('usage', 'prune needs --keep-last N or --older-than DURATION (or both): without them every tag would go', {
-      hint: 'for example: berth prune REPO --keep-last 10 --dry-run',
-    });
+    throw new ClientError(
+      'usage',
+      'prune needs --keep-last N or --older-than DURATION (or both): without them every tag would go',
+      {
+        hint: 'for example: berth prune REPO --keep-last 10 --dry-run',
+      },
+    );
   }
   const now = (rules.now ?? new Date()).getTime();
   const tags = await registry.tags(repository);
@@ -121,22 +130,34 @@ export async function planPrune(registry: Registry, repository: string, rules: P
     const time = await creationTime(registry, repository, manifest);
     infos.push({ tag, manifest, created: time.created, from: time.from });
   }
-  const dated = infos.filter((info) => info.created).sort((a, b) => b.created!.localeCompare(a.created!) || b.tag.localeCompare(a.tag));
+  const dated = infos
+    .filter((info) => info.created)
+    .sort((a, b) => b.created!.localeCompare(a.created!) || b.tag.localeCompare(a.tag));
   const newest = new Set(dated.slice(0, rules.keepLast ?? 0).map((info) => info.tag));
   const decisions: TagDecision[] = infos.map((info) => {
-    const base = { tag: info.tag, digest: info.manifest.digest, ...(info.created ? { created: info.created, createdFrom: info.from } : {}) };
+    const base = {
+      tag: info.tag,
+      digest: info.manifest.digest,
+      ...(info.created ? { created: info.created, createdFrom: info.from } : {}),
+    };
     const keep = (reason: string): TagDecision => ({ ...base, action: 'keep', reason });
     if (!info.created) return keep('no creation time (neither config "created" nor annotation)');
     if (rules.keepLast !== undefined && newest.has(info.tag)) return keep(`among the newest ${rules.keepLast}`);
     const pattern = rules.keep?.find((regex) => regex.test(info.tag));
     if (pattern) return keep(`matches ${pattern.source}`);
-    if (rules.olderThanMs !== undefined && now - Date.parse(info.created) < rules.olderThanMs) return keep('younger than --older-than');
-    return { ...base, action: 'delete-manifest', reason: rules.keepLast !== undefined ? `older than the newest ${rules.keepLast}` : 'older than --older-than' };
+    if (rules.olderThanMs !== undefined && now - Date.parse(info.created) < rules.olderThanMs)
+      return keep('younger than --older-than');
+    return {
+      ...base,
+      action: 'delete-manifest',
+      reason: rules.keepLast !== undefined ? `older than the newest ${rules.keepLast}` : 'older than --older-than',
+    };
   });
   // A manifest still used by a kept tag must stay: those deletions become untags.
   const protectedDigests = new Set<string>();
   infos.forEach((info, position) => {
-    if (decisions[position]!.action === 'keep') for (const digest of closure(info.manifest)) protectedDigests.add(digest);
+    if (decisions[position]!.action === 'keep')
+      for (const digest of closure(info.manifest)) protectedDigests.add(digest);
   });
   for (const decision of decisions) {
     if (decision.action === 'delete-manifest' && protectedDigests.has(decision.digest)) {
@@ -157,7 +178,13 @@ export async function executePrune(registry: Registry, plan: PrunePlan): Promise
       await registry.deleteTag(plan.repository, decision.tag);
       outcomes.push({ tag: decision.tag, digest: decision.digest, action: 'untag', ok: true });
     } catch (error) {
-      outcomes.push({ tag: decision.tag, digest: decision.digest, action: 'untag', ok: false, error: (error as Error).message });
+      outcomes.push({
+        tag: decision.tag,
+        digest: decision.digest,
+        action: 'untag',
+        ok: false,
+        error: (error as Error).message,
+      });
     }
   }
   for (const decision of plan.decisions.filter((entry) => entry.action === 'delete-manifest')) {
@@ -171,7 +198,13 @@ export async function executePrune(registry: Registry, plan: PrunePlan): Promise
       await registry.deleteManifest(plan.repository, decision.digest);
       outcome = { tag: decision.tag, digest: decision.digest, action: 'delete-manifest', ok: true };
     } catch (error) {
-      outcome = { tag: decision.tag, digest: decision.digest, action: 'delete-manifest', ok: false, error: (error as Error).message };
+      outcome = {
+        tag: decision.tag,
+        digest: decision.digest,
+        action: 'delete-manifest',
+        ok: false,
+        error: (error as Error).message,
+      };
     }
     deleted.set(decision.digest, outcome);
     outcomes.push(outcome);

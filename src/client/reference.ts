@@ -68,7 +68,8 @@ export function parseImageReference(text: string, options: { allowTagless?: bool
   }
   let repository = rest;
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
-  if (!isValidName(repository)) throw usage(`"${repository}" is not a valid repository name (lowercase letters, digits, separators . _ - and /)`);
+  if (!isValidName(repository))
+    throw usage(`"${repository}" is not a valid repository name (lowercase letters, digits, separators . _ - and /)`);
   if (!tag && !digest && !options.allowTagless) tag = 'latest';
   const ref: ImageReference = { registry, repository };
   if (tag) ref.tag = tag;
@@ -80,7 +81,10 @@ export function parseImageReference(text: string, options: { allowTagless?: bool
 export function normalizeRegistryHost(text: string): string {
   let host = text.trim().replace(/^[a-z]+:\/\//i, '');
   host = host.replace(/\/.*$/, '');
-  if (!host) throw new ClientError('usage', `invalid registry "${text}"`, { hint: 'give a host name with an optional port, e.g. localhost:5000' });
+  if (!host)
+    throw new ClientError('usage', `invalid registry "${text}"`, {
+      hint: 'give a host name with an optional port, e.g. localhost:5000',
+    });
   if (host === 'index.docker.io' || host === DOCKER_HUB_API) return DOCKER_HUB;
   return host;
 }
@@ -101,6 +105,7 @@ export function isLoopback(registry: string): boolean {
 /** The base URL of a registry's API: `plainHttp` forces http, otherwise loopback means http. */
 export function registryBaseUrl(registry: string, options: { plainHttp?: boolean } = {}): string {
   const host = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
-  const scheme = options.plainHttp === true || (options.plainHttp === undefined && isLoopback(registry)) ? 'http' : 'https';
+  const scheme =
+    options.plainHttp === true || (options.plainHttp === undefined && isLoopback(registry)) ? 'http' : 'https';
   return `${scheme}://${host}`;
 }

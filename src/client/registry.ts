@@ -18,8 +18,22 @@ import { DigestVerifier, digestAlgorithm, digestOf, verifyBytes } from './digest
 import { ClientError, errorFromResponse } from './errors.js';
 import { nextPage } from './pagination.js';
 import { normalizeRegistryHost, registryBaseUrl } from './reference.js';
-import { Transport, SMALL_BODY_LIMIT, type RequestBody, type TransportOptions, type TransportResponse } from './transport.js';
-import { MANIFEST_ACCEPT, manifestMediaType, type ContentInfo, type Descriptor, type FetchedManifest, type ImageIndex, type Manifest } from './types.js';
+import {
+  Transport,
+  SMALL_BODY_LIMIT,
+  type RequestBody,
+  type TransportOptions,
+  type TransportResponse,
+} from './transport.js';
+import {
+  MANIFEST_ACCEPT,
+  manifestMediaType,
+  type ContentInfo,
+  type Descriptor,
+  type FetchedManifest,
+  type ImageIndex,
+  type Manifest,
+} from './types.js';
 
 export interface RegistryOptions extends TransportOptions {
   /** Speak plain HTTP (true) or HTTPS (false); by default HTTP for loopback hosts only, like docker. */
@@ -124,18 +138,31 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       const headers = { ...options.headers };
       if (authorization) headers.Authorization = authorization;
-      const response = await this.transport.send({ method: options.method, url: options.url, headers, body: options.body, idempotent: options.idempotent });
+      const response = await this.transport.send({
+        method: options.method,
+        url: options.url,
+        headers,
+        body: options.body,
+        idempotent: options.idempotent,
+      });
       if (response.status !== 401 || attempt > 0 || !replayable) return response;
       const challenge = response.header('www-authenticate');
       response.discard();
-      if (!(await this.auth.challenge(challenge, options.scopes, authorization))) return this.retryAsIs(options, headers);
+      if (!(await this.auth.challenge(challenge, options.scopes, authorization)))
+        return this.retryAsIs(options, headers);
       authorization = await this.auth.authorization(options.scopes);
     }
   }
 
   /** After a 401 that taught nothing new, the request is sent once more to get the error body to report. */
   private retryAsIs(options: CallOptions, headers: Record<string, string>): Promise<TransportResponse> {
-    return this.transport.send({ method: options.method, url: options.url, headers, body: options.body, idempotent: options.idempotent });
+    return this.transport.send({
+      method: options.method,
+      url: options.url,
+      headers,
+      body: options.body,
+      idempotent: options.idempotent,
+    });
   }
 
   /** Calls and fails with a ClientError unless the status is one of `expected`. */
@@ -159,7 +186,11 @@ export class Registry {
     let url: URL | undefined = first;
     const seen = new Set<string>();
     while (url) {
-      if (seen.has(url.href)) throw new ClientError('failure', `${what} on ${this.host}: the registry's Link header points back to ${url.pathname}${url.search}`);
+      if (seen.has(url.href))
+        throw new ClientError(
+          'failure',
+          `${what} on ${this.host}: the registry's Link header points back to ${url.pathname}${url.search}`,
+        );
       seen.add(url.href);
       const response = await this.expect(what, { method: 'GET', url, scopes }, [200]);
       const text = await response.text();
@@ -177,13 +208,18 @@ export class Registry {
   /** Every repository (`GET /v2/_catalog`, following `Link`). */
   listRepositories(options: PageOptions = {}): AsyncGenerator<string> {
     return this.pages('catalog', this.url(apiPaths.catalog({ n: options.pageSize })), [scope.catalog()], (body) =>
-      stringList((body as { repositories?: unknown }).repositories));
+      stringList((body as { repositories?: unknown }).repositories),
+    );
   }
 
   /** Every tag of a repository (`GET /v2/<name>/tags/list`, following `Link`). */
   listTags(repository: string, options: PageOptions = {}): AsyncGenerator<string> {
-    return this.pages(`tags of ${repository}`, this.url(apiPaths.tags(repository, { n: options.pageSize })), [scope.pull(repository)], (body) =>
-      stringList((body as { tags?: unknown }).tags));
+    return this.pages(
+      `tags of ${repository}`,
+      this.url(apiPaths.tags(repository, { n: options.pageSize })),
+      [scope.pull(repository)],
+      (body) => stringList((body as { tags?: unknown }).tags),
+    );
   }
 
   async catalog(options: PageOptions = {}): Promise<string[]> {
@@ -197,13 +233,21 @@ export class Registry {
   // ── manifests ─────────────────────────────────────────────────────────────────────────────
 
   /** Fetches a manifest by tag or digest and checks its bytes against the digest. */
-  async getManifest(repository: string, reference: string, options: { accept?: string } = {}): Promise<FetchedManifest> {
-    const response = await this.expect(`get manifest ${repository}:${reference}`, {
-      method: 'GET',
-      url: this.url(apiPaths.manifest(repository, reference)),
-      scopes: [scope.pull(repository)],
-      headers: { Accept: options.accept ?? MANIFEST_ACCEPT },
-    }, [200]);
+  async getManifest(
+    repository: string,
+    reference: string,
+    options: { accept?: string } = {},
+  ): Promise<FetchedManifest> {
+    const response = await this.expect(
+      `get manifest ${repository}:${reference}`,
+      {
+        method: 'GET',
+        url: this.url(apiPaths.manifest(repository, reference)),
+        scopes: [scope.pull(repository)],
+        headers: { Accept: options.accept ?? MANIFEST_ACCEPT },
+      },
+      [200],
+    );
     const bytes = await response.buffer(SMALL_BODY_LIMIT);
     const what = `manifest ${repository}@${reference}`;
     const claimed = response.header('docker-content-digest');
@@ -224,7 +268,8 @@ export class Registry {
       throw new ClientError('failure', `${what} on ${this.host} is not JSON`);
     }
     const header = response.header('content-type')?.split(';')[0]?.trim();
-    const mediaType = manifest.mediaType ?? (header && header !== 'application/json' ? header : manifestMediaType(manifest));
+    const mediaType =
+      manifest.mediaType ?? (header && header !== 'application/json' ? header : manifestMediaType(manifest));
     return { digest, mediaType, bytes, manifest };
   }
 
@@ -238,7 +283,8 @@ export class Registry {
     });
     response.discard();
     if (response.status === 404) return undefined;
-    if (response.status !== 200) throw errorFromResponse(`head manifest ${repository}:${reference} on ${this.host}`, response.status, '');
+    if (response.status !== 200)
+      throw errorFromResponse(`head manifest ${repository}:${reference} on ${this.host}`, response.status, '');
     const digest = response.header('docker-content-digest');
     const mediaType = response.header('content-type')?.split(';')[0]?.trim() ?? '';
     const size = Number(response.header('content-length') ?? Number.NaN);
@@ -254,9 +300,13 @@ export class Registry {
   async digest(repository: string, reference: string): Promise<string> {
     const info = await this.headManifest(repository, reference);
     if (!info) {
-      throw new ClientError('not-found', `${this.host}/${repository}${isDigestReference(reference) ? '@' : ':'}${reference} does not exist`, {
-        hint: `list the tags with: berth tags ${this.host}/${repository}`,
-      });
+      throw new ClientError(
+        'not-found',
+        `${this.host}/${repository}${isDigestReference(reference) ? '@' : ':'}${reference} does not exist`,
+        {
+          hint: `list the tags with: berth tags ${this.host}/${repository}`,
+        },
+      );
     }
     return info.digest;
   }
@@ -265,7 +315,12 @@ export class Registry {
    * Pushes a manifest under a tag or its digest; `tags` adds more tags in the same request (OCI
    * 1.1 `?tag=`). Returns the digest, checked against what the registry computed.
    */
-  async putManifest(repository: string, reference: string, content: Buffer | Manifest, options: { mediaType?: string } = {}): Promise<string> {
+  async putManifest(
+    repository: string,
+    reference: string,
+    content: Buffer | Manifest,
+    options: { mediaType?: string } = {},
+  ): Promise<string> {
     const bytes = Buffer.isBuffer(content) ? content : Buffer.from(JSON.stringify(content));
     const parsed = Buffer.isBuffer(content) ? (JSON.parse(bytes.toString('utf8')) as Manifest) : content;
     const mediaType = options.mediaType ?? manifestMediaType(parsed);
@@ -274,17 +329,24 @@ export class Registry {
     if (isDigestReference(reference) && digest !== reference) {
       throw new ClientError('digest-mismatch', `manifest bytes have digest ${digest}, not ${reference}`);
     }
-    const response = await this.expect(`put manifest ${repository}:${reference}`, {
-      method: 'PUT',
-      url: this.url(apiPaths.manifest(repository, reference)),
-      scopes: [scope.push(repository)],
-      headers: { 'Content-Type': mediaType },
-      body: bytes,
-    }, [200, 201, 202]);
+    const response = await this.expect(
+      `put manifest ${repository}:${reference}`,
+      {
+        method: 'PUT',
+        url: this.url(apiPaths.manifest(repository, reference)),
+        scopes: [scope.push(repository)],
+        headers: { 'Content-Type': mediaType },
+        body: bytes,
+      },
+      [200, 201, 202],
+    );
     response.discard();
     const claimed = response.header('docker-content-digest');
-    if (claimed && claimed.startsWith(`${algorithm}:`) && claimed !== digest) {
-      throw new ClientError('digest-mismatch', `${this.host} stored manifest ${repository}:${reference} as ${claimed}, expected ${digest}`);
+    if (claimed?.startsWith(`${algorithm}:`) && claimed !== digest) {
+      throw new ClientError(
+        'digest-mismatch',
+        `${this.host} stored manifest ${repository}:${reference} as ${claimed}, expected ${digest}`,
+      );
     }
     return digest;
   }
@@ -292,18 +354,26 @@ export class Registry {
   /** Deletes a manifest by digest (the registry also drops every tag pointing to it). */
   async deleteManifest(repository: string, digest: string): Promise<void> {
     digestAlgorithm(digest);
-    const response = await this.expect(`delete manifest ${repository}@${digest}`, {
-      method: 'DELETE',
-      url: this.url(apiPaths.manifest(repository, digest)),
-      scopes: [scope.delete(repository)],
-    }, [200, 202, 204]);
+    const response = await this.expect(
+      `delete manifest ${repository}@${digest}`,
+      {
+        method: 'DELETE',
+        url: this.url(apiPaths.manifest(repository, digest)),
+        scopes: [scope.delete(repository)],
+      },
+      [200, 202, 204],
+    );
     response.discard();
   }
 
   /** Removes a tag only, leaving the manifest (OCI 1.1; not every registry supports it). */
   async deleteTag(repository: string, tag: string): Promise<void> {
     if (isDigestReference(tag)) throw new ClientError('usage', `"${tag}" is a digest, not a tag: use deleteManifest`);
-    const response = await this.call({ method: 'DELETE', url: this.url(apiPaths.manifest(repository, tag)), scopes: [scope.delete(repository)] });
+    const response = await this.call({
+      method: 'DELETE',
+      url: this.url(apiPaths.manifest(repository, tag)),
+      scopes: [scope.delete(repository)],
+    });
     if ([200, 202, 204].includes(response.status)) {
       response.discard();
       return;
@@ -312,11 +382,15 @@ export class Registry {
     const error = errorFromResponse(`delete tag ${repository}:${tag} on ${this.host}`, response.status, text);
     // Registries without tag deletion (Distribution 2.x) answer 400 DIGEST_INVALID or 405.
     if (response.status === 405 || (response.status === 400 && error.codes.includes('DIGEST_INVALID'))) {
-      throw new ClientError('unsupported', `${this.host} cannot delete a tag without deleting its manifest (${error.message})`, {
-        status: response.status,
-        errors: error.details.errors,
-        hint: `delete the manifest by digest instead (berth rm ${this.host}/${repository}:${tag}), which removes every tag pointing to it`,
-      });
+      throw new ClientError(
+        'unsupported',
+        `${this.host} cannot delete a tag without deleting its manifest (${error.message})`,
+        {
+          status: response.status,
+          errors: error.details.errors,
+          hint: `delete the manifest by digest instead (berth rm ${this.host}/${repository}:${tag}), which removes every tag pointing to it`,
+        },
+      );
     }
     throw error;
   }
@@ -325,10 +399,15 @@ export class Registry {
 
   /** `HEAD` on a blob: its size, or undefined when the repository does not have it. */
   async headBlob(repository: string, digest: string): Promise<ContentInfo | undefined> {
-    const response = await this.call({ method: 'HEAD', url: this.url(apiPaths.blob(repository, digest)), scopes: [scope.pull(repository)] });
+    const response = await this.call({
+      method: 'HEAD',
+      url: this.url(apiPaths.blob(repository, digest)),
+      scopes: [scope.pull(repository)],
+    });
     response.discard();
     if (response.status === 404) return undefined;
-    if (response.status !== 200) throw errorFromResponse(`head blob ${repository}@${digest} on ${this.host}`, response.status, '');
+    if (response.status !== 200)
+      throw errorFromResponse(`head blob ${repository}@${digest} on ${this.host}`, response.status, '');
     return {
       digest: response.header('docker-content-digest') ?? digest,
       mediaType: response.header('content-type') ?? 'application/octet-stream',
@@ -344,13 +423,21 @@ export class Registry {
    * Opens a blob for reading. The stream fails at its end if the bytes do not hash to `digest`
    * (or do not add up to `size`, when given), so pipe it somewhere that discards on error.
    */
-  async openBlob(repository: string, digest: string, options: { size?: number } = {}): Promise<{ stream: Readable; size: number | undefined }> {
+  async openBlob(
+    repository: string,
+    digest: string,
+    options: { size?: number } = {},
+  ): Promise<{ stream: Readable; size: number | undefined }> {
     digestAlgorithm(digest);
-    const response = await this.expect(`get blob ${repository}@${digest}`, {
-      method: 'GET',
-      url: this.url(apiPaths.blob(repository, digest)),
-      scopes: [scope.pull(repository)],
-    }, [200]);
+    const response = await this.expect(
+      `get blob ${repository}@${digest}`,
+      {
+        method: 'GET',
+        url: this.url(apiPaths.blob(repository, digest)),
+        scopes: [scope.pull(repository)],
+      },
+      [200],
+    );
     const length = response.header('content-length');
     const size = options.size ?? (length === undefined ? undefined : Number(length));
     const verifier = new DigestVerifier(digest, `blob ${repository}@${digest} from ${this.host}`, size);
@@ -364,7 +451,10 @@ export class Registry {
     const { stream, size } = await this.openBlob(repository, digest);
     if (size !== undefined && size > limit) {
       stream.destroy();
-      throw new ClientError('failure', `blob ${repository}@${digest} is ${size} bytes, more than the ${limit} this call reads into memory`);
+      throw new ClientError(
+        'failure',
+        `blob ${repository}@${digest} is ${size} bytes, more than the ${limit} this call reads into memory`,
+      );
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -382,11 +472,15 @@ export class Registry {
   /** Deletes a blob from a repository (most registries only allow it with deletion enabled). */
   async deleteBlob(repository: string, digest: string): Promise<void> {
     digestAlgorithm(digest);
-    const response = await this.expect(`delete blob ${repository}@${digest}`, {
-      method: 'DELETE',
-      url: this.url(apiPaths.blob(repository, digest)),
-      scopes: [scope.delete(repository)],
-    }, [200, 202, 204]);
+    const response = await this.expect(
+      `delete blob ${repository}@${digest}`,
+      {
+        method: 'DELETE',
+        url: this.url(apiPaths.blob(repository, digest)),
+        scopes: [scope.delete(repository)],
+      },
+      [200, 202, 204],
+    );
     response.discard();
   }
 
@@ -409,7 +503,10 @@ export class Registry {
     const size = Buffer.isBuffer(source) ? source.length : options.size;
     if (digest === undefined && Buffer.isBuffer(source)) digest = digestOf(source);
     if (digest !== undefined) digestAlgorithm(digest);
-    const started = await this.startUpload(repository, digest && options.mountFrom ? { mount: digest, from: options.mountFrom } : {});
+    const started = await this.startUpload(
+      repository,
+      digest && options.mountFrom ? { mount: digest, from: options.mountFrom } : {},
+    );
     started.discard();
     if (started.status === 201 && digest) return { digest, size: size ?? Number.NaN, mounted: true };
     const location = uploadLocation(started, `upload to ${repository}`);
@@ -419,7 +516,10 @@ export class Registry {
       ? await this.uploadChunks(repository, location, source, options.chunkSize ?? this.chunkSize, algorithm)
       : await this.uploadWhole(repository, location, source, size, digest, algorithm);
     if (digest && result.digest !== digest) {
-      throw new ClientError('digest-mismatch', `the content uploaded to ${repository} has digest ${result.digest}, expected ${digest}`);
+      throw new ClientError(
+        'digest-mismatch',
+        `the content uploaded to ${repository} has digest ${result.digest}, expected ${digest}`,
+      );
     }
     if (size !== undefined && result.size !== size) {
       throw new ClientError('digest-mismatch', `uploaded ${result.size} bytes to ${repository}, expected ${size}`);
@@ -430,22 +530,37 @@ export class Registry {
   private async startUpload(repository: string, query: { mount?: string; from?: string }): Promise<TransportResponse> {
     const scopes = [scope.push(repository)];
     if (query.from) scopes.push(scope.pull(query.from));
-    return this.expect(`start upload to ${repository}`, {
-      method: 'POST',
-      url: this.url(apiPaths.uploads(repository, query)),
-      scopes,
-    }, [201, 202]);
+    return this.expect(
+      `start upload to ${repository}`,
+      {
+        method: 'POST',
+        url: this.url(apiPaths.uploads(repository, query)),
+        scopes,
+      },
+      [201, 202],
+    );
   }
 
   private async cancelUpload(repository: string, started: TransportResponse): Promise<void> {
     const location = started.header('location');
     if (!location) return;
-    const response = await this.call({ method: 'DELETE', url: new URL(location, started.url), scopes: [scope.push(repository)] }).catch(() => undefined);
+    const response = await this.call({
+      method: 'DELETE',
+      url: new URL(location, started.url),
+      scopes: [scope.push(repository)],
+    }).catch(() => undefined);
     response?.discard();
   }
 
   /** One PUT carrying the whole blob, streamed. */
-  private async uploadWhole(repository: string, location: URL, source: BlobSource, size: number | undefined, digest: string | undefined, algorithm: 'sha256' | 'sha512'): Promise<{ digest: string; size: number }> {
+  private async uploadWhole(
+    repository: string,
+    location: URL,
+    source: BlobSource,
+    size: number | undefined,
+    digest: string | undefined,
+    algorithm: 'sha256' | 'sha512',
+  ): Promise<{ digest: string; size: number }> {
     if (digest === undefined) return this.uploadStreamed(repository, location, source, algorithm);
     const meter = new Meter(algorithm);
     const body: RequestBody = Buffer.isBuffer(source) ? source : () => source().pipe(meter);
@@ -453,7 +568,11 @@ export class Registry {
     url.searchParams.set('digest', digest);
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
     if (size !== undefined && !Buffer.isBuffer(source)) headers['Content-Length'] = String(size);
-    const response = await this.expect(`upload ${digest} to ${repository}`, { method: 'PUT', url, scopes: [scope.push(repository)], headers, body, idempotent: false }, [201, 204]);
+    const response = await this.expect(
+      `upload ${digest} to ${repository}`,
+      { method: 'PUT', url, scopes: [scope.push(repository)], headers, body, idempotent: false },
+      [201, 204],
+    );
     response.discard();
     return { digest, size: Buffer.isBuffer(source) ? source.length : meter.bytes };
   }
@@ -462,27 +581,46 @@ export class Registry {
    * The digest goes in the final PUT's URL, so content whose digest is not known yet is sent in
    * one streamed PATCH, hashed on the way, and the upload closed with a PUT naming the result.
    */
-  private async uploadStreamed(repository: string, location: URL, source: BlobSource, algorithm: 'sha256' | 'sha512'): Promise<{ digest: string; size: number }> {
+  private async uploadStreamed(
+    repository: string,
+    location: URL,
+    source: BlobSource,
+    algorithm: 'sha256' | 'sha512',
+  ): Promise<{ digest: string; size: number }> {
     const meter = new Meter(algorithm);
-    const response = await this.expect(`upload to ${repository}`, {
-      method: 'PATCH',
-      url: location,
-      scopes: [scope.push(repository)],
-      headers: { 'Content-Type': 'application/octet-stream' },
-      body: Buffer.isBuffer(source) ? () => Readable.from([source]).pipe(meter) : () => source().pipe(meter),
-      idempotent: false,
-    }, [202, 204]);
+    const response = await this.expect(
+      `upload to ${repository}`,
+      {
+        method: 'PATCH',
+        url: location,
+        scopes: [scope.push(repository)],
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: Buffer.isBuffer(source) ? () => Readable.from([source]).pipe(meter) : () => source().pipe(meter),
+        idempotent: false,
+      },
+      [202, 204],
+    );
     response.discard();
     const digest = meter.digest();
     const url = uploadLocation(response, `upload to ${repository}`, location);
     url.searchParams.set('digest', digest);
-    const done = await this.expect(`finish upload of ${digest} to ${repository}`, { method: 'PUT', url, scopes: [scope.push(repository)], idempotent: false }, [201, 204]);
+    const done = await this.expect(
+      `finish upload of ${digest} to ${repository}`,
+      { method: 'PUT', url, scopes: [scope.push(repository)], idempotent: false },
+      [201, 204],
+    );
     done.discard();
     return { digest, size: meter.bytes };
   }
 
   /** PATCH pieces of `chunkSize` bytes (each held in memory once), then PUT with the digest. */
-  private async uploadChunks(repository: string, start: URL, source: BlobSource, chunkSize: number, algorithm: 'sha256' | 'sha512'): Promise<{ digest: string; size: number }> {
+  private async uploadChunks(
+    repository: string,
+    start: URL,
+    source: BlobSource,
+    chunkSize: number,
+    algorithm: 'sha256' | 'sha512',
+  ): Promise<{ digest: string; size: number }> {
     const hash = createHash(algorithm);
     let location = start;
     let offset = 0;
@@ -490,17 +628,21 @@ export class Registry {
     try {
       for await (const piece of rechunk(stream, chunkSize)) {
         hash.update(piece);
-        const response = await this.expect(`upload chunk to ${repository}`, {
-          method: 'PATCH',
-          url: location,
-          scopes: [scope.push(repository)],
-          headers: {
-            'Content-Type': 'application/octet-stream',
-            'Content-Range': `${offset}-${offset + piece.length - 1}`,
+        const response = await this.expect(
+          `upload chunk to ${repository}`,
+          {
+            method: 'PATCH',
+            url: location,
+            scopes: [scope.push(repository)],
+            headers: {
+              'Content-Type': 'application/octet-stream',
+              'Content-Range': `${offset}-${offset + piece.length - 1}`,
+            },
+            body: piece,
+            idempotent: false,
           },
-          body: piece,
-          idempotent: false,
-        }, [202, 204]);
+          [202, 204],
+        );
         response.discard();
         offset += piece.length;
         location = uploadLocation(response, `upload to ${repository}`, location);
@@ -511,13 +653,22 @@ export class Registry {
     const digest = `${algorithm}:${hash.digest('hex')}`;
     const url = new URL(location);
     url.searchParams.set('digest', digest);
-    const done = await this.expect(`finish upload of ${digest} to ${repository}`, { method: 'PUT', url, scopes: [scope.push(repository)], idempotent: false }, [201, 204]);
+    const done = await this.expect(
+      `finish upload of ${digest} to ${repository}`,
+      { method: 'PUT', url, scopes: [scope.push(repository)], idempotent: false },
+      [201, 204],
+    );
     done.discard();
     return { digest, size: offset };
   }
 
   /** Writes a blob into a writable stream, verified; resolves once all bytes are written. */
-  async downloadBlob(repository: string, digest: string, destination: NodeJS.WritableStream, options: { size?: number } = {}): Promise<void> {
+  async downloadBlob(
+    repository: string,
+    digest: string,
+    destination: NodeJS.WritableStream,
+    options: { size?: number } = {},
+  ): Promise<void> {
     const { stream } = await this.openBlob(repository, digest, options);
     await pipeline(stream, destination);
   }
@@ -531,9 +682,16 @@ export class Registry {
   async referrers(repository: string, digest: string, options: { artifactType?: string } = {}): Promise<Descriptor[]> {
     digestAlgorithm(digest);
     const first = this.url(apiPaths.referrers(repository, digest, { artifactType: options.artifactType }));
-    const response = await this.call({ method: 'GET', url: first, scopes: [scope.pull(repository)], headers: { Accept: 'application/vnd.oci.image.index.v1+json' } });
+    const response = await this.call({
+      method: 'GET',
+      url: first,
+      scopes: [scope.pull(repository)],
+      headers: { Accept: 'application/vnd.oci.image.index.v1+json' },
+    });
     const filter = (descriptors: Descriptor[]) =>
-      options.artifactType ? descriptors.filter((descriptor) => descriptor.artifactType === options.artifactType) : descriptors;
+      options.artifactType
+        ? descriptors.filter((descriptor) => descriptor.artifactType === options.artifactType)
+        : descriptors;
     if (response.status === 404) {
       response.discard();
       const fallback = await this.headManifest(repository, digest.replace(':', '-'));
@@ -541,13 +699,23 @@ export class Registry {
       const index = await this.getManifest(repository, fallback.digest);
       return filter((index.manifest as ImageIndex).manifests ?? []);
     }
-    if (response.status !== 200) throw errorFromResponse(`referrers of ${repository}@${digest} on ${this.host}`, response.status, await response.text(64 * 1024).catch(() => ''));
+    if (response.status !== 200)
+      throw errorFromResponse(
+        `referrers of ${repository}@${digest} on ${this.host}`,
+        response.status,
+        await response.text(64 * 1024).catch(() => ''),
+      );
     const results: Descriptor[] = [];
     const firstBody = JSON.parse(await response.text()) as ImageIndex;
     results.push(...(firstBody.manifests ?? []));
     const next = nextPage(response.header('link'), response.url);
     if (next) {
-      for await (const descriptor of this.pages(`referrers of ${repository}@${digest}`, next, [scope.pull(repository)], (body) => (body as ImageIndex).manifests ?? [])) {
+      for await (const descriptor of this.pages(
+        `referrers of ${repository}@${digest}`,
+        next,
+        [scope.pull(repository)],
+        (body) => (body as ImageIndex).manifests ?? [],
+      )) {
         results.push(descriptor);
       }
     }

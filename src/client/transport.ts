@@ -93,10 +93,14 @@ export class Transport {
       }
     }
     if (lastError instanceof NetworkError) {
-      throw new ClientError('network', `${request.method} ${request.url.origin}${request.url.pathname}: ${lastError.message}`, {
-        cause: lastError,
-        hint: networkHint(lastError, request.url),
-      });
+      throw new ClientError(
+        'network',
+        `${request.method} ${request.url.origin}${request.url.pathname}: ${lastError.message}`,
+        {
+          cause: lastError,
+          hint: networkHint(lastError, request.url),
+        },
+      );
     }
     // Only a transient status can be left here; the caller reports it.
     return lastError as TransportResponse;
@@ -154,7 +158,9 @@ export class Transport {
       const outgoing = send(url, { method, headers, agent: secure ? this.https : this.http }, (incoming) => {
         resolve(wrap(incoming, url));
       });
-      outgoing.setTimeout(this.idleTimeoutMs, () => outgoing.destroy(new NetworkError(`no answer within ${this.idleTimeoutMs} ms`)));
+      outgoing.setTimeout(this.idleTimeoutMs, () =>
+        outgoing.destroy(new NetworkError(`no answer within ${this.idleTimeoutMs} ms`)),
+      );
       outgoing.on('error', (error) => {
         stream?.destroy();
         reject(error instanceof ClientError ? error : new NetworkError(describeNetworkError(error), error));
@@ -174,7 +180,10 @@ export class Transport {
 }
 
 class NetworkError extends Error {
-  constructor(message: string, readonly original?: unknown) {
+  constructor(
+    message: string,
+    readonly original?: unknown,
+  ) {
     super(message);
     this.name = 'NetworkError';
   }
@@ -182,7 +191,13 @@ class NetworkError extends Error {
   /** TLS and name-resolution failures do not go away by trying again. */
   get transient(): boolean {
     const code = (this.original as { code?: string } | undefined)?.code ?? '';
-    return !(code === 'ENOTFOUND' || code === 'EPROTO' || code.includes('CERT') || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS'));
+    return !(
+      code === 'ENOTFOUND' ||
+      code === 'EPROTO' ||
+      code.includes('CERT') ||
+      code.startsWith('ERR_SSL') ||
+      code.startsWith('ERR_TLS')
+    );
   }
 }
 
@@ -209,7 +224,10 @@ function networkHint(error: NetworkError, url: URL): string | undefined {
   if (url.protocol === 'https:' && (code === 'EPROTO' || code.startsWith('ERR_SSL'))) {
     return 'the registry seems to speak plain HTTP: add --plain-http';
   }
-  if (url.protocol === 'https:' && (code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN')) {
+  if (
+    url.protocol === 'https:' &&
+    (code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN')
+  ) {
     return 'the registry certificate is not trusted: add its CA to NODE_EXTRA_CA_CERTS, or pass --insecure to skip verification';
   }
   if (code === 'ECONNREFUSED') return `check that a registry listens on ${url.host}`;

@@ -89,7 +89,9 @@ export function isImageManifest(manifest: Manifest, mediaType?: string): manifes
 export function manifestMediaType(manifest: Manifest, fallback?: string): string {
   if (manifest.mediaType) return manifest.mediaType;
   if (fallback) return fallback;
-  return 'manifests' in manifest ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json';
+  return 'manifests' in manifest
+    ? 'application/vnd.oci.image.index.v1+json'
+    : 'application/vnd.oci.image.manifest.v1+json';
 }
 
 /** `linux/amd64`, `linux/arm64/v8`, as docker and skopeo write platforms. */

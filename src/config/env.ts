@@ -22,7 +22,10 @@ const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'redirect', 'cache', 
 type Tree = Record<string, unknown>;
 
 export class EnvOverrideError extends Error {
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(`${variable}: ${message}`);
     this.name = 'EnvOverrideError';
   }
@@ -54,7 +57,10 @@ function setPath(root: Tree, segments: string[], value: unknown, variable: strin
   segments.forEach((segment, index) => {
     const isIndex = /^\d+$/.test(segment);
     if (Array.isArray(node) && !isIndex) {
-      throw new EnvOverrideError(variable, `"${segments.slice(0, index).join('.')}" is a list; expected an index, not "${segment}"`);
+      throw new EnvOverrideError(
+        variable,
+        `"${segments.slice(0, index).join('.')}" is a list; expected an index, not "${segment}"`,
+      );
     }
     if (Array.isArray(node) && Number(segment) > node.length) {
       throw new EnvOverrideError(
@@ -93,7 +99,9 @@ export interface EnvOverride {
 /** Applies every `REGISTRY_…` variable to the parsed file; returns what it set. */
 export function applyEnvOverrides(config: Tree, env: NodeJS.ProcessEnv): EnvOverride[] {
   const applied: EnvOverride[] = [];
-  const names = Object.keys(env).filter((name) => name.startsWith(PREFIX)).sort();
+  const names = Object.keys(env)
+    .filter((name) => name.startsWith(PREFIX))
+    .sort();
   for (const name of names) {
     const value = env[name];
     if (value === undefined || value === '') continue;

@@ -25,8 +25,16 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
     path: `storage.${driver}`,
     reason: 'Berth serves storage.filesystem and storage.s3',
   })),
-  { path: 'storage.s3.v4auth', reason: 'the AWS SDK signs every request with Signature Version 4', when: (value) => !isTrue(value) },
-  { path: 'storage.s3.loglevel', reason: 'S3 requests are not logged by the SDK; failures appear in the registry log', when: (value) => value !== 'off' },
+  {
+    path: 'storage.s3.v4auth',
+    reason: 'the AWS SDK signs every request with Signature Version 4',
+    when: (value) => !isTrue(value),
+  },
+  {
+    path: 'storage.s3.loglevel',
+    reason: 'S3 requests are not logged by the SDK; failures appear in the registry log',
+    when: (value) => value !== 'off',
+  },
   { path: 'storage.cache', reason: 'Berth keeps no blob descriptor cache' },
   { path: 'storage.tag', reason: 'tag lookups need no concurrency limit in Berth' },
   { path: 'http.secret', reason: 'not needed: upload state is kept in storage, not signed into client state' },

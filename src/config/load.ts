@@ -58,11 +58,15 @@ function variableFor(path: string, fromEnvironment: readonly EnvOverride[]): str
  * Validates a raw configuration tree (already merged with environment overrides, which
  * `fromEnvironment` lists so that errors can name the variable).
  */
-export function validateConfig(raw: unknown, fromEnvironment: readonly EnvOverride[] = []): { config: Config; warnings: string[] } {
+export function validateConfig(
+  raw: unknown,
+  fromEnvironment: readonly EnvOverride[] = [],
+): { config: Config; warnings: string[] } {
   const warnings: string[] = [];
   const tree = (raw ?? {}) as Tree;
   for (const section of IGNORED_SECTIONS) {
-    if (tree[section] !== undefined) warnings.push(`configuration: "${section}" is not supported by Berth yet; ignored`);
+    if (tree[section] !== undefined)
+      warnings.push(`configuration: "${section}" is not supported by Berth yet; ignored`);
   }
   warnings.push(...ignoredKeyWarnings(tree));
   // `loglevel` is Distribution's old spelling of `log.level`, which wins when both are set.

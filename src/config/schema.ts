@@ -26,19 +26,19 @@ const flag = z.union([z.boolean(), z.string()]).transform((value, context) => {
 /** Log levels; Distribution reads them case-insensitively. */
 const level = z.preprocess(
   (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
-  z.enum(['error', 'warn', 'info', 'debug'], { error: (issue) => `expected one of error, warn, info, debug, not ${JSON.stringify(issue.input)}` }),
+  z.enum(['error', 'warn', 'info', 'debug'], {
+    error: (issue) => `expected one of error, warn, info, debug, not ${JSON.stringify(issue.input)}`,
+  }),
 );
 const count = z.coerce.number().int().nonnegative();
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, context) => {
-    const ms = typeof value === 'number' ? value / 1e6 : parseDuration(value); // Go reads bare numbers as nanoseconds
-    if (ms === undefined) {
-      context.addIssue({ code: 'custom', message: `"${value}" is not a duration (for example 24h, 10m, 30s)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number()]).transform((value, context) => {
+  const ms = typeof value === 'number' ? value / 1e6 : parseDuration(value); // Go reads bare numbers as nanoseconds
+  if (ms === undefined) {
+    context.addIssue({ code: 'custom', message: `"${value}" is not a duration (for example 24h, 10m, 30s)` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const filesystem = z.strictObject({
   rootdirectory: text.default('/var/lib/registry'),
@@ -67,10 +67,16 @@ const s3 = z.strictObject({
   secure: flag.default(true),
   skipverify: flag.default(false),
   v4auth: flag.default(true),
-  chunksize: bytes.refine((value) => value >= 5 * MIB, 'must be at least 5 MiB (5242880), the S3 part minimum').default(10 * MIB),
-  multipartcopychunksize: bytes.refine((value) => value >= 5 * MIB && value <= 5 * 1024 * MIB, 'must be between 5 MiB and 5 GiB').default(32 * MIB),
+  chunksize: bytes
+    .refine((value) => value >= 5 * MIB, 'must be at least 5 MiB (5242880), the S3 part minimum')
+    .default(10 * MIB),
+  multipartcopychunksize: bytes
+    .refine((value) => value >= 5 * MIB && value <= 5 * 1024 * MIB, 'must be between 5 MiB and 5 GiB')
+    .default(32 * MIB),
   multipartcopymaxconcurrency: bytes.default(100),
-  multipartcopythresholdsize: bytes.refine((value) => value <= 5 * 1024 * MIB, 'must be at most 5 GiB').default(32 * MIB),
+  multipartcopythresholdsize: bytes
+    .refine((value) => value <= 5 * 1024 * MIB, 'must be at most 5 GiB')
+    .default(32 * MIB),
   rootdirectory: text.default(''),
   storageclass: text.default('STANDARD'),
   objectacl: text.optional(),
@@ -85,37 +91,50 @@ const s3 = z.strictObject({
 const SERVED_DRIVERS = ['filesystem', 's3'] as const;
 
 const storage = z
-  .strictObject({
-    filesystem: filesystem.nullish().transform((value) => (value === null ? filesystem.parse({}) : value)),
-    delete: z.strictObject({ enabled: flag.default(false) }).default({ enabled: false }),
-    maintenance: z
-      .strictObject({
-        // On unless configured off, as in Distribution.
-        uploadpurging: z
-          .strictObject({
-            enabled: flag.default(true),
-            age: duration.default(168 * 3_600_000),
-            interval: duration.default(24 * 3_600_000),
-            dryrun: flag.default(false),
-          })
-          .prefault({}),
-        readonly: z.strictObject({ enabled: flag.default(false) }).optional(),
-      })
-      .prefault({}),
-    redirect: z.strictObject({ disable: flag.default(false) }).optional(),
-    cache: z.record(z.string(), z.unknown()).optional(),
-    tag: z.record(z.string(), z.unknown()).optional(),
-    inmemory: z.unknown().optional(),
-    s3: s3.optional(),
-    azure: z.unknown().optional(),
-    gcs: z.unknown().optional(),
-  }, { error: (issue) => (issue.input === undefined ? 'required: configure storage.filesystem.rootdirectory (or storage.s3)' : undefined) })
+  .strictObject(
+    {
+      filesystem: filesystem.nullish().transform((value) => (value === null ? filesystem.parse({}) : value)),
+      delete: z.strictObject({ enabled: flag.default(false) }).default({ enabled: false }),
+      maintenance: z
+        .strictObject({
+          // On unless configured off, as in Distribution.
+          uploadpurging: z
+            .strictObject({
+              enabled: flag.default(true),
+              age: duration.default(168 * 3_600_000),
+              interval: duration.default(24 * 3_600_000),
+              dryrun: flag.default(false),
+            })
+            .prefault({}),
+          readonly: z.strictObject({ enabled: flag.default(false) }).optional(),
+        })
+        .prefault({}),
+      redirect: z.strictObject({ disable: flag.default(false) }).optional(),
+      cache: z.record(z.string(), z.unknown()).optional(),
+      tag: z.record(z.string(), z.unknown()).optional(),
+      inmemory: z.unknown().optional(),
+      s3: s3.optional(),
+      azure: z.unknown().optional(),
+      gcs: z.unknown().optional(),
+    },
+    {
+      error: (issue) =>
+        issue.input === undefined ? 'required: configure storage.filesystem.rootdirectory (or storage.s3)' : undefined,
+    },
+  )
   .superRefine((value, context) => {
     const configured = SERVED_DRIVERS.filter((driver) => value[driver]);
     if (configured.length === 0) {
-      context.addIssue({ code: 'custom', message: 'Berth serves storage.filesystem or storage.s3; configure one of them (other drivers are not supported yet)' });
+      context.addIssue({
+        code: 'custom',
+        message:
+          'Berth serves storage.filesystem or storage.s3; configure one of them (other drivers are not supported yet)',
+      });
     } else if (configured.length > 1) {
-      context.addIssue({ code: 'custom', message: `configure exactly one storage driver, not ${configured.join(' and ')}` });
+      context.addIssue({
+        code: 'custom',
+        message: `configure exactly one storage driver, not ${configured.join(' and ')}`,
+      });
     }
   });
 
@@ -129,27 +148,39 @@ const tls = z.strictObject({
   letsencrypt: z.unknown().optional(),
 });
 
-const http = z.strictObject({
-  addr: text.default(':5000'),
-  net: z.enum(['tcp', 'unix']).default('tcp'),
-  prefix: text.default('/').refine((value) => value.startsWith('/'), 'must start with "/"'),
-  host: text.refine((value) => /^https?:\/\/[^/]+/.test(value), 'must be a URL such as https://registry.example.com').optional(),
-  secret: text.optional(),
-  relativeurls: flag.default(false),
-  draintimeout: duration.optional(),
-  tls: tls.optional(),
-  headers: z.record(z.string(), z.union([z.array(text), text])).default({}),
-  debug: z.unknown().optional(),
-  http2: z.unknown().optional(),
-  h2c: z.unknown().optional(),
-}).superRefine((value, context) => {
-  if (value.net === 'tcp' && !parseTcpAddress(value.addr)) {
-    context.addIssue({ code: 'custom', path: ['addr'], message: `"${value.addr}" is not host:port with a port from 0 to 65535 (for example :5000 or 127.0.0.1:5000)` });
-  }
-  if (value.net === 'unix' && value.addr.trim() === '') {
-    context.addIssue({ code: 'custom', path: ['addr'], message: 'with net: unix, addr is the path of the socket file' });
-  }
-});
+const http = z
+  .strictObject({
+    addr: text.default(':5000'),
+    net: z.enum(['tcp', 'unix']).default('tcp'),
+    prefix: text.default('/').refine((value) => value.startsWith('/'), 'must start with "/"'),
+    host: text
+      .refine((value) => /^https?:\/\/[^/]+/.test(value), 'must be a URL such as https://registry.example.com')
+      .optional(),
+    secret: text.optional(),
+    relativeurls: flag.default(false),
+    draintimeout: duration.optional(),
+    tls: tls.optional(),
+    headers: z.record(z.string(), z.union([z.array(text), text])).default({}),
+    debug: z.unknown().optional(),
+    http2: z.unknown().optional(),
+    h2c: z.unknown().optional(),
+  })
+  .superRefine((value, context) => {
+    if (value.net === 'tcp' && !parseTcpAddress(value.addr)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['addr'],
+        message: `"${value.addr}" is not host:port with a port from 0 to 65535 (for example :5000 or 127.0.0.1:5000)`,
+      });
+    }
+    if (value.net === 'unix' && value.addr.trim() === '') {
+      context.addIssue({
+        code: 'custom',
+        path: ['addr'],
+        message: 'with net: unix, addr is the path of the socket file',
+      });
+    }
+  });
 
 const log = z.strictObject({
   level: level.default('info'),
@@ -169,24 +200,31 @@ const authSection = z
   .strictObject({
     htpasswd: z.strictObject({ realm: text.default('Berth'), path: text }).optional(),
     // `token:` with nothing under it (YAML null) means "token auth with every default".
-    token: z.preprocess((value) => (value === null ? {} : value), z
-      .strictObject({
-        realm: text.optional(),
-        service: text.optional(),
-        issuer: text.optional(),
-        rootcertbundle: text.optional(),
-        jwks: text.optional(),
-        signingalgorithms: z.array(text).optional(),
-        autoredirect: flag.default(false),
-        autoredirectpath: text.default('/auth/token/'),
-      })
-      .optional()),
+    token: z.preprocess(
+      (value) => (value === null ? {} : value),
+      z
+        .strictObject({
+          realm: text.optional(),
+          service: text.optional(),
+          issuer: text.optional(),
+          rootcertbundle: text.optional(),
+          jwks: text.optional(),
+          signingalgorithms: z.array(text).optional(),
+          autoredirect: flag.default(false),
+          autoredirectpath: text.default('/auth/token/'),
+        })
+        .optional(),
+    ),
     silly: z.unknown().optional(),
     none: z.unknown().optional(),
   })
   .superRefine((value, context) => {
     if (value.silly !== undefined) {
-      context.addIssue({ code: 'custom', path: ['silly'], message: 'not supported: it admits any Authorization header; use htpasswd or token' });
+      context.addIssue({
+        code: 'custom',
+        path: ['silly'],
+        message: 'not supported: it admits any Authorization header; use htpasswd or token',
+      });
     }
   });
 
@@ -255,22 +293,39 @@ const berthGc = z.strictObject({
 const BUDGET_SHORT_FORM = /^\s*(\d+|unlimited)\s*(?:\/\s*(\S+))?\s*$/;
 const budgetLimit = z.union([z.literal('unlimited'), count]);
 const budget = z
-  .union([
-    z.string().transform((value, context) => {
-      const match = BUDGET_SHORT_FORM.exec(value);
-      const window = match?.[2] === undefined ? undefined : parseDuration(match[2]);
-      if (!match || (match[2] !== undefined && window === undefined)) {
-        context.addIssue({ code: 'custom', message: `"${value}" is not a budget (for example 100/6h, 100, or unlimited)` });
-        return z.NEVER;
-      }
-      return { limit: match[1] === 'unlimited' ? ('unlimited' as const) : Number(match[1]), window };
-    }),
-    z.number().int().nonnegative().transform((value) => ({ limit: value, window: undefined as number | undefined })),
-    z.strictObject({ limit: budgetLimit, window: duration.optional() }),
-  ], { error: 'expected a budget such as 100/6h, { limit: 100, window: 6h } or unlimited' })
-  .refine((value) => value.window === undefined || (value.window >= 1000 && value.window % 1000 === 0), 'window must be whole seconds, at least 1s');
+  .union(
+    [
+      z.string().transform((value, context) => {
+        const match = BUDGET_SHORT_FORM.exec(value);
+        const window = match?.[2] === undefined ? undefined : parseDuration(match[2]);
+        if (!match || (match[2] !== undefined && window === undefined)) {
+          context.addIssue({
+            code: 'custom',
+            message: `"${value}" is not a budget (for example 100/6h, 100, or unlimited)`,
+          });
+          return z.NEVER;
+        }
+        return { limit: match[1] === 'unlimited' ? ('unlimited' as const) : Number(match[1]), window };
+      }),
+      z
+        .number()
+        .int()
+        .nonnegative()
+        .transform((value) => ({ limit: value, window: undefined as number | undefined })),
+      z.strictObject({ limit: budgetLimit, window: duration.optional() }),
+    ],
+    { error: 'expected a budget such as 100/6h, { limit: 100, window: 6h } or unlimited' },
+  )
+  .refine(
+    (value) => value.window === undefined || (value.window >= 1000 && value.window % 1000 === 0),
+    'window must be whole seconds, at least 1s',
+  );
 /** Budgets counted per caller, which overrides may change (tokens and failed logins are counted per address). */
-const budgetOverrides = z.strictObject({ requests: budget.optional(), pulls: budget.optional(), uploads: budget.optional() });
+const budgetOverrides = z.strictObject({
+  requests: budget.optional(),
+  pulls: budget.optional(),
+  uploads: budget.optional(),
+});
 const BUDGET_NAMES = ['requests', 'pulls', 'uploads', 'tokens', 'failedlogins'] as const;
 
 /** Rate limits per caller (docs/rate-limits.md); on when at least one budget is set. */
@@ -290,7 +345,11 @@ const berthRateLimit = z
     for (const name of BUDGET_NAMES) {
       const set = value[name];
       if (set && set.limit !== 'unlimited' && set.window === undefined) {
-        context.addIssue({ code: 'custom', path: [name], message: 'needs a window (for example 100/6h or { limit: 100, window: 6h })' });
+        context.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'needs a window (for example 100/6h or { limit: 100, window: 6h })',
+        });
       }
     }
     // An override may leave its window out only where the default budget has one to keep.
@@ -303,7 +362,11 @@ const berthRateLimit = z
       for (const name of ['requests', 'pulls', 'uploads'] as const) {
         const set = entry?.[name];
         if (set && set.limit !== 'unlimited' && set.window === undefined && value[name]?.window === undefined) {
-          context.addIssue({ code: 'custom', path: [...path, name], message: `needs a window: berth.ratelimit.${name} sets none to keep` });
+          context.addIssue({
+            code: 'custom',
+            path: [...path, name],
+            message: `needs a window: berth.ratelimit.${name} sets none to keep`,
+          });
         }
       }
     }
@@ -360,36 +423,67 @@ const berth = z.strictObject({
  * `pool` keys), for state shared by several Berth instances (src/shared/redis.ts, docs/s3.md).
  * Connection-pool tuning keys are accepted and left to ioredis, which pipelines on one connection.
  */
-const redis = z.strictObject({
-  addr: text.optional(),
-  addrs: z.union([text.transform((value) => [value]), z.array(text)]).optional(),
-  username: text.optional(),
-  password: text.optional(),
-  db: count.default(0),
-  clientname: text.optional(),
-  mastername: text.optional(),
-  sentinelusername: text.optional(),
-  sentinelpassword: text.optional(),
-  dialtimeout: duration.optional(),
-  readtimeout: duration.optional(),
-  writetimeout: duration.optional(),
-  tls: z
-    .strictObject({
-      enabled: flag.optional(),
-      certificate: text.optional(),
-      key: text.optional(),
-      rootcas: z.array(text).optional(),
-    })
-    .optional(),
-  ...Object.fromEntries(
-    ['pool', 'poolsize', 'pooltimeout', 'poolfifo', 'minidleconns', 'maxidleconns', 'maxactiveconns', 'connmaxidletime', 'connmaxlifetime',
-      'maxretries', 'minretrybackoff', 'maxretrybackoff', 'maxredirects', 'readonly', 'routebylatency', 'routerandomly', 'protocol',
-      'contexttimeoutenabled', 'disableindentity', 'identitysuffix', 'unstableresp3'].map((key) => [key, z.unknown().optional()]),
-  ),
-}).refine((value) => value.addr !== undefined || (value.addrs?.length ?? 0) > 0, 'set addr (host:port) or addrs');
+const redis = z
+  .strictObject({
+    addr: text.optional(),
+    addrs: z.union([text.transform((value) => [value]), z.array(text)]).optional(),
+    username: text.optional(),
+    password: text.optional(),
+    db: count.default(0),
+    clientname: text.optional(),
+    mastername: text.optional(),
+    sentinelusername: text.optional(),
+    sentinelpassword: text.optional(),
+    dialtimeout: duration.optional(),
+    readtimeout: duration.optional(),
+    writetimeout: duration.optional(),
+    tls: z
+      .strictObject({
+        enabled: flag.optional(),
+        certificate: text.optional(),
+        key: text.optional(),
+        rootcas: z.array(text).optional(),
+      })
+      .optional(),
+    ...Object.fromEntries(
+      [
+        'pool',
+        'poolsize',
+        'pooltimeout',
+        'poolfifo',
+        'minidleconns',
+        'maxidleconns',
+        'maxactiveconns',
+        'connmaxidletime',
+        'connmaxlifetime',
+        'maxretries',
+        'minretrybackoff',
+        'maxretrybackoff',
+        'maxredirects',
+        'readonly',
+        'routebylatency',
+        'routerandomly',
+        'protocol',
+        'contexttimeoutenabled',
+        'disableindentity',
+        'identitysuffix',
+        'unstableresp3',
+      ].map((key) => [key, z.unknown().optional()]),
+    ),
+  })
+  .refine((value) => value.addr !== undefined || (value.addrs?.length ?? 0) > 0, 'set addr (host:port) or addrs');
 
 /** Distribution sections Berth accepts but does not act on yet: warned about at start. */
-export const IGNORED_SECTIONS = ['middleware', 'notifications', 'health', 'proxy', 'validation', 'reporting', 'compatibility', 'tags'] as const;
+export const IGNORED_SECTIONS = [
+  'middleware',
+  'notifications',
+  'health',
+  'proxy',
+  'validation',
+  'reporting',
+  'compatibility',
+  'tags',
+] as const;
 
 export const configSchema = z.strictObject({
   version: text.refine((value) => value === '0.1', 'only version 0.1 exists').default('0.1'),

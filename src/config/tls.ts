@@ -38,7 +38,11 @@ export type CipherSuite = keyof typeof CIPHER_SUITES;
 export const CIPHER_SUITE_NAMES = Object.keys(CIPHER_SUITES) as [CipherSuite, ...CipherSuite[]];
 
 /** TLS 1.3 suites: Go (and so Distribution) always offers all three, whatever the list says. */
-export const TLS13_SUITES: readonly CipherSuite[] = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+export const TLS13_SUITES: readonly CipherSuite[] = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+];
 
 /** Distribution's default list when `ciphersuites` is not set. */
 export const DEFAULT_CIPHER_SUITES: readonly CipherSuite[] = [

@@ -6,7 +6,9 @@
 import type { DocumentOptions, ParseOptions, SchemaOptions, Tags } from 'yaml';
 
 function goYamlTags(tags: Tags): Tags {
-  return tags.filter((tag) => !(typeof tag === 'object' && (tag.format === 'TIME' || tag.tag === 'tag:yaml.org,2002:timestamp')));
+  return tags.filter(
+    (tag) => !(typeof tag === 'object' && (tag.format === 'TIME' || tag.tag === 'tag:yaml.org,2002:timestamp')),
+  );
 }
 
 export const CONFIG_YAML: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', customTags: goYamlTags };

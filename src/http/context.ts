@@ -10,7 +10,6 @@ import { RegistryError, errors } from '../api/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { originOf } from '../request/client.js';
 
-
 export interface Settings {
   deleteEnabled: boolean;
   readOnly: boolean;
@@ -68,7 +67,12 @@ export function pagination(context: Context, max: number): { n: number | undefin
   let n: number | undefined;
   if (rawN !== null && rawN !== '') {
     if (!/^\d+$/.test(rawN)) {
-      throw new RegistryError('UNSUPPORTED', `query parameter n must be a non-negative integer, not "${rawN}"`, { n: rawN }, { status: 400 });
+      throw new RegistryError(
+        'UNSUPPORTED',
+        `query parameter n must be a non-negative integer, not "${rawN}"`,
+        { n: rawN },
+        { status: 400 },
+      );
     }
     n = Math.min(Number(rawN), max);
   }
@@ -77,7 +81,11 @@ export function pagination(context: Context, max: number): { n: number | undefin
 }
 
 /** One page of a sorted list: entries after `last`, at most `n`, and whether more follow. */
-export function page(entries: readonly string[], n: number | undefined, last: string | undefined): { items: string[]; more: boolean } {
+export function page(
+  entries: readonly string[],
+  n: number | undefined,
+  last: string | undefined,
+): { items: string[]; more: boolean } {
   let start = 0;
   if (last !== undefined) {
     start = entries.findIndex((entry) => entry > last);
@@ -135,7 +143,13 @@ export function readBoundedBody(raw: IncomingMessage, limit: number): Promise<Bu
 /** Reads a manifest-sized body whole, refusing more than `limit` bytes with 413. */
 export async function readSmallBody(request: FastifyRequest, limit: number): Promise<Buffer> {
   const body = await readBoundedBody(request.raw, limit);
-  if (body === undefined) throw new RegistryError('MANIFEST_INVALID', `manifest exceeds the size limit of ${limit} bytes`, { limit }, { status: 413 });
+  if (body === undefined)
+    throw new RegistryError(
+      'MANIFEST_INVALID',
+      `manifest exceeds the size limit of ${limit} bytes`,
+      { limit },
+      { status: 413 },
+    );
   return body;
 }
 

@@ -66,9 +66,14 @@ function notFound(path: string): RegistryError {
 function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyRequest): T {
   const handler = Object.hasOwn(handlers, request.method) ? handlers[request.method] : undefined;
   if (handler) return handler;
-  throw new RegistryError('UNSUPPORTED', `${request.method} is not supported on ${request.berth.target.path}`, undefined, {
-    headers: { Allow: Object.keys(handlers).join(', ') },
-  });
+  throw new RegistryError(
+    'UNSUPPORTED',
+    `${request.method} is not supported on ${request.berth.target.path}`,
+    undefined,
+    {
+      headers: { Allow: Object.keys(handlers).join(', ') },
+    },
+  );
 }
 
 export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth }: DispatchDeps) {

@@ -35,30 +35,57 @@ function isClientStreamError(error: unknown): boolean {
 }
 
 /** The HTTP form of any failure: status and headers from what happened. */
-export function httpErrorOf(error: unknown): { error: RegistryError; extraBody?: Record<string, unknown>; unexpected?: boolean } {
+export function httpErrorOf(error: unknown): {
+  error: RegistryError;
+  extraBody?: Record<string, unknown>;
+  unexpected?: boolean;
+} {
   if (error instanceof ChunkOutOfOrderError) {
-    return { error: new RegistryError(error.code, error.message, error.detail, { status: 416, headers: { Range: `0-${Math.max(error.offset - 1, 0)}` } }) };
+    return {
+      error: new RegistryError(error.code, error.message, error.detail, {
+        status: 416,
+        headers: { Range: `0-${Math.max(error.offset - 1, 0)}` },
+      }),
+    };
   }
-  if (error instanceof BlobTooLargeError) return { error: new RegistryError(error.code, error.message, error.detail, { status: 413 }) };
+  if (error instanceof BlobTooLargeError)
+    return { error: new RegistryError(error.code, error.message, error.detail, { status: 413 }) };
   if (error instanceof TokenRequestError) {
     // Both shapes: the registry's envelope (Docker's client reads it) and OAuth2's (RFC 6749 §5.2).
     const code = error.status === 401 ? 'UNAUTHORIZED' : (error.oauth.toUpperCase() as ErrorCode);
-    const envelope = new RegistryError(code, error.message, undefined, { status: error.status, headers: error.headers });
+    const envelope = new RegistryError(code, error.message, undefined, {
+      status: error.status,
+      headers: error.headers,
+    });
     return { error: envelope, extraBody: { error: error.oauth, error_description: error.message } };
   }
   if (error instanceof TargetError) {
-    return { error: new RegistryError('UNSUPPORTED', `request target not accepted: ${error.message}`, { target: error.target }, { status: 400 }) };
+    return {
+      error: new RegistryError(
+        'UNSUPPORTED',
+        `request target not accepted: ${error.message}`,
+        { target: error.target },
+        { status: 400 },
+      ),
+    };
   }
-  if (error instanceof GcBusyError) return { error: new RegistryError('UNSUPPORTED', error.message, { holder: error.holder }, { status: 409 }) };
+  if (error instanceof GcBusyError)
+    return { error: new RegistryError('UNSUPPORTED', error.message, { holder: error.holder }, { status: 409 }) };
   if (error instanceof RegistryError) return { error };
-  if (isClientStreamError(error)) return { error: new RegistryError('BLOB_UPLOAD_INVALID', 'request body ended early') };
+  if (isClientStreamError(error))
+    return { error: new RegistryError('BLOB_UPLOAD_INVALID', 'request body ended early') };
   const status = (error as { statusCode?: number } | undefined)?.statusCode;
-  if (status && status >= 400 && status < 500) return { error: new RegistryError('UNSUPPORTED', (error as Error).message, undefined, { status }) };
+  if (status && status >= 400 && status < 500)
+    return { error: new RegistryError('UNSUPPORTED', (error as Error).message, undefined, { status }) };
   return { error: new RegistryError('UNKNOWN', 'internal server error; see the registry log'), unexpected: true };
 }
 
 /** Reads and drops what is left of a request body; true when it ended within the bounds. */
-export function drainBody(raw: IncomingMessage, limit = DRAIN_LIMIT_BYTES, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
+export function drainBody(
+  raw: IncomingMessage,
+  limit = DRAIN_LIMIT_BYTES,
+  timeoutMs = DRAIN_TIMEOUT_MS,
+): Promise<boolean> {
   if (raw.complete) {
     // Bytes already parsed but not read would otherwise sit in the stream.
     raw.resume();
@@ -87,7 +114,11 @@ export function drainBody(raw: IncomingMessage, limit = DRAIN_LIMIT_BYTES, timeo
 }
 
 /** fastify's error handler: logs what deserves it, drains the body, writes the envelope. */
-export async function sendError(error: Error, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
+export async function sendError(
+  error: Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply | void> {
   const mapped = httpErrorOf(error);
   if (mapped.unexpected) request.log.error({ err: error }, 'unexpected error');
   else if (mapped.error.status >= 500) request.log.error({ err: error }, 'request failed');

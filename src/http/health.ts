@@ -35,13 +35,20 @@ async function timed(probe: () => Promise<void>): Promise<CheckResult> {
     ]);
     return { status: 'ok', ms: Math.round(performance.now() - started) };
   } catch (error) {
-    return { status: 'error', ms: Math.round(performance.now() - started), error: (error as Error).message || String(error) };
+    return {
+      status: 'error',
+      ms: Math.round(performance.now() - started),
+      error: (error as Error).message || String(error),
+    };
   } finally {
     clearTimeout(timer);
   }
 }
 
-export async function checkHealth(driver: StorageDriver, redis: RedisClient | undefined): Promise<{ healthy: boolean; body: unknown }> {
+export async function checkHealth(
+  driver: StorageDriver,
+  redis: RedisClient | undefined,
+): Promise<{ healthy: boolean; body: unknown }> {
   const [storage, redisCheck] = await Promise.all([
     timed(() => driver.ping()).then((result) => ({ ...result, driver: driver.name })),
     redis ? timed(() => pingRedis(redis, PROBE_TIMEOUT_MS)) : Promise.resolve<CheckResult>({ status: 'disabled' }),

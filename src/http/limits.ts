@@ -53,7 +53,7 @@ const RESUME_HINT = '; the bytes received so far are kept: GET the upload URL fo
  */
 function answerOnSocket(socket: Socket, status: number, reason: string, code: ErrorCode, message: string): void {
   const exchange = exchanges.get(socket);
-  const started = exchange !== undefined && exchange.response.headersSent;
+  const started = exchange?.response.headersSent;
   if (socket.writable && !started) {
     const body = envelopeText(code, message);
     socket.write(
@@ -65,7 +65,10 @@ function answerOnSocket(socket: Socket, status: number, reason: string, code: Er
 }
 
 /** Server options for the limits: header size, request timeout, and the answer to parser errors. */
-export function applyServerLimits(options: FastifyServerOptions & { https?: object; http?: HttpServerOptions }, config: Config): void {
+export function applyServerLimits(
+  options: FastifyServerOptions & { https?: object; http?: HttpServerOptions },
+  config: Config,
+): void {
   const limits = config.berth.limits;
   const requestTimeout = limits.requesttimeout;
   const node: HttpServerOptions = {};
@@ -80,17 +83,39 @@ export function applyServerLimits(options: FastifyServerOptions & { https?: obje
   if (options.https) Object.assign(options.https, node);
   else options.http = { ...(options.http ?? {}), ...node };
   const headerSize = limits.headersize ?? DEFAULT_HEADER_SIZE;
-  options.clientErrorHandler = function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
+  options.clientErrorHandler = function clientErrorHandler(
+    this: FastifyInstance,
+    error: NodeJS.ErrnoException,
+    socket: Socket,
+  ) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       const upload = isUpload(exchanges.get(socket));
       const message = `the request did not arrive within ${seconds(requestTimeout || NODE_HEADERS_TIMEOUT_MS)} (berth.limits.requesttimeout)`;
-      answerOnSocket(socket, 408, 'Request Timeout', upload ? 'BLOB_UPLOAD_INVALID' : 'UNSUPPORTED', upload ? message + RESUME_HINT : message);
+      answerOnSocket(
+        socket,
+        408,
+        'Request Timeout',
+        upload ? 'BLOB_UPLOAD_INVALID' : 'UNSUPPORTED',
+        upload ? message + RESUME_HINT : message,
+      );
     } else if (error.code === 'HPE_HEADER_OVERFLOW') {
-      answerOnSocket(socket, 431, 'Request Header Fields Too Large', 'UNSUPPORTED', `the request line and headers exceed ${headerSize} bytes (berth.limits.headersize)`);
+      answerOnSocket(
+        socket,
+        431,
+        'Request Header Fields Too Large',
+        'UNSUPPORTED',
+        `the request line and headers exceed ${headerSize} bytes (berth.limits.headersize)`,
+      );
     } else {
       this.log.debug({ err: error }, 'malformed HTTP request');
-      answerOnSocket(socket, 400, 'Bad Request', 'UNSUPPORTED', `malformed HTTP request (${error.code ?? error.message})`);
+      answerOnSocket(
+        socket,
+        400,
+        'Bad Request',
+        'UNSUPPORTED',
+        `malformed HTTP request (${error.code ?? error.message})`,
+      );
     }
   };
   // The idle timeout is Node's socket timeout; installIdleTimeout decides who is idle.
@@ -113,9 +138,13 @@ export function installServerLimits(app: FastifyInstance, config: Config, log: L
     }
     const { request, response } = exchange;
     if (!request.complete && request.readableLength === 0) {
-      log.info({ url: request.url, received: request.socket.bytesRead }, 'client stopped sending its request body; closing the connection');
+      log.info(
+        { url: request.url, received: request.socket.bytesRead },
+        'client stopped sending its request body; closing the connection',
+      );
       const message = `no bytes received for ${seconds(idle)} (berth.limits.idletimeout)`;
-      if (isUpload(exchange)) answerOnSocket(socket, 408, 'Request Timeout', 'BLOB_UPLOAD_INVALID', message + RESUME_HINT);
+      if (isUpload(exchange))
+        answerOnSocket(socket, 408, 'Request Timeout', 'BLOB_UPLOAD_INVALID', message + RESUME_HINT);
       else answerOnSocket(socket, 408, 'Request Timeout', 'UNSUPPORTED', message);
       return;
     }

@@ -112,7 +112,8 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     // `curl -X HEAD` (a line many registry how-tos carry) sends HEAD but then waits for the
     // Content-Length bytes a HEAD answer never has, until the keep-alive timeout. Closing the
     // connection after the headers ends that wait at once (curl reports exit 18).
-    if (request.method === 'HEAD' && request.headers['user-agent']?.startsWith('curl/')) reply.header('Connection', 'close');
+    if (request.method === 'HEAD' && request.headers['user-agent']?.startsWith('curl/'))
+      reply.header('Connection', 'close');
   });
   // Authentication and access control (src/auth), and rate limits around them (src/ratelimit).
   const access = createAccessControl(config, logger);

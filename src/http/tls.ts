@@ -9,7 +9,13 @@ import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { ConfigError } from '../config/load.js';
 import type { HttpConfig } from '../config/schema.js';
-import { CIPHER_SUITES, DEFAULT_CIPHER_SUITES, TLS13_SUITES, TLS_VERSIONS, type ClientAuthMode } from '../config/tls.js';
+import {
+  CIPHER_SUITES,
+  DEFAULT_CIPHER_SUITES,
+  TLS13_SUITES,
+  TLS_VERSIONS,
+  type ClientAuthMode,
+} from '../config/tls.js';
 
 type TlsConfig = NonNullable<HttpConfig['tls']>;
 
@@ -33,7 +39,7 @@ export function httpsOptions(tls: HttpConfig['tls']): HttpsOptions | undefined {
   if (!tls) return undefined;
   if (tls.letsencrypt !== undefined && tls.letsencrypt !== null) {
     throw new ConfigError(
-      'http.tls.letsencrypt: Let\'s Encrypt certificates are not supported; obtain a certificate (for example with certbot) and set http.tls.certificate and http.tls.key',
+      "http.tls.letsencrypt: Let's Encrypt certificates are not supported; obtain a certificate (for example with certbot) and set http.tls.certificate and http.tls.key",
     );
   }
   if (!tls.certificate && !tls.key) {
@@ -59,7 +65,9 @@ export function httpsOptions(tls: HttpConfig['tls']): HttpsOptions | undefined {
   try {
     createSecureContext(options);
   } catch (error) {
-    throw new ConfigError(`http.tls: the certificate, key or cipher suites are not usable: ${(error as Error).message}`);
+    throw new ConfigError(
+      `http.tls: the certificate, key or cipher suites are not usable: ${(error as Error).message}`,
+    );
   }
   return options;
 }

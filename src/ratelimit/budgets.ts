@@ -39,8 +39,15 @@ export class BudgetTable {
   /** Whether any budget is configured (rate limiting is off otherwise). */
   get enabled(): boolean {
     if (!this.config.enabled) return false;
-    const overrides = [this.config.anonymous, ...Object.values(this.config.groups), ...Object.values(this.config.users)];
-    return BUDGETS.some((name) => this.config[name] !== undefined) || overrides.some((entry) => entry && Object.keys(entry).length > 0);
+    const overrides = [
+      this.config.anonymous,
+      ...Object.values(this.config.groups),
+      ...Object.values(this.config.users),
+    ];
+    return (
+      BUDGETS.some((name) => this.config[name] !== undefined) ||
+      overrides.some((entry) => entry && Object.keys(entry).length > 0)
+    );
   }
 
   /** The budget of `name` for a caller, or undefined when the caller has no limit there. */

@@ -50,7 +50,12 @@ export function tooManyRequests(count: Count, who: string): RegistryError {
     name === 'failedlogins'
       ? `too many failed logins from ${who} (${limit} in ${windowSeconds} s); try again in ${retryAfter} s`
       : `rate limit reached for ${who}: ${limit} ${WHAT[name]} per ${windowSeconds} s; try again in ${retryAfter} s`;
-  return new RegistryError('TOOMANYREQUESTS', message, { budget: name, limit, window: windowSeconds, retryAfter }, {
-    headers: { ...rateLimitHeaders({ ...count, remaining: 0 }), 'Retry-After': String(retryAfter) },
-  });
+  return new RegistryError(
+    'TOOMANYREQUESTS',
+    message,
+    { budget: name, limit, window: windowSeconds, retryAfter },
+    {
+      headers: { ...rateLimitHeaders({ ...count, remaining: 0 }), 'Retry-After': String(retryAfter) },
+    },
+  );
 }

@@ -77,7 +77,12 @@ async function waitForRedis(redis: RedisClient, ms: number): Promise<boolean> {
 }
 
 /** `redis`: the process's client for Distribution's `redis` block, when configured (app.ts owns it). */
-export function installRateLimits(app: FastifyInstance, config: Config, log: Logger, sharedRedis?: RedisClient): RateLimits {
+export function installRateLimits(
+  app: FastifyInstance,
+  config: Config,
+  log: Logger,
+  sharedRedis?: RedisClient,
+): RateLimits {
   const table = config.berth.ratelimit ? new BudgetTable(config.berth.ratelimit) : undefined;
   const budgetsOn = table?.enabled ?? false;
   const maxUploads = config.berth.limits.maxconcurrentuploads;
@@ -111,14 +116,15 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     kind.uploadStart = route === 'uploads' && method === 'POST';
     // A POST with `digest` and a body pushes the whole blob in one request.
     const monolithic = kind.uploadStart && target.query.has('digest');
-    kind.uploadBody = hasBody(request) && ((route === 'upload' && (method === 'PATCH' || method === 'PUT')) || monolithic);
+    kind.uploadBody =
+      hasBody(request) && ((route === 'upload' && (method === 'PATCH' || method === 'PUT')) || monolithic);
     return kind;
   }
 
   function callerFor(state: RequestState): Caller {
     const caller = state.caller;
     if (caller?.user === undefined) return ANONYMOUS;
-    const groups = caller.groups.length > 0 ? caller.groups : memberOf.get(caller.user) ?? [];
+    const groups = caller.groups.length > 0 ? caller.groups : (memberOf.get(caller.user) ?? []);
     return { user: caller.user, groups };
   }
 
@@ -142,7 +148,13 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     const count = await counters.for(budget).penalty(identityKey(ANONYMOUS, address));
     if (count.remaining === 0) {
       log.warn(
-        { address: addressKey(address), account, limit: budget.limit, window: budget.windowSeconds, retryAfter: Math.ceil(count.resetMs / 1000) },
+        {
+          address: addressKey(address),
+          account,
+          limit: budget.limit,
+          window: budget.windowSeconds,
+          retryAfter: Math.ceil(count.resetMs / 1000),
+        },
         'failed logins: budget spent; logins from this address are refused until the window ends',
       );
     }
@@ -202,7 +214,9 @@ export function installRateLimits(app: FastifyInstance, config: Config, log: Log
     const names: BudgetName[] = ['requests'];
     if (kind.pull) names.push('pulls');
     if (kind.uploadStart) names.push('uploads');
-    const budgets = names.map((name) => table!.budgetFor(name, caller)).filter((budget): budget is Budget => budget !== undefined);
+    const budgets = names
+      .map((name) => table!.budgetFor(name, caller))
+      .filter((budget): budget is Budget => budget !== undefined);
     const counts = await Promise.all(budgets.map((budget) => counters.for(budget).consume(key)));
     const refused = counts.filter((count) => count.refused);
     if (refused.length > 0) {

@@ -20,7 +20,9 @@ function ipv6Groups(address: string): number[] | undefined {
   const head = halves[0] ? halves[0].split(':') : [];
   const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
   const missing = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  const groups = [...head, ...Array<string>(Math.max(missing, 0)).fill('0'), ...tail].map((group) => parseInt(group, 16));
+  const groups = [...head, ...Array<string>(Math.max(missing, 0)).fill('0'), ...tail].map((group) =>
+    parseInt(group, 16),
+  );
   return groups.length === 8 && groups.every((group) => group >= 0 && group <= 0xffff) ? groups : undefined;
 }
 
@@ -29,7 +31,10 @@ export function addressKey(address: string): string {
   if (isIP(address) !== 6) return address;
   const groups = ipv6Groups(address);
   if (!groups) return address;
-  return `${groups.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
 }
 
 /** The caller a budget is chosen for: a user and their groups, or nobody (an anonymous caller). */

@@ -80,7 +80,10 @@ class BudgetCounter {
 
   /** Where the counter stands, without counting. */
   async peek(key: string): Promise<Count> {
-    return this.run(key, async (limiter) => (await limiter.get(key)) ?? new RateLimiterRes(this.budget.limit, 0, 0, false));
+    return this.run(
+      key,
+      async (limiter) => (await limiter.get(key)) ?? new RateLimiterRes(this.budget.limit, 0, 0, false),
+    );
   }
 
   private async run(key: string, operation: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>): Promise<Count> {
@@ -152,7 +155,13 @@ export class Counters {
       const redis = this.options.redis
         ? new RateLimiterRedis({ ...settings, storeClient: this.options.redis, rejectIfRedisNotReady: true })
         : undefined;
-      counter = new BudgetCounter(budget, memory, redis, this.health, this.options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS);
+      counter = new BudgetCounter(
+        budget,
+        memory,
+        redis,
+        this.health,
+        this.options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS,
+      );
       this.counters.set(id, counter);
     }
     return counter;

@@ -13,7 +13,11 @@ export class ChunkOutOfOrderError extends RegistryError {
     readonly start: number,
     readonly end: number,
   ) {
-    super('BLOB_UPLOAD_INVALID', `chunk out of order: upload has ${offset} bytes, chunk starts at ${start}`, { offset, start, end });
+    super('BLOB_UPLOAD_INVALID', `chunk out of order: upload has ${offset} bytes, chunk starts at ${start}`, {
+      offset,
+      start,
+      end,
+    });
     this.name = 'ChunkOutOfOrderError';
   }
 }
@@ -21,7 +25,11 @@ export class ChunkOutOfOrderError extends RegistryError {
 /** An upload that grew past `berth.limits.maxblobsize`; the upload is cancelled. */
 export class BlobTooLargeError extends RegistryError {
   constructor(readonly limit: number) {
-    super('SIZE_INVALID', `blob exceeds the maximum size of ${limit} bytes (berth.limits.maxblobsize); the upload is cancelled`, { limit });
+    super(
+      'SIZE_INVALID',
+      `blob exceeds the maximum size of ${limit} bytes (berth.limits.maxblobsize); the upload is cancelled`,
+      { limit },
+    );
     this.name = 'BlobTooLargeError';
   }
 }

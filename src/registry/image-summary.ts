@@ -90,7 +90,9 @@ export class ImageSummaries {
       return undefined;
     }
     const mediaType = stored.mediaType || inferMediaType(json) || '';
-    const parts = Array.isArray(json.manifests) ? await this.indexParts(name, digest, json, mediaType, stored.bytes.length, depth) : await this.imageParts(digest, json, mediaType, stored.bytes.length);
+    const parts = Array.isArray(json.manifests)
+      ? await this.indexParts(name, digest, json, mediaType, stored.bytes.length, depth)
+      : await this.imageParts(digest, json, mediaType, stored.bytes.length);
     if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(digest.value, parts);
     return parts;
@@ -104,8 +106,19 @@ export class ImageSummaries {
       const blob = digestIn(descriptor);
       if (blob) blobs.set(blob.value, sizeIn(descriptor));
     }
-    const summary: ImageSummary = { digest: digest.value, mediaType, kind: 'image', size: ownSize + sum(blobs), platforms: [] };
-    const artifactType = typeof json.artifactType === 'string' ? json.artifactType : isObject(config) && typeof config.mediaType === 'string' ? config.mediaType : undefined;
+    const summary: ImageSummary = {
+      digest: digest.value,
+      mediaType,
+      kind: 'image',
+      size: ownSize + sum(blobs),
+      platforms: [],
+    };
+    const artifactType =
+      typeof json.artifactType === 'string'
+        ? json.artifactType
+        : isObject(config) && typeof config.mediaType === 'string'
+          ? config.mediaType
+          : undefined;
     if (artifactType) summary.artifactType = artifactType;
     const configJson = await this.readConfig(config);
     const platform = platformOf(configJson);
@@ -114,7 +127,14 @@ export class ImageSummaries {
     return { summary, blobs };
   }
 
-  private async indexParts(name: string, digest: Digest, json: Json, mediaType: string, ownSize: number, depth: number): Promise<Parts> {
+  private async indexParts(
+    name: string,
+    digest: Digest,
+    json: Json,
+    mediaType: string,
+    ownSize: number,
+    depth: number,
+  ): Promise<Parts> {
     const blobs = new Map<string, number>();
     const summary: ImageSummary = { digest: digest.value, mediaType, kind: 'index', size: ownSize, platforms: [] };
     if (typeof json.artifactType === 'string') summary.artifactType = json.artifactType;

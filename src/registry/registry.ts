@@ -33,7 +33,10 @@ export class Registry {
   readonly storageStats: StorageStatsCache;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
-  constructor(readonly driver: StorageDriver, options: { lock?: Locker; uploads?: UploadLimits } = {}) {
+  constructor(
+    readonly driver: StorageDriver,
+    options: { lock?: Locker; uploads?: UploadLimits } = {},
+  ) {
     this.guard = new ReferenceGuard(driver);
     this.catalog = new Catalog(driver);
     // A link written into a repository may have created it: the catalog's cache must know.
@@ -66,7 +69,13 @@ export class Registry {
    * Stores a manifest pushed by tag or by digest (plus any extra tags), in an order that keeps
    * storage consistent at every step: content, revision link, referrers index, then tags.
    */
-  async putManifest(name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<Manifest> {
+  async putManifest(
+    name: string,
+    reference: string,
+    bytes: Buffer,
+    contentType: string | undefined,
+    extraTags: string[] = [],
+  ): Promise<Manifest> {
     const byDigest = isDigestReference(reference);
     let expected: Digest | undefined;
     if (byDigest) {
@@ -76,19 +85,31 @@ export class Registry {
     }
     const manifest = parseManifest(bytes, contentType, expected?.algorithm ?? 'sha256');
     if (expected && expected.value !== manifest.digest.value) {
-      throw errors.digestInvalid({ expected: expected.value, actual: manifest.digest.value },
-        'manifest digest did not match the digest in the URL');
+      throw errors.digestInvalid(
+        { expected: expected.value, actual: manifest.digest.value },
+        'manifest digest did not match the digest in the URL',
+      );
     }
     const tags = byDigest ? extraTags : [reference, ...extraTags];
     // Declared before the reference checks in manifests.put, so that a garbage collection sweep
     // either keeps everything this manifest relies on or finishes before the checks run.
     const children = manifest.manifests.map((child) => child.digest);
-    const relied = [manifest.digest, ...(manifest.config ? [manifest.config.digest] : []), ...manifest.layers.map((layer) => layer.digest), ...children];
-    await this.guard.protect(name, relied, async () => {
-      await this.manifests.put(name, manifest);
-      await this.referrers.add(name, manifest);
-      for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
-    }, children);
+    const relied = [
+      manifest.digest,
+      ...(manifest.config ? [manifest.config.digest] : []),
+      ...manifest.layers.map((layer) => layer.digest),
+      ...children,
+    ];
+    await this.guard.protect(
+      name,
+      relied,
+      async () => {
+        await this.manifests.put(name, manifest);
+        await this.referrers.add(name, manifest);
+        for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
+      },
+      children,
+    );
     return manifest;
   }
 

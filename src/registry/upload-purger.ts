@@ -126,25 +126,35 @@ export class UploadPurger {
     const purged = await purgeUploads(this.driver, { age: this.options.age, dryRun: this.options.dryRun });
     for (const upload of purged) {
       this.log.info(
-        { repository: upload.name, uuid: upload.uuid, startedAt: upload.startedAt.toISOString(), dryRun: this.options.dryRun },
-        this.options.dryRun ? 'upload purging (dry run): would delete an old upload' : 'upload purging: deleted an old upload',
+        {
+          repository: upload.name,
+          uuid: upload.uuid,
+          startedAt: upload.startedAt.toISOString(),
+          dryRun: this.options.dryRun,
+        },
+        this.options.dryRun
+          ? 'upload purging (dry run): would delete an old upload'
+          : 'upload purging: deleted an old upload',
       );
     }
     return purged;
   }
 
   private schedule(delay: number): void {
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .then(
-          () => undefined,
-          (error: unknown) => this.log.warn({ err: error }, 'upload purging failed; retrying at the next interval'),
-        )
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.schedule(this.options.interval);
-        });
-    }, Math.min(delay, MAX_TIMER));
+    this.timer = setTimeout(
+      () => {
+        this.running = this.runOnce()
+          .then(
+            () => undefined,
+            (error: unknown) => this.log.warn({ err: error }, 'upload purging failed; retrying at the next interval'),
+          )
+          .finally(() => {
+            this.running = undefined;
+            if (this.timer) this.schedule(this.options.interval);
+          });
+      },
+      Math.min(delay, MAX_TIMER),
+    );
     this.timer.unref();
   }
 }

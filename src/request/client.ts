@@ -58,7 +58,10 @@ export function hopAddress(entry: string): string | undefined {
 export function forwardedFor(header: string): string[] {
   const hops: string[] = [];
   for (const element of header.split(',')) {
-    const pair = element.split(';').map((part) => part.trim()).find((part) => part.toLowerCase().startsWith('for='));
+    const pair = element
+      .split(';')
+      .map((part) => part.trim())
+      .find((part) => part.toLowerCase().startsWith('for='));
     // An element without `for=` still is a hop: keep its place so that the walk stops there.
     hops.push(pair ? pair.slice(4) : '');
   }
@@ -107,7 +110,10 @@ function firstValue(value: string | string[] | undefined): string | undefined {
 export function forwardedOrigin(request: IncomingMessage, proxies: TrustedProxies): ForwardedOrigin {
   const peer = request.socket.remoteAddress;
   if (!peer || !proxies.trusts(normaliseAddress(peer))) return {};
-  return { proto: firstValue(request.headers['x-forwarded-proto']), host: firstValue(request.headers['x-forwarded-host']) };
+  return {
+    proto: firstValue(request.headers['x-forwarded-proto']),
+    host: firstValue(request.headers['x-forwarded-host']),
+  };
 }
 
 /** Everything the origin is derived from, as the request state keeps it. */

@@ -70,7 +70,8 @@ const UI_API_ROUTES: ReadonlyArray<{ endpoint: UiApiEndpoint; pattern: RegExp }>
 function uiApiRoute(path: string): Route {
   for (const { endpoint, pattern } of UI_API_ROUTES) {
     const match = pattern.exec(path);
-    if (match) return match[1] === undefined ? { family: 'ui-api', endpoint } : { family: 'ui-api', endpoint, name: match[1] };
+    if (match)
+      return match[1] === undefined ? { family: 'ui-api', endpoint } : { family: 'ui-api', endpoint, name: match[1] };
   }
   return NONE;
 }

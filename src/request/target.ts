@@ -89,12 +89,14 @@ export function parseRequestTarget(raw: string): RequestTarget {
   const absolute = ABSOLUTE_FORM.exec(raw);
   if (absolute) {
     const scheme = absolute[1]!.toLowerCase();
-    if (scheme !== 'http' && scheme !== 'https') throw new TargetError(`absolute-form target with scheme "${absolute[1]}"`, raw);
+    if (scheme !== 'http' && scheme !== 'https')
+      throw new TargetError(`absolute-form target with scheme "${absolute[1]}"`, raw);
     authority = absolute[2]!;
     if (!AUTHORITY.test(authority)) throw new TargetError(`absolute-form target with authority "${authority}"`, raw);
     rest = absolute[3] || '/';
   }
-  if (!rest.startsWith('/')) throw new TargetError('the request target must be a path starting with "/" (or an absolute http URL)', raw);
+  if (!rest.startsWith('/'))
+    throw new TargetError('the request target must be a path starting with "/" (or an absolute http URL)', raw);
   if (rest.includes('#')) throw new TargetError('the request target contains a fragment ("#")', raw);
   const queryStart = rest.indexOf('?');
   const rawPath = queryStart === -1 ? rest : rest.slice(0, queryStart);
@@ -107,7 +109,8 @@ export function parseRequestTarget(raw: string): RequestTarget {
     const segment = decodeSegment(piece, raw);
     const last = index === pieces.length - 1;
     if (segment === '' && !last) throw new TargetError('the path contains an empty segment ("//")', raw);
-    if (segment === '.' || segment === '..') throw new TargetError(`the path contains a dot segment ("${segment}")`, raw);
+    if (segment === '.' || segment === '..')
+      throw new TargetError(`the path contains a dot segment ("${segment}")`, raw);
     segments.push(segment);
   }
   return { raw, authority, path: `/${segments.join('/')}`, rawQuery, query: new URLSearchParams(rawQuery) };

@@ -52,9 +52,12 @@ export class RedisLocker implements Locker {
       const redisKey = `${KEY_PREFIX}lock:${key}`;
       const token = randomUUID();
       await this.acquire(redisKey, token, key);
-      const renewal = setInterval(() => {
-        this.redis.eval(EXTEND, 1, redisKey, token, String(this.ttlMs)).catch(() => undefined);
-      }, Math.max(Math.floor(this.ttlMs / 3), 10));
+      const renewal = setInterval(
+        () => {
+          this.redis.eval(EXTEND, 1, redisKey, token, String(this.ttlMs)).catch(() => undefined);
+        },
+        Math.max(Math.floor(this.ttlMs / 3), 10),
+      );
       renewal.unref();
       try {
         return await work();

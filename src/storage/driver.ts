@@ -99,7 +99,10 @@ export interface RepositoryIndex {
 }
 
 export class StorageError extends Error {
-  constructor(message: string, readonly path: string) {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
     super(message);
     this.name = new.target.name;
   }
@@ -118,7 +121,10 @@ export class InvalidPathError extends StorageError {
 }
 
 export class InvalidOffsetError extends StorageError {
-  constructor(path: string, readonly offset: number) {
+  constructor(
+    path: string,
+    readonly offset: number,
+  ) {
     super(`invalid offset ${offset} for ${path}`, path);
   }
 }

@@ -154,5 +154,7 @@ export function repositoryOfPath(path: string): { kind: 'links' | 'subtree'; nam
   const end = rest.indexOf('/_');
   if (end === -1) return rest.startsWith('_') ? undefined : { kind: 'subtree', name: rest };
   const marker = rest.slice(end + 1).split('/')[0];
-  return (REPOSITORY_MARKERS as readonly string[]).includes(marker ?? '') ? { kind: 'links', name: rest.slice(0, end) } : undefined;
+  return (REPOSITORY_MARKERS as readonly string[]).includes(marker ?? '')
+    ? { kind: 'links', name: rest.slice(0, end) }
+    : undefined;
 }

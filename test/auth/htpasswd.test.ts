@@ -17,7 +17,13 @@ import { client, type Api } from '../helpers/http.js';
 import { randomBlob } from '../helpers/content.js';
 import { basic, berthCli as berth, writeHtpasswd } from './support.js';
 
-const entries = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.split(/:(.*)/s).slice(0, 2)));
+const entries = (file: string) =>
+  Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => line.split(/:(.*)/s).slice(0, 2)),
+  );
 
 describe('berth htpasswd', () => {
   it('adds, changes and removes users, keeping comments and other entries', async () => {
@@ -55,30 +61,70 @@ describe('berth htpasswd', () => {
 describe('start-up checks', () => {
   const folder = tempDir('berth-auth-startup-');
   const start = (auth: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
-    const { config } = validateConfig({ storage: { filesystem: { rootdirectory: join(folder, 'data') } }, auth, ...extra });
+    const { config } = validateConfig({
+      storage: { filesystem: { rootdirectory: join(folder, 'data') } },
+      auth,
+      ...extra,
+    });
     return createBerth(config);
   };
 
   it('refuses hash kinds other than bcrypt, naming the file, line and user', () => {
     const file = join(folder, 'mixed');
     writeFileSync(file, `ok:${bcrypt.hashSync('x', 4)}\n# comment\nlegacy:$apr1$abcdefgh$0123456789abcdefghijkl\n`);
-    assert.throws(() => start({ htpasswd: { realm: 'r', path: file } }), (error: Error) => {
-      assert.ok(error instanceof ConfigError);
-      assert.match(error.message, new RegExp(`${file}:3: user "legacy" has a Apache MD5 \\(\\$apr1\\$\\) password hash; only bcrypt is supported`));
-      return true;
-    });
-    for (const [hash, kind] of [['{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=', 'SHA-1'], ['plain-password', 'plain text'], ['abJnggxhB/yWI', 'DES crypt']]) {
+    assert.throws(
+      () => start({ htpasswd: { realm: 'r', path: file } }),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(
+          error.message,
+          new RegExp(
+            `${file}:3: user "legacy" has a Apache MD5 \\(\\$apr1\\$\\) password hash; only bcrypt is supported`,
+          ),
+        );
+        return true;
+      },
+    );
+    for (const [hash, kind] of [
+      ['{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=', 'SHA-1'],
+      ['plain-password', 'plain text'],
+      ['abJnggxhB/yWI', 'DES crypt'],
+    ]) {
       writeFileSync(file, `user:${hash}\n`);
       assert.throws(() => start({ htpasswd: { realm: 'r', path: file } }), new RegExp(kind!));
     }
   });
 
   it('refuses a missing file, auth.silly, an unknown group and a token setup with nothing to trust', () => {
-    assert.throws(() => start({ htpasswd: { realm: 'r', path: join(folder, 'absent') } }), /cannot read htpasswd file .*berth htpasswd add/);
-    assert.throws(() => validateConfig({ storage: { filesystem: { rootdirectory: folder } }, auth: { silly: { realm: 'a', service: 'b' } } }), /auth.silly: not supported/);
+    assert.throws(
+      () => start({ htpasswd: { realm: 'r', path: join(folder, 'absent') } }),
+      /cannot read htpasswd file .*berth htpasswd add/,
+    );
+    assert.throws(
+      () =>
+        validateConfig({
+          storage: { filesystem: { rootdirectory: folder } },
+          auth: { silly: { realm: 'a', service: 'b' } },
+        }),
+      /auth.silly: not supported/,
+    );
     const file = writeHtpasswd(folder, { a: 'a' });
-    assert.throws(() => start({}, { berth: { auth: { htpasswd: file, rules: [{ groups: ['ghosts'], repositories: ['**'], actions: ['pull'] }] } } }), /group "ghosts" is not defined/);
-    assert.throws(() => start({ token: { realm: 'https://x/token', service: 's', issuer: 'i' } }), /rootcertbundle or jwks/);
+    assert.throws(
+      () =>
+        start(
+          {},
+          {
+            berth: {
+              auth: { htpasswd: file, rules: [{ groups: ['ghosts'], repositories: ['**'], actions: ['pull'] }] },
+            },
+          },
+        ),
+      /group "ghosts" is not defined/,
+    );
+    assert.throws(
+      () => start({ token: { realm: 'https://x/token', service: 's', issuer: 'i' } }),
+      /rootcertbundle or jwks/,
+    );
     assert.throws(() => start({ token: {} }), /needs users/);
   });
 
@@ -86,7 +132,15 @@ describe('start-up checks', () => {
     const file = join(folder, 'md5');
     writeFileSync(file, 'legacy:$apr1$abcdefgh$0123456789abcdefghijkl\n');
     const configPath = join(folder, 'config.yml');
-    writeFileSync(configPath, stringify({ version: 0.1, storage: { filesystem: { rootdirectory: join(folder, 'data') } }, http: { addr: '127.0.0.1:0' }, auth: { htpasswd: { realm: 'r', path: file } } }));
+    writeFileSync(
+      configPath,
+      stringify({
+        version: 0.1,
+        storage: { filesystem: { rootdirectory: join(folder, 'data') } },
+        http: { addr: '127.0.0.1:0' },
+        auth: { htpasswd: { realm: 'r', path: file } },
+      }),
+    );
     const result = await berth(['serve', configPath]);
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /only bcrypt is supported/);
@@ -123,9 +177,13 @@ describe('HTTP Basic with auth.htpasswd', () => {
     const none = await api('POST', '/v2/team-a/app/blobs/uploads/');
     assert.equal(none.status, 401);
     assert.equal(none.header('www-authenticate'), 'Basic realm="basic-realm"');
-    const good = await api('POST', '/v2/team-a/app/blobs/uploads/', { headers: { Authorization: basic('alice', 'alice-pw') } });
+    const good = await api('POST', '/v2/team-a/app/blobs/uploads/', {
+      headers: { Authorization: basic('alice', 'alice-pw') },
+    });
     assert.equal(good.status, 202);
-    const wrong = await api('POST', '/v2/team-a/app/blobs/uploads/', { headers: { Authorization: basic('alice', 'nope') } });
+    const wrong = await api('POST', '/v2/team-a/app/blobs/uploads/', {
+      headers: { Authorization: basic('alice', 'nope') },
+    });
     assert.equal(wrong.status, 401);
     assert.match(wrong.json().errors[0].message, /invalid username or password/);
     const malformed = await api('GET', '/v2/', { headers: { Authorization: 'Basic !!!' } });
@@ -133,7 +191,9 @@ describe('HTTP Basic with auth.htpasswd', () => {
   });
 
   it('answers 403 DENIED to a signed-in user the rules deny, 401 to an anonymous one', async () => {
-    const denied = await api('POST', '/v2/team-a/app/blobs/uploads/', { headers: { Authorization: basic('bob', 'bob-pw') } });
+    const denied = await api('POST', '/v2/team-a/app/blobs/uploads/', {
+      headers: { Authorization: basic('bob', 'bob-pw') },
+    });
     assert.equal(denied.status, 403);
     assert.equal(denied.json().errors[0].code, 'DENIED');
     const anonymousPush = await api('POST', '/v2/public/x/blobs/uploads/');
@@ -141,10 +201,17 @@ describe('HTTP Basic with auth.htpasswd', () => {
   });
 
   it('lets anonymous callers do what anonymous rules allow, /v2/ included', async () => {
-    assert.equal((await api('GET', '/v2/public/x/tags/list')).status, 404, 'past the guard: the repository does not exist');
+    assert.equal(
+      (await api('GET', '/v2/public/x/tags/list')).status,
+      404,
+      'past the guard: the repository does not exist',
+    );
     assert.equal((await api('GET', '/v2/')).status, 200);
     assert.equal((await api('GET', '/v2/_catalog')).status, 401);
-    assert.equal((await api('GET', '/v2/_catalog', { headers: { Authorization: basic('bob', 'bob-pw') } })).status, 200);
+    assert.equal(
+      (await api('GET', '/v2/_catalog', { headers: { Authorization: basic('bob', 'bob-pw') } })).status,
+      200,
+    );
   });
 
   it('mounts only from a repository the caller may pull: no mount by digest alone', async () => {
@@ -154,7 +221,10 @@ describe('HTTP Basic with auth.htpasswd', () => {
     const start = await api('POST', '/v2/team-a/secret/blobs/uploads/', { headers: alice });
     const location = new URL(start.header('location')!, server.url);
     location.searchParams.set('digest', secret.digest);
-    assert.equal((await api('PUT', `${location.pathname}${location.search}`, { body: secret.content, headers: alice })).status, 201);
+    assert.equal(
+      (await api('PUT', `${location.pathname}${location.search}`, { body: secret.content, headers: alice })).status,
+      201,
+    );
 
     // Without `from`, the digest alone would reach team-a's blob: Berth starts an upload instead.
     const guess = await api('POST', `/v2/bob/app/blobs/uploads/?mount=${secret.digest}`, { headers: bob });
@@ -162,12 +232,19 @@ describe('HTTP Basic with auth.htpasswd', () => {
     assert.ok(guess.header('docker-upload-uuid'));
     assert.equal((await api('GET', `/v2/bob/app/blobs/${secret.digest}`, { headers: bob })).status, 404);
     // Naming the source needs pull on it.
-    const named = await api('POST', `/v2/bob/app/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, { headers: bob });
+    const named = await api('POST', `/v2/bob/app/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, {
+      headers: bob,
+    });
     assert.equal(named.status, 403);
     // A caller who may read the source mounts it.
-    const mounted = await api('POST', `/v2/team-a/copy/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, { headers: alice });
+    const mounted = await api('POST', `/v2/team-a/copy/blobs/uploads/?mount=${secret.digest}&from=team-a/secret`, {
+      headers: alice,
+    });
     assert.equal(mounted.status, 201);
-    assert.deepEqual((await api('GET', `/v2/team-a/copy/blobs/${secret.digest}`, { headers: alice })).body, secret.content);
+    assert.deepEqual(
+      (await api('GET', `/v2/team-a/copy/blobs/${secret.digest}`, { headers: alice })).body,
+      secret.content,
+    );
   });
 
   it('sees users added with berth htpasswd without a restart', async () => {

@@ -38,7 +38,11 @@ describe('the default failed-logins budget', () => {
         const refused = await api('GET', path, { headers: { Authorization: basic('alice', 'right') } });
         assertError(refused, 429, 'TOOMANYREQUESTS', 'after 10 wrong passwords');
         assert.deepEqual(
-          { budget: refused.json().errors[0].detail.budget, limit: refused.json().errors[0].detail.limit, window: refused.json().errors[0].detail.window },
+          {
+            budget: refused.json().errors[0].detail.budget,
+            limit: refused.json().errors[0].detail.limit,
+            window: refused.json().errors[0].detail.window,
+          },
           { budget: 'failedlogins', limit: 10, window: 900 },
         );
         assert.ok(Number(refused.header('retry-after')) >= 1);
@@ -49,24 +53,41 @@ describe('the default failed-logins budget', () => {
   }
 
   it('is replaced by a configured budget, lifted by unlimited, and off with enabled: false or without passwords', () => {
-    const load = (tree: Record<string, unknown>) => validateConfig({ storage: { filesystem: { rootdirectory: '/tmp/x' } }, ...tree }).config.berth.ratelimit;
+    const load = (tree: Record<string, unknown>) =>
+      validateConfig({ storage: { filesystem: { rootdirectory: '/tmp/x' } }, ...tree }).config.berth.ratelimit;
     const users = { htpasswd: '/etc/berth/htpasswd' };
     assert.deepEqual(load({ berth: { auth: users } })?.failedlogins, { limit: 10, window: 900_000 });
     assert.deepEqual(load({ auth: { htpasswd: { path: '/x' } } })?.failedlogins, { limit: 10, window: 900_000 });
-    assert.deepEqual(load({ berth: { auth: users, ratelimit: { failedlogins: '3/1m' } } })?.failedlogins, { limit: 3, window: 60_000 });
-    assert.equal(load({ berth: { auth: users, ratelimit: { failedlogins: 'unlimited' } } })?.failedlogins?.limit, 'unlimited');
+    assert.deepEqual(load({ berth: { auth: users, ratelimit: { failedlogins: '3/1m' } } })?.failedlogins, {
+      limit: 3,
+      window: 60_000,
+    });
+    assert.equal(
+      load({ berth: { auth: users, ratelimit: { failedlogins: 'unlimited' } } })?.failedlogins?.limit,
+      'unlimited',
+    );
     assert.equal(load({ berth: { auth: users, ratelimit: { enabled: false } } })?.enabled, false);
     assert.equal(load({}), undefined, 'auth off');
-    assert.equal(load({ auth: { token: { realm: 'https://auth.example/token', rootcertbundle: '/x' } } }), undefined, 'an external token server: Berth sees no password');
+    assert.equal(
+      load({ auth: { token: { realm: 'https://auth.example/token', rootcertbundle: '/x' } } }),
+      undefined,
+      'an external token server: Berth sees no password',
+    );
   });
 
   it('lets every wrong password through to a 401 with failedlogins: unlimited', async () => {
     const htpasswd = writeHtpasswd(folder, { alice: 'right' }, 'users-unlimited');
-    const server = await startBerth({ config: { auth: { htpasswd: { path: htpasswd } }, berth: { ratelimit: { failedlogins: 'unlimited' } } } });
+    const server = await startBerth({
+      config: { auth: { htpasswd: { path: htpasswd } }, berth: { ratelimit: { failedlogins: 'unlimited' } } },
+    });
     try {
       const api = client(server.url);
       for (let attempt = 1; attempt <= 15; attempt += 1) {
-        assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('alice', `guess-${attempt}`) } })).status, 401, `attempt ${attempt}`);
+        assert.equal(
+          (await api('GET', '/v2/', { headers: { Authorization: basic('alice', `guess-${attempt}`) } })).status,
+          401,
+          `attempt ${attempt}`,
+        );
       }
       assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('alice', 'right') } })).status, 200);
     } finally {
@@ -99,10 +120,15 @@ describe('a bounded number of password checks', () => {
 
   it('refuses logins beyond the running and waiting checks at once, with 429 and Retry-After, then takes them again', async () => {
     const replies = await Promise.all(
-      Array.from({ length: 8 }, (_, index) => api('GET', '/v2/', { headers: { Authorization: basic(index % 2 ? 'alice' : 'nobody', `guess-${index}`) } })),
+      Array.from({ length: 8 }, (_, index) =>
+        api('GET', '/v2/', { headers: { Authorization: basic(index % 2 ? 'alice' : 'nobody', `guess-${index}`) } }),
+      ),
     );
     const statuses = replies.map((reply) => reply.status);
-    assert.ok(statuses.every((status) => status === 401 || status === 429), statuses.join(','));
+    assert.ok(
+      statuses.every((status) => status === 401 || status === 429),
+      statuses.join(','),
+    );
     assert.ok(statuses.includes(401) && statuses.includes(429), statuses.join(','));
     for (const refused of replies.filter((reply) => reply.status === 429)) {
       assertError(refused, 429, 'TOOMANYREQUESTS');
@@ -115,7 +141,9 @@ describe('a bounded number of password checks', () => {
   });
 
   it('does not queue a login it has already checked: remembered credentials answer during a flood', async () => {
-    const flood = Array.from({ length: 6 }, (_, index) => api('GET', '/v2/', { headers: { Authorization: basic('alice', `flood-${index}`) } }));
+    const flood = Array.from({ length: 6 }, (_, index) =>
+      api('GET', '/v2/', { headers: { Authorization: basic('alice', `flood-${index}`) } }),
+    );
     const remembered = await api('GET', '/v2/', { headers: { Authorization: basic('alice', 'right') } });
     assert.equal(remembered.status, 200);
     await Promise.all(flood);

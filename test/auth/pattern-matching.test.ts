@@ -31,12 +31,16 @@ function reference(pattern: string, name: string, user: string): boolean {
 
 describe('matching repository patterns', () => {
   it('means what the documented patterns meant: * one component or part of one, ** one or more components', () => {
-    const component = fc.array(fc.constantFrom('a', 'b', '*', '${user}'), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
+    const component = fc
+      .array(fc.constantFrom('a', 'b', '*', '${user}'), { minLength: 1, maxLength: 3 })
+      .map((parts) => parts.join(''));
     const pattern = fc
       .array(fc.oneof(component, fc.constant('**')), { minLength: 1, maxLength: 4 })
       .map((parts) => parts.join('/'))
       .filter((text) => !/\*\*\*|[^/]\*\*|\*\*[^/]/.test(text));
-    const name = fc.array(fc.stringMatching(/^[ab]{1,4}$/), { minLength: 1, maxLength: 5 }).map((parts) => parts.join('/'));
+    const name = fc
+      .array(fc.stringMatching(/^[ab]{1,4}$/), { minLength: 1, maxLength: 5 })
+      .map((parts) => parts.join('/'));
     const user = fc.stringMatching(/^[ab]{1,3}$/);
     fc.assert(
       fc.property(pattern, name, user, (p, n, u) => compilePattern(p).matches(n, u) === reference(p, n, u)),
@@ -49,12 +53,19 @@ describe('matching repository patterns', () => {
     assert.equal(compilePattern(STARRY_PATTERN).matches(long, undefined), false);
     assert.equal(compilePattern(`${'*a'.repeat(60)}*`).matches(long, undefined), true);
     assert.equal(compilePattern(`${'**/'.repeat(40)}c`).matches(Array(127).fill('a').join('/'), undefined), false);
-    assert.equal(compilePattern('${user}/**').matches(`${long.slice(0, 100)}/${long.slice(0, 100)}`, 'a'.repeat(100)), true);
+    assert.equal(
+      compilePattern('${user}/**').matches(`${long.slice(0, 100)}/${long.slice(0, 100)}`, 'a'.repeat(100)),
+      true,
+    );
   });
 
   it('refuses a ** that is not a whole component, and empty components, when the rules are read', () => {
     for (const pattern of ['team-**', '**x/y', 'a/***', 'a//b', '/a', 'a/']) {
-      assert.throws(() => new AccessPolicy([{ users: ['*'], repositories: [pattern], actions: ['pull'] }]), RuleError, pattern);
+      assert.throws(
+        () => new AccessPolicy([{ users: ['*'], repositories: [pattern], actions: ['pull'] }]),
+        RuleError,
+        pattern,
+      );
     }
   });
 });
@@ -87,15 +98,18 @@ describe('the token server with a user named a*a*…*c and wildcard patterns', (
   });
 
   const token = (user: string, password: string, scope: string) =>
-    api('GET', `/auth/token?service=berth&scope=${encodeURIComponent(scope)}`, { headers: { Authorization: basic(user, password) } });
-  const grantedScope = (reply: { json(): any }) => JSON.parse(Buffer.from(reply.json().token.split('.')[1], 'base64url').toString()).access;
+    api('GET', `/auth/token?service=berth&scope=${encodeURIComponent(scope)}`, {
+      headers: { Authorization: basic(user, password) },
+    });
+  const grantedScope = (reply: { json(): any }) =>
+    JSON.parse(Buffer.from(reply.json().token.split('.')[1], 'base64url').toString()).access;
 
-  it('answers the user a*a*…*c asking for a repository of 30 a\'s', async () => {
+  it("answers the user a*a*…*c asking for a repository of 30 a's", async () => {
     const reply = await token(STARRY_USER, 'starry', `repository:${'a'.repeat(30)}:pull`);
     assert.equal(reply.status, 401, 'a name with "*" cannot sign in');
   });
 
-  it('answers a wildcard pattern against a long name of a\'s, and still grants what matches', async () => {
+  it("answers a wildcard pattern against a long name of a's, and still grants what matches", async () => {
     const miss = await token('alice', 'alice-pw', `repository:${'a'.repeat(60)}:pull`);
     assert.equal(miss.status, 200, miss.text());
     assert.deepEqual(grantedScope(miss), []);
@@ -106,19 +120,33 @@ describe('the token server with a user named a*a*…*c and wildcard patterns', (
   });
 
   it('refuses scope names outside the repository grammar or over 255 characters with 400 invalid_scope', async () => {
-    for (const name of ['a'.repeat(256), `${'a/'.repeat(127)}ab`, 'Team/App', 'a//b', '/a', 'a/', 'a..b', '-a', 'a*b', 'a\\b']) {
+    for (const name of [
+      'a'.repeat(256),
+      `${'a/'.repeat(127)}ab`,
+      'Team/App',
+      'a//b',
+      '/a',
+      'a/',
+      'a..b',
+      '-a',
+      'a*b',
+      'a\\b',
+    ]) {
       const reply = await token('alice', 'alice-pw', `repository:${name}:pull`);
       assert.equal(reply.status, 400, `${name.slice(0, 40)}: ${reply.text()}`);
       assert.equal(reply.json().error, 'invalid_scope');
       assert.match(reply.json().errors[0].message, /not a repository name/);
     }
     const form = `grant_type=password&username=alice&password=alice-pw&service=berth&scope=${encodeURIComponent(`repository:${'a'.repeat(300)}:pull`)}`;
-    const post = await api('POST', '/auth/token', { body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const post = await api('POST', '/auth/token', {
+      body: form,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(post.status, 400);
     assert.equal(post.json().error, 'invalid_scope');
   });
 
-  it('accepts the scope grammar\'s registry host (with a port) before the repository name', async () => {
+  it("accepts the scope grammar's registry host (with a port) before the repository name", async () => {
     const reply = await token('alice', 'alice-pw', 'repository:localhost:5000/alice/app:pull');
     assert.equal(reply.status, 200, reply.text());
     assert.equal((await token('alice', 'alice-pw', 'repository:registry.example.com/alice/app:pull')).status, 200);

@@ -21,16 +21,29 @@ function section(marker: string): string {
   return doc.slice(start + marker.length + 9);
 }
 
-const configuration = parse(/```yaml\n([\s\S]*?)```/.exec(section('roles-config'))![1]!) as { berth: { auth: Record<string, unknown> } };
-const tableLines = section('roles-table').trim().split('\n').filter((line) => line.startsWith('|'));
-const cells = (line: string) => line.split('|').slice(1, -1).map((cell) => cell.trim());
-const roles = cells(tableLines[0]!).slice(1).map((heading) => heading.split(' ')[0]!);
+const configuration = parse(/```yaml\n([\s\S]*?)```/.exec(section('roles-config'))![1]!) as {
+  berth: { auth: Record<string, unknown> };
+};
+const tableLines = section('roles-table')
+  .trim()
+  .split('\n')
+  .filter((line) => line.startsWith('|'));
+const cells = (line: string) =>
+  line
+    .split('|')
+    .slice(1, -1)
+    .map((cell) => cell.trim());
+const roles = cells(tableLines[0]!)
+  .slice(1)
+  .map((heading) => heading.split(' ')[0]!);
 const rows = tableLines.slice(2).map(cells);
 
 describe('docs/auth.md: what each role can do', () => {
   let server: TestBerth;
   before(async () => {
-    const users = Object.fromEntries(roles.filter((role) => role !== 'anonymous').map((role) => [role, `${role}-password`]));
+    const users = Object.fromEntries(
+      roles.filter((role) => role !== 'anonymous').map((role) => [role, `${role}-password`]),
+    );
     const htpasswd = writeHtpasswd(tempDir('berth-auth-roles-'), users);
     server = await startBerth({ config: { berth: { auth: { ...configuration.berth.auth, htpasswd } } } });
   });
@@ -66,7 +79,11 @@ describe('docs/auth.md: what each role can do', () => {
         const response = await withTokenFlow(`${server.url}${path}`, init, credentials);
         await response.arrayBuffer();
         const allowed = response.status !== 401 && response.status !== 403;
-        assert.equal(allowed ? 'yes' : 'no', expected, `${operation} as ${role}: ${init.method ?? 'GET'} ${path} answered ${response.status}`);
+        assert.equal(
+          allowed ? 'yes' : 'no',
+          expected,
+          `${operation} as ${role}: ${init.method ?? 'GET'} ${path} answered ${response.status}`,
+        );
       }
     });
   }

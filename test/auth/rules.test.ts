@@ -17,8 +17,16 @@ import { bearerChallenge } from '../../src/auth/challenge.js';
 
 describe('scope grammar', () => {
   it('parses type, name and actions, with a port in the name and a deprecated class', () => {
-    assert.deepEqual(parseScope('repository:team-a/app:pull,push'), { type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] });
-    assert.deepEqual(parseScope('repository:localhost:5000/app:pull'), { type: 'repository', name: 'localhost:5000/app', actions: ['pull'] });
+    assert.deepEqual(parseScope('repository:team-a/app:pull,push'), {
+      type: 'repository',
+      name: 'team-a/app',
+      actions: ['pull', 'push'],
+    });
+    assert.deepEqual(parseScope('repository:localhost:5000/app:pull'), {
+      type: 'repository',
+      name: 'localhost:5000/app',
+      actions: ['pull'],
+    });
     assert.deepEqual(parseScope('repository(plugin):x/y:pull'), { type: 'repository', name: 'x/y', actions: ['pull'] });
     assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
     assert.equal(parseScope('repository:onlyname'), undefined);
@@ -33,7 +41,10 @@ describe('scope grammar', () => {
   });
 
   it('checks a token access list, with * covering every action', () => {
-    const access = [{ type: 'repository', name: 'a', actions: ['pull'] }, { type: 'repository', name: 'b', actions: ['*'] }];
+    const access = [
+      { type: 'repository', name: 'a', actions: ['pull'] },
+      { type: 'repository', name: 'b', actions: ['*'] },
+    ];
     assert.ok(grants(access, { type: 'repository', name: 'a', actions: ['pull'] }));
     assert.ok(!grants(access, { type: 'repository', name: 'a', actions: ['pull', 'push'] }));
     assert.ok(grants(access, { type: 'repository', name: 'b', actions: ['pull', 'push', 'delete'] }));
@@ -42,7 +53,12 @@ describe('scope grammar', () => {
 
   it('writes challenges as Distribution does', () => {
     assert.equal(
-      bearerChallenge('https://auth.example/token', 'registry.example', [{ type: 'repository', name: 'samalba/my-app', actions: ['pull', 'push'] }], 'insufficient_scope'),
+      bearerChallenge(
+        'https://auth.example/token',
+        'registry.example',
+        [{ type: 'repository', name: 'samalba/my-app', actions: ['pull', 'push'] }],
+        'insufficient_scope',
+      ),
       'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:samalba/my-app:pull,push",error="insufficient_scope"',
     );
   });
@@ -62,13 +78,17 @@ describe('what each request needs', () => {
     assert.equal(scopes('GET', '/v2/a/manifests/latest'), 'repository:a:pull');
     assert.equal(scopes('HEAD', '/v2/a/manifests/latest'), 'repository:a:pull');
     assert.equal(scopes('PUT', '/v2/a/manifests/latest'), 'repository:a:pull,push');
-    assert.equal(scopes('DELETE', '/v2/a/manifests/sha256:' + '0'.repeat(64)), 'repository:a:delete');
-    assert.equal(scopes('GET', '/v2/a/blobs/sha256:' + '0'.repeat(64)), 'repository:a:pull');
-    assert.equal(scopes('DELETE', '/v2/a/blobs/sha256:' + '0'.repeat(64)), 'repository:a:delete');
+    assert.equal(scopes('DELETE', `/v2/a/manifests/sha256:${'0'.repeat(64)}`), 'repository:a:delete');
+    assert.equal(scopes('GET', `/v2/a/blobs/sha256:${'0'.repeat(64)}`), 'repository:a:pull');
+    assert.equal(scopes('DELETE', `/v2/a/blobs/sha256:${'0'.repeat(64)}`), 'repository:a:delete');
     assert.equal(scopes('POST', '/v2/a/blobs/uploads/'), 'repository:a:pull,push');
-    assert.equal(scopes('POST', '/v2/a/blobs/uploads/?mount=sha256:' + '0'.repeat(64) + '&from=b/c'), 'repository:a:pull,push repository:b/c:pull');
-    for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) assert.equal(scopes(method, '/v2/a/blobs/uploads/some-uuid'), 'repository:a:pull,push');
-    assert.equal(scopes('GET', '/v2/a/referrers/sha256:' + '0'.repeat(64)), 'repository:a:pull');
+    assert.equal(
+      scopes('POST', `/v2/a/blobs/uploads/?mount=sha256:${'0'.repeat(64)}&from=b/c`),
+      'repository:a:pull,push repository:b/c:pull',
+    );
+    for (const method of ['GET', 'PATCH', 'PUT', 'DELETE'])
+      assert.equal(scopes(method, '/v2/a/blobs/uploads/some-uuid'), 'repository:a:pull,push');
+    assert.equal(scopes('GET', `/v2/a/referrers/sha256:${'0'.repeat(64)}`), 'repository:a:pull');
     assert.equal(scopes('POST', '/_berth/admin/gc'), 'registry:admin:*');
     assert.equal(scopes('GET', '/registry/_berth/admin/gc', '/registry'), 'registry:admin:*');
     assert.equal(scopes('GET', '/v2/INVALID/tags/list'), 'authenticated');
@@ -121,7 +141,7 @@ describe('access rules', () => {
   });
 
   it('lets the first matching rule decide, so order matters and [] denies', () => {
-    assert.equal(actions('carol', 'team-a/app'), 'pull,push', 'the team rule comes before carol\'s own');
+    assert.equal(actions('carol', 'team-a/app'), 'pull,push', "the team rule comes before carol's own");
     assert.equal(actions('mallory', 'public/base'), '', 'an explicit deny above the anonymous rule');
     assert.equal(actions('mallory', 'mallory/x'), '');
   });
@@ -148,13 +168,21 @@ describe('access rules', () => {
       { type: 'registry', name: 'catalog', actions: ['*'] },
       { type: 'registry', name: 'admin', actions: ['*'] },
     ]);
-    assert.deepEqual(granted.map(formatScope), ['repository:team-a/app:pull,push', 'repository:alice/x:*', 'repository:public/y:pull', 'registry:catalog:*']);
+    assert.deepEqual(granted.map(formatScope), [
+      'repository:team-a/app:pull,push',
+      'repository:alice/x:*',
+      'repository:public/y:pull',
+      'registry:catalog:*',
+    ]);
   });
 
   it('refuses rules that name nobody, nothing, an unknown group, or repositories without actions', () => {
     assert.throws(() => new AccessPolicy([{ repositories: ['x'], actions: ['pull'] }]), RuleError);
     assert.throws(() => new AccessPolicy([{ users: ['a'] }]), RuleError);
-    assert.throws(() => new AccessPolicy([{ groups: ['nope'], repositories: ['x'], actions: ['pull'] }]), /group "nope" is not defined/);
+    assert.throws(
+      () => new AccessPolicy([{ groups: ['nope'], repositories: ['x'], actions: ['pull'] }]),
+      /group "nope" is not defined/,
+    );
     assert.throws(() => new AccessPolicy([{ users: ['a'], repositories: ['x'] }]), /need actions/);
   });
 
@@ -171,7 +199,12 @@ describe('access rules', () => {
 describe('libtrust key IDs', () => {
   it('match the example key of the token specification', () => {
     const key = createPublicKey({
-      key: { kty: 'EC', crv: 'P-256', x: 'm7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q', y: 'dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc' },
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: 'm7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q',
+        y: 'dU3biz8sZ_8GPB-odm8Wxz3lNDr1xcAQQPQaOcr1fmc',
+      },
       format: 'jwk',
     });
     assert.equal(libtrustKeyId(key), 'PYYO:TEWU:V7JH:26JV:AQTZ:LJC3:SXVJ:XGHA:34F2:2LAQ:ZRMK:Z7Q6');

@@ -16,7 +16,10 @@ import { REPO_ROOT } from '../helpers/berth-process.js';
 /** Runs the CLI with `input` on stdin; resolves with exit code and output. */
 export function berthCli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -34,7 +37,12 @@ export function berthCli(args: string[], input = ''): Promise<{ code: number | n
 export function writeHtpasswd(folder: string, users: Record<string, string>, name = 'htpasswd'): string {
   const path = join(folder, name);
   // Cost 4: fast tests; the server reads any bcrypt cost.
-  writeFileSync(path, Object.entries(users).map(([user, password]) => `${user}:${bcrypt.hashSync(password, 4)}\n`).join(''));
+  writeFileSync(
+    path,
+    Object.entries(users)
+      .map(([user, password]) => `${user}:${bcrypt.hashSync(password, 4)}\n`)
+      .join(''),
+  );
   return path;
 }
 
@@ -60,7 +68,12 @@ export interface Certified extends KeyPair {
 
 const HOUR = 3_600_000;
 
-export function certify(key: KeyPair, name: string, issuer?: Certified, options: { ca?: boolean; validFor?: [number, number] } = {}): Certified {
+export function certify(
+  key: KeyPair,
+  name: string,
+  issuer?: Certified,
+  options: { ca?: boolean; validFor?: [number, number] } = {},
+): Certified {
   const now = Date.now();
   const [from, to] = options.validFor ?? [-HOUR, 24 * HOUR];
   const pem = createCertificate({
@@ -110,7 +123,11 @@ export async function mint(options: MintOptions): Promise<string> {
 }
 
 /** A JWT with any header and claims, signed with an HMAC secret or not at all. */
-export function unsignedToken(header: Record<string, unknown>, claims: Record<string, unknown>, signature = ''): string {
+export function unsignedToken(
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+  signature = '',
+): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${part(header)}.${part(claims)}.${signature}`;
 }
@@ -160,7 +177,11 @@ export async function fetchToken(
  * Sends a request the way a registry client does: without credentials first; on a Bearer
  * challenge, fetches a token for the challenged scope with the given credentials and retries.
  */
-export async function withTokenFlow(url: string, init: RequestInit = {}, credentials?: [string, string]): Promise<Response> {
+export async function withTokenFlow(
+  url: string,
+  init: RequestInit = {},
+  credentials?: [string, string],
+): Promise<Response> {
   const first = await fetch(url, init);
   const challenge = parseChallenge(first.headers.get('www-authenticate'));
   if (first.status !== 401 || challenge?.scheme !== 'Bearer') return first;
@@ -177,15 +198,28 @@ export async function withTokenFlow(url: string, init: RequestInit = {}, credent
 }
 
 /** Pushes an image's blobs and manifest (tag `latest`) with the given headers on every request. */
-export async function pushImageWith(url: string, name: string, image: Image, headers: Record<string, string>): Promise<void> {
+export async function pushImageWith(
+  url: string,
+  name: string,
+  image: Image,
+  headers: Record<string, string>,
+): Promise<void> {
   for (const blob of [image.config, ...image.layers]) {
     const start = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: 'POST', headers });
     if (start.status !== 202) throw new Error(`POST upload to ${name}: ${start.status} ${await start.text()}`);
     const location = new URL(start.headers.get('location')!, url);
     location.searchParams.set('digest', blob.digest);
-    const put = await fetch(location, { method: 'PUT', body: asBody(blob.content), headers: { ...headers, 'Content-Type': 'application/octet-stream' } });
+    const put = await fetch(location, {
+      method: 'PUT',
+      body: asBody(blob.content),
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+    });
     if (put.status !== 201) throw new Error(`PUT upload to ${name}: ${put.status} ${await put.text()}`);
   }
-  const manifest = await fetch(`${url}/v2/${name}/manifests/latest`, { method: 'PUT', body: asBody(image.manifest), headers: { ...headers, 'Content-Type': image.mediaType } });
+  const manifest = await fetch(`${url}/v2/${name}/manifests/latest`, {
+    method: 'PUT',
+    body: asBody(image.manifest),
+    headers: { ...headers, 'Content-Type': image.mediaType },
+  });
   if (manifest.status !== 201) throw new Error(`PUT manifest to ${name}: ${manifest.status} ${await manifest.text()}`);
 }

@@ -21,7 +21,7 @@ import { basic, berthCli as berth, writeHtpasswd } from './support.js';
 const HOSTILE = { 'a/*': 'pw-a', 'b*b': 'pw-b', 'bob/x': 'pw-bob' };
 
 describe('${user} in repository patterns', () => {
-  it('puts the caller\'s name in as literal text, whatever characters it holds', () => {
+  it("puts the caller's name in as literal text, whatever characters it holds", () => {
     const personal = compilePattern('${user}/**');
     for (const user of ['a.b', 'a+b', 'a?b', 'a{2}', 'x$', '[ab]', 'a|b', 'a\\b', '(a)', '${user}', 'a^b']) {
       assert.ok(personal.matches(`${user}/app`, user), `${user} reaches its own namespace`);
@@ -43,7 +43,8 @@ describe('${user} in repository patterns', () => {
     assert.ok(!personal.matches('b*b/x', 'b*b'));
     assert.ok(!personal.matches('bob/x/y', 'bob/x'), 'bob/x does not reach bob/x/…');
     assert.ok(!own.matches('bob/x', 'bob/x'));
-    for (const user of ['a:b', 'a b', 'a\tb', 'a\u0000b', 'a\nb']) assert.ok(!own.matches(user, user), JSON.stringify(user));
+    for (const user of ['a:b', 'a b', 'a\tb', 'a\u0000b', 'a\nb'])
+      assert.ok(!own.matches(user, user), JSON.stringify(user));
   });
 });
 
@@ -101,7 +102,11 @@ describe('hostile user names in the htpasswd file', () => {
     const errors = lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 50);
     assert.deepEqual(
       errors.map((entry) => entry.msg.split(';')[0]),
-      [`${path}:1: user "a/*" contains "/"`, `${path}:2: user "b*b" contains "*"`, `${path}:3: user "bob/x" contains "/"`],
+      [
+        `${path}:1: user "a/*" contains "/"`,
+        `${path}:2: user "b*b" contains "*"`,
+        `${path}:3: user "bob/x" contains "/"`,
+      ],
     );
     assert.ok(users.has('alice'));
     assert.ok(!users.has('a/*') && !users.has('b*b') && !users.has('bob/x'));

@@ -36,7 +36,10 @@ describeWithTools('the berth executable', [script], () => {
     const [help, unauthenticated, login] = await Promise.all([
       berthCli(['--help']),
       berthCli(['tags', `${running.host}/some/repo`], { env: { DOCKER_CONFIG: join(folder, 'nobody') } }),
-      berthCli(['login', running.host, '--username', USER.username, '--password-stdin'], { env: { DOCKER_CONFIG: folder }, input: `${USER.password}\n` }),
+      berthCli(['login', running.host, '--username', USER.username, '--password-stdin'], {
+        env: { DOCKER_CONFIG: folder },
+        input: `${USER.password}\n`,
+      }),
     ]);
     for (const command of ['login', 'logout', 'catalog', 'tags', 'digest', 'inspect', 'rm', 'cp', 'prune']) {
       assert.match(expectCode(help, 0, '--help').stdout, new RegExp(`^  ${command} `, 'm'));
@@ -49,7 +52,10 @@ describeWithTools('the berth executable', [script], () => {
     const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
     const berth = cliCommand().map(quote).join(' ');
     const command = `${berth} cp ${quote(`oci:${join(folder, 'layout')}:v1`)} ${running.host}/bars/app:v1`;
-    const result = await run('script', ['-qec', command, '/dev/null'], { env: { ...process.env, DOCKER_CONFIG: folder }, timeout: 60_000 });
+    const result = await run('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, DOCKER_CONFIG: folder },
+      timeout: 60_000,
+    });
     assert.match(result.stdout, /\d+%/, 'a percentage from the progress bar');
     assert.match(result.stdout, /4\.0 MiB/);
     assert.match(result.stdout, /Copied oci:.* to 127\.0\.0\.1:\d+\/bars\/app:v1/);

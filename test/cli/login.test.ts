@@ -35,23 +35,67 @@ for (const target of [berthTokenTarget, dockerRegistryBasicTarget]) {
 
     it('skopeo reads what berth login wrote, and berth sees skopeo logout', async () => {
       const authfile = join(folder, 'from-berth.json');
-      const login = expectCode(await berthInProcess(['login', '--authfile', authfile, running.host, '-u', USER.username, '-p', USER.password, '--json']), 0, 'berth login');
+      const login = expectCode(
+        await berthInProcess([
+          'login',
+          '--authfile',
+          authfile,
+          running.host,
+          '-u',
+          USER.username,
+          '-p',
+          USER.password,
+          '--json',
+        ]),
+        0,
+        'berth login',
+      );
       assert.deepEqual(login.json(), { registry: running.host, username: USER.username, authfile });
-      const inspected = await skopeo(['inspect', '--authfile', authfile, '--tls-verify=false', `docker://${running.host}/shared/app:v1`]);
+      const inspected = await skopeo([
+        'inspect',
+        '--authfile',
+        authfile,
+        '--tls-verify=false',
+        `docker://${running.host}/shared/app:v1`,
+      ]);
       assert.equal(JSON.parse(inspected.stdout).Architecture, 'amd64');
       await skopeo(['logout', '--authfile', authfile, running.host]);
-      expectCode(await berthInProcess(['tags', '--authfile', authfile, `${running.host}/shared/app`]), 4, 'berth tags after skopeo logout');
+      expectCode(
+        await berthInProcess(['tags', '--authfile', authfile, `${running.host}/shared/app`]),
+        4,
+        'berth tags after skopeo logout',
+      );
     });
 
     it('berth reads what skopeo login wrote, and skopeo sees berth logout', async () => {
       const authfile = join(folder, 'from-skopeo.json');
-      await skopeo(['login', '--authfile', authfile, '--tls-verify=false', '-u', USER.username, '-p', USER.password, running.host]);
-      assert.deepEqual(new CredentialStore(authfile).get(running.host), { username: USER.username, password: USER.password });
-      const tags = expectCode(await berthInProcess(['tags', '--authfile', authfile, `${running.host}/shared/app`]), 0, 'berth tags with skopeo credentials');
+      await skopeo([
+        'login',
+        '--authfile',
+        authfile,
+        '--tls-verify=false',
+        '-u',
+        USER.username,
+        '-p',
+        USER.password,
+        running.host,
+      ]);
+      assert.deepEqual(new CredentialStore(authfile).get(running.host), {
+        username: USER.username,
+        password: USER.password,
+      });
+      const tags = expectCode(
+        await berthInProcess(['tags', '--authfile', authfile, `${running.host}/shared/app`]),
+        0,
+        'berth tags with skopeo credentials',
+      );
       assert.equal(tags.stdout, 'v1\n');
       expectCode(await berthInProcess(['logout', '--authfile', authfile, running.host]), 0, 'berth logout');
       assert.deepEqual(JSON.parse(readFileSync(authfile, 'utf8')).auths, {});
-      const denied = await skopeo(['inspect', '--authfile', authfile, '--tls-verify=false', `docker://${running.host}/shared/app:v1`], { allowFailure: true });
+      const denied = await skopeo(
+        ['inspect', '--authfile', authfile, '--tls-verify=false', `docker://${running.host}/shared/app:v1`],
+        { allowFailure: true },
+      );
       assert.notEqual(denied.code, 0);
       assert.match(denied.stderr, /unauthorized|authentication required|401/i);
     });

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { Registry } from '../../src/client/registry.js';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
-import { buildImage, buildIndex, pushBuiltImage, pushBuiltIndex, type BuiltImage, type BuiltIndex } from '../helpers/images.js';
+import {
+  buildImage,
+  buildIndex,
+  pushBuiltImage,
+  pushBuiltIndex,
+  type BuiltImage,
+  type BuiltIndex,
+} from '../helpers/images.js';
 import { ALL_TARGETS, USER, type RunningTarget } from '../helpers/targets.js';
 
 for (const target of ALL_TARGETS) {
@@ -30,7 +37,10 @@ for (const target of ALL_TARGETS) {
       env = { DOCKER_CONFIG: configDir };
       const registry = new Registry(running.host, { credentials: running.credentials ?? false });
       image = buildImage({ created: '2024-03-01T12:00:00Z', annotations: { 'org.example.team': 'core' } });
-      index = buildIndex([buildImage({ created: '2024-03-02T00:00:00Z' }), buildImage({ architecture: 'arm64', created: '2024-03-02T00:00:00Z' })]);
+      index = buildIndex([
+        buildImage({ created: '2024-03-02T00:00:00Z' }),
+        buildImage({ architecture: 'arm64', created: '2024-03-02T00:00:00Z' }),
+      ]);
       await pushBuiltImage(registry, 'cli/app', 'v1', image);
       await pushBuiltImage(registry, 'cli/app', 'v2', buildImage());
       await pushBuiltIndex(registry, 'cli/multi', 'latest', index);
@@ -46,13 +56,24 @@ for (const target of ALL_TARGETS) {
         const denied = expectCode(await cli('tags', `${running.host}/cli/app`), 4, 'tags before login');
         assert.match(denied.stderr, /^berth: /);
         assert.match(denied.stderr, /hint: .*berth login/);
-        const wrong = expectCode(await cli('login', running.host, '-u', USER.username, '-p', 'not-the-password'), 4, 'login with a wrong password');
+        const wrong = expectCode(
+          await cli('login', running.host, '-u', USER.username, '-p', 'not-the-password'),
+          4,
+          'login with a wrong password',
+        );
         assert.match(wrong.stderr, /refused the credentials of "alice"/);
         assert.equal(existsSync(join(configDir, 'config.json')), false);
-        const ok = expectCode(await cli('login', running.host, '--username', USER.username, '--password', USER.password), 0, 'login');
+        const ok = expectCode(
+          await cli('login', running.host, '--username', USER.username, '--password', USER.password),
+          0,
+          'login',
+        );
         assert.match(ok.stdout, /Login Succeeded/);
         const saved = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8'));
-        assert.equal(saved.auths[running.host].auth, Buffer.from(`${USER.username}:${USER.password}`).toString('base64'));
+        assert.equal(
+          saved.auths[running.host].auth,
+          Buffer.from(`${USER.username}:${USER.password}`).toString('base64'),
+        );
       });
     }
 
@@ -66,11 +87,19 @@ for (const target of ALL_TARGETS) {
         await cli('digest', `${running.host}/cli/multi`, '--json'),
       ];
       assert.deepEqual(expectCode(catalog, 0, 'catalog').stdout.trim().split('\n').sort(), ['cli/app', 'cli/multi']);
-      assert.deepEqual(expectCode(catalogJson, 0, 'catalog --json').json(), { registry: running.host, repositories: ['cli/app', 'cli/multi'] });
+      assert.deepEqual(expectCode(catalogJson, 0, 'catalog --json').json(), {
+        registry: running.host,
+        repositories: ['cli/app', 'cli/multi'],
+      });
       assert.deepEqual(expectCode(tags, 0, 'tags').stdout.trim().split('\n').sort(), ['v1', 'v2']);
       assert.deepEqual(expectCode(tagsJson, 0, 'tags --json').json().tags.sort(), ['v1', 'v2']);
       assert.equal(expectCode(digest, 0, 'digest').stdout, `${image.digest}\n`);
-      assert.deepEqual(expectCode(digestJson, 0, 'digest --json').json(), { registry: running.host, repository: 'cli/multi', reference: 'latest', digest: index.digest });
+      assert.deepEqual(expectCode(digestJson, 0, 'digest --json').json(), {
+        registry: running.host,
+        repository: 'cli/multi',
+        reference: 'latest',
+        digest: index.digest,
+      });
     });
 
     it('inspects images and indexes: platforms, layers, sizes, created, annotations', async () => {
@@ -90,14 +119,20 @@ for (const target of ALL_TARGETS) {
       const details = expectCode(json, 0, 'inspect --json').json();
       assert.equal(details.kind, 'image');
       assert.equal(details.layers.length, 2);
-      assert.equal(details.size, image.blobs.reduce((total, blob) => total + blob.content.length, 0));
+      assert.equal(
+        details.size,
+        image.blobs.reduce((total, blob) => total + blob.content.length, 0),
+      );
       assert.equal(details.created, '2024-03-01T12:00:00Z');
       assert.match(expectCode(multi, 0, 'inspect index').stdout, /Platforms: +2\n +linux\/amd64 .*\n +linux\/arm64 /);
       const multiDetails = expectCode(multiJson, 0, 'inspect index --json').json();
-      assert.deepEqual(multiDetails.platforms.map((entry: { platform: string; digest: string }) => [entry.platform, entry.digest]), [
-        ['linux/amd64', index.images[0]!.digest],
-        ['linux/arm64', index.images[1]!.digest],
-      ]);
+      assert.deepEqual(
+        multiDetails.platforms.map((entry: { platform: string; digest: string }) => [entry.platform, entry.digest]),
+        [
+          ['linux/amd64', index.images[0]!.digest],
+          ['linux/arm64', index.images[1]!.digest],
+        ],
+      );
       assert.equal(expectCode(raw, 0, 'inspect --raw').stdout, image.manifest.toString('utf8'));
     });
 
@@ -109,7 +144,10 @@ for (const target of ALL_TARGETS) {
         await cli('tags'),
         await cli('catalog', running.host, '--page-size', 'many'),
       ];
-      assert.match(expectCode(missing, 3, 'digest of a missing tag').stderr, /does not exist\nhint: list the tags with: berth tags/);
+      assert.match(
+        expectCode(missing, 3, 'digest of a missing tag').stderr,
+        /does not exist\nhint: list the tags with: berth tags/,
+      );
       const error = JSON.parse(expectCode(missingJson, 3, 'inspect --json of a missing repository').stderr);
       assert.equal(error.error.kind, 'not-found');
       assert.match(expectCode(badRef, 2, 'bad reference').stderr, /invalid image reference/);
@@ -122,10 +160,19 @@ for (const target of ALL_TARGETS) {
       if (running.deletesTags) {
         assert.match(expectCode(untag, 0, 'rm --untag').stdout, /Untagged .*cli\/app:v2/);
       } else {
-        assert.match(expectCode(untag, 1, 'rm --untag on a registry without tag deletion').stderr, /cannot delete a tag.*\nhint: delete the manifest by digest/);
+        assert.match(
+          expectCode(untag, 1, 'rm --untag on a registry without tag deletion').stderr,
+          /cannot delete a tag.*\nhint: delete the manifest by digest/,
+        );
       }
       const removed = expectCode(await cli('rm', `${running.host}/cli/app:v1`, '--json'), 0, 'rm');
-      assert.deepEqual(removed.json(), { registry: running.host, repository: 'cli/app', reference: 'v1', digest: image.digest, deleted: 'manifest' });
+      assert.deepEqual(removed.json(), {
+        registry: running.host,
+        repository: 'cli/app',
+        reference: 'v1',
+        digest: image.digest,
+        deleted: 'manifest',
+      });
       expectCode(await cli('digest', `${running.host}/cli/app:v1`), 3, 'digest after rm');
       expectCode(await cli('rm', `${running.host}/cli/app@${image.digest}`), 3, 'rm of a deleted digest');
     });

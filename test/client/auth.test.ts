@@ -23,10 +23,19 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
   let shortLived: TestDockerRegistry;
   before(async () => {
     issuer = await startTokenIssuer({ users: { [USER.username]: USER.password } });
-    registry = await startDockerRegistry({ token: { realm: issuer.realm, service: issuer.service, issuer: issuer.issuer, rootcertbundle: issuer.certPath } });
+    registry = await startDockerRegistry({
+      token: { realm: issuer.realm, service: issuer.service, issuer: issuer.issuer, rootcertbundle: issuer.certPath },
+    });
     // Tokens that live 1 s: shorter than the client's renewal margin, so each is used once.
     shortIssuer = await startTokenIssuer({ users: { [USER.username]: USER.password }, expiresIn: 1 });
-    shortLived = await startDockerRegistry({ token: { realm: shortIssuer.realm, service: shortIssuer.service, issuer: shortIssuer.issuer, rootcertbundle: shortIssuer.certPath } });
+    shortLived = await startDockerRegistry({
+      token: {
+        realm: shortIssuer.realm,
+        service: shortIssuer.service,
+        issuer: shortIssuer.issuer,
+        rootcertbundle: shortIssuer.certPath,
+      },
+    });
   });
   after(async () => {
     await registry?.close();
@@ -50,7 +59,10 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
       assert.equal(issuer.requests.length, afterPush);
       await client.catalog();
       await client.catalog();
-      assert.deepEqual(issuer.requests.slice(afterPush).map((request) => request.scopes), [['registry:catalog:*']]);
+      assert.deepEqual(
+        issuer.requests.slice(afterPush).map((request) => request.scopes),
+        [['registry:catalog:*']],
+      );
       const keys = issuer.requests.map((request) => [...request.scopes].sort().join(' '));
       assert.equal(new Set(keys).size, keys.length, `a scope was asked twice: ${keys.join(' | ')}`);
     } finally {
@@ -117,7 +129,10 @@ describe("credentials in Docker's config.json", () => {
 
   it('honours DOCKER_CONFIG, writes base64 user:password with mode 0600 and keeps other keys', () => {
     assert.equal(dockerConfigPath(), join(folder, 'config.json'));
-    writeFileSync(join(folder, 'config.json'), JSON.stringify({ auths: { 'other.test': { auth: 'eDp5' } }, psFormat: 'table' }));
+    writeFileSync(
+      join(folder, 'config.json'),
+      JSON.stringify({ auths: { 'other.test': { auth: 'eDp5' } }, psFormat: 'table' }),
+    );
     const store = new CredentialStore();
     store.set('localhost:5000', 'alice', 'p:ss word');
     const written = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
@@ -133,14 +148,17 @@ describe("credentials in Docker's config.json", () => {
   it('finds entries other tools wrote under URLs, and Docker Hub under its historical key', () => {
     const path = join(folder, 'sub', 'config.json');
     mkdirSync(join(folder, 'sub'));
-    writeFileSync(path, JSON.stringify({
-      auths: {
-        'https://registry.example.com': { auth: Buffer.from('bob:b').toString('base64') },
-        'https://index.docker.io/v1/': { auth: Buffer.from('hub:h').toString('base64') },
-        'plain.example.com': { username: 'carol', password: 'c' },
-        'token.example.com': { auth: Buffer.from('<token>:').toString('base64'), identitytoken: 'refresh-me' },
-      },
-    }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        auths: {
+          'https://registry.example.com': { auth: Buffer.from('bob:b').toString('base64') },
+          'https://index.docker.io/v1/': { auth: Buffer.from('hub:h').toString('base64') },
+          'plain.example.com': { username: 'carol', password: 'c' },
+          'token.example.com': { auth: Buffer.from('<token>:').toString('base64'), identitytoken: 'refresh-me' },
+        },
+      }),
+    );
     const store = new CredentialStore(path);
     assert.deepEqual(store.get('registry.example.com'), { username: 'bob', password: 'b' });
     assert.deepEqual(store.get('docker.io'), { username: 'hub', password: 'h' });

@@ -25,7 +25,10 @@ describe('OciLayout', () => {
   after(() => rmSync(folder, { recursive: true, force: true }));
 
   it('creates a layout and refuses to open a folder that is none', async () => {
-    await assert.rejects(OciLayout.open(join(folder, 'missing')), (error) => error instanceof ClientError && error.kind === 'not-found');
+    await assert.rejects(
+      OciLayout.open(join(folder, 'missing')),
+      (error) => error instanceof ClientError && error.kind === 'not-found',
+    );
     const layout = await OciLayout.open(join(folder, 'new'), { create: true });
     assert.deepEqual(JSON.parse(readFileSync(join(layout.dir, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' });
     assert.deepEqual((await layout.readIndex()).manifests, []);
@@ -34,11 +37,21 @@ describe('OciLayout', () => {
   it('writes a streamed blob only when its bytes match the digest, leaving nothing behind otherwise', async () => {
     const layout = await OciLayout.open(join(folder, 'blobs'), { create: true });
     const blob = randomBlob(5000);
-    await layout.writeBlob(blob.digest, Readable.from([blob.content.subarray(0, 100), blob.content.subarray(100)]), 5000);
+    await layout.writeBlob(
+      blob.digest,
+      Readable.from([blob.content.subarray(0, 100), blob.content.subarray(100)]),
+      5000,
+    );
     assert.deepEqual(readFileSync(layout.blobPath(blob.digest)), blob.content);
     const wrong = sha256('something else');
-    await assert.rejects(layout.writeBlob(wrong, Readable.from([blob.content])), (error) => error instanceof ClientError && error.kind === 'digest-mismatch');
-    await assert.rejects(layout.writeBlob(blob.digest.replace(/.$/, '0'), Readable.from([Buffer.from('x')]), 1), ClientError);
+    await assert.rejects(
+      layout.writeBlob(wrong, Readable.from([blob.content])),
+      (error) => error instanceof ClientError && error.kind === 'digest-mismatch',
+    );
+    await assert.rejects(
+      layout.writeBlob(blob.digest.replace(/.$/, '0'), Readable.from([Buffer.from('x')]), 1),
+      ClientError,
+    );
     assert.deepEqual(readdirSync(join(layout.dir, 'blobs', 'sha256')), [blob.digest.slice(7)]);
   });
 
@@ -48,13 +61,23 @@ describe('OciLayout', () => {
     await layout.writeBlob(blob.digest, blob.content);
     writeFileSync(layout.blobPath(blob.digest), Buffer.concat([blob.content.subarray(1), Buffer.from('!')]));
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-    await assert.rejects(pipeline(await layout.openBlob(blob.digest, 300), sink), (error) => error instanceof ClientError && error.kind === 'digest-mismatch');
-    await assert.rejects(layout.readBlob(blob.digest), (error) => error instanceof ClientError && error.kind === 'digest-mismatch');
+    await assert.rejects(
+      pipeline(await layout.openBlob(blob.digest, 300), sink),
+      (error) => error instanceof ClientError && error.kind === 'digest-mismatch',
+    );
+    await assert.rejects(
+      layout.readBlob(blob.digest),
+      (error) => error instanceof ClientError && error.kind === 'digest-mismatch',
+    );
   });
 
   it('keeps one entry per tag in index.json, and untagged entries once per digest', async () => {
     const layout = await OciLayout.open(join(folder, 'tags'), { create: true });
-    const descriptor = (digest: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 10 });
+    const descriptor = (digest: string) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest,
+      size: 10,
+    });
     await layout.addManifest(descriptor(sha256('a')), 'v1');
     await layout.addManifest(descriptor(sha256('b')), 'v1');
     await layout.addManifest(descriptor(sha256('b')), 'v2');
@@ -85,7 +108,13 @@ describe('copyImage', () => {
       await pushBuiltIndex(registry, 'lib/multi', 'v1', index);
       const events: CopyEvent[] = [];
       const layout = await OciLayout.open(join(folder, 'out'), { create: true });
-      const result = await copyImage(new RegistryEndpoint(registry, 'lib/multi'), 'v1', new LayoutEndpoint(layout), 'v1', { onEvent: (event) => events.push(event) });
+      const result = await copyImage(
+        new RegistryEndpoint(registry, 'lib/multi'),
+        'v1',
+        new LayoutEndpoint(layout),
+        'v1',
+        { onEvent: (event) => events.push(event) },
+      );
       assert.equal(result.digest, index.digest);
       assert.equal(result.manifests, 3);
       assert.equal(result.blobs.uploaded, 6);
@@ -99,7 +128,12 @@ describe('copyImage', () => {
       // Copying back into another repository of the same registry mounts every blob.
       const back = await copyImage(new LayoutEndpoint(layout), 'v1', new RegistryEndpoint(registry, 'lib/copy'), 'v1');
       assert.equal(back.blobs.uploaded, 6);
-      const mounted = await copyImage(new RegistryEndpoint(registry, 'lib/copy'), 'v1', new RegistryEndpoint(registry, 'lib/mounted'), undefined);
+      const mounted = await copyImage(
+        new RegistryEndpoint(registry, 'lib/copy'),
+        'v1',
+        new RegistryEndpoint(registry, 'lib/mounted'),
+        undefined,
+      );
       assert.deepEqual(mounted.blobs, { uploaded: 0, mounted: 6, existing: 0, skipped: 0 });
       assert.equal(await registry.digest('lib/mounted', index.digest), index.digest);
     } finally {

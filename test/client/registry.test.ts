@@ -31,13 +31,16 @@ async function rejectsWith(promise: Promise<unknown>, kind: string): Promise<Cli
 async function hashStream(stream: Readable): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  await pipeline(stream, new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback();
-    },
-  }));
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        size += chunk.length;
+        callback();
+      },
+    }),
+  );
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
@@ -79,7 +82,9 @@ for (const target of ALL_TARGETS) {
 
     it('uploads blobs streamed with an unknown digest, in chunks, and big ones without buffering', async () => {
       const streamed = randomBlob(3000);
-      const result = await registry.uploadBlob('lib/up', () => Readable.from([streamed.content.subarray(0, 1000), streamed.content.subarray(1000)]));
+      const result = await registry.uploadBlob('lib/up', () =>
+        Readable.from([streamed.content.subarray(0, 1000), streamed.content.subarray(1000)]),
+      );
       assert.deepEqual(result, { digest: streamed.digest, size: 3000, mounted: false });
       assert.deepEqual(await registry.getBlobBytes('lib/up', streamed.digest), streamed.content);
 
@@ -96,7 +101,10 @@ for (const target of ALL_TARGETS) {
       assert.equal(big.digest, digest);
       const download = await registry.openBlob('lib/up', digest);
       assert.deepEqual(await hashStream(download.stream), { digest, size });
-      const bigChunked = await registry.uploadBlob('lib/up2', () => generatedStream(size, 7).stream, { chunked: true, chunkSize: 1024 * 1024 });
+      const bigChunked = await registry.uploadBlob('lib/up2', () => generatedStream(size, 7).stream, {
+        chunked: true,
+        chunkSize: 1024 * 1024,
+      });
       assert.deepEqual(bigChunked, { digest, size, mounted: false });
     });
 
@@ -163,8 +171,13 @@ for (const target of ALL_TARGETS) {
         referrers = await registry.referrers('lib/ref', image.digest);
       }
       assert.deepEqual(referrers.map((descriptor) => descriptor.digest).sort(), [signature.digest, sbom.digest].sort());
-      const filtered = await registry.referrers('lib/ref', image.digest, { artifactType: 'application/vnd.example.sbom' });
-      assert.deepEqual(filtered.map((descriptor) => descriptor.digest), [sbom.digest]);
+      const filtered = await registry.referrers('lib/ref', image.digest, {
+        artifactType: 'application/vnd.example.sbom',
+      });
+      assert.deepEqual(
+        filtered.map((descriptor) => descriptor.digest),
+        [sbom.digest],
+      );
       assert.equal(OCI_EMPTY, 'application/vnd.oci.empty.v1+json');
     });
 

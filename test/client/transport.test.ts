@@ -97,7 +97,10 @@ describe('transport: retries', () => {
     try {
       failures = 1;
       const before = proxy.seen.length;
-      await assert.rejects(registry.uploadBlob('app', Buffer.from('hello')), (error) => (error as ClientError).status === 503);
+      await assert.rejects(
+        registry.uploadBlob('app', Buffer.from('hello')),
+        (error) => (error as ClientError).status === 503,
+      );
       assert.deepEqual(proxy.seen.slice(before), ['POST /v2/app/blobs/uploads/']);
     } finally {
       failures = 0;
@@ -234,7 +237,27 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
     folder = tempDir('tls-');
     const certificate = join(folder, 'cert.pem');
     const key = join(folder, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certificate, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        certificate,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     secure = await startDockerRegistry({ tls: { certificate, key } });
     plain = await startBerth();
   });
@@ -285,7 +308,10 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
       forced.close();
     }
     assert.equal(new Registry('registry.example.com').baseUrl, 'https://registry.example.com');
-    assert.equal(new Registry('registry.example.com:5000', { plainHttp: true }).baseUrl, 'http://registry.example.com:5000');
+    assert.equal(
+      new Registry('registry.example.com:5000', { plainHttp: true }).baseUrl,
+      'http://registry.example.com:5000',
+    );
     assert.equal(new Registry('docker.io').baseUrl, 'https://registry-1.docker.io');
   });
 });
@@ -293,17 +319,31 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
 describe('protocol parsers', () => {
   it('reads Link headers, relative and absolute, among several relations', () => {
     const current = new URL('http://registry.test:5000/v2/_catalog?n=2');
-    assert.equal(nextPage('</v2/_catalog?last=b&n=2>; rel="next"', current)?.href, 'http://registry.test:5000/v2/_catalog?last=b&n=2');
-    assert.equal(nextPage('<https://other.test/v2/x/tags/list?n=1&last=a>; rel=next', current)?.href, 'https://other.test/v2/x/tags/list?n=1&last=a');
+    assert.equal(
+      nextPage('</v2/_catalog?last=b&n=2>; rel="next"', current)?.href,
+      'http://registry.test:5000/v2/_catalog?last=b&n=2',
+    );
+    assert.equal(
+      nextPage('<https://other.test/v2/x/tags/list?n=1&last=a>; rel=next', current)?.href,
+      'https://other.test/v2/x/tags/list?n=1&last=a',
+    );
     assert.equal(nextPage('</a>; rel="prev", </b,c>; rel="next"', current)?.pathname, '/b,c');
     assert.equal(nextPage('</a>; rel="prev"', current), undefined);
     assert.equal(nextPage(undefined, current), undefined);
   });
 
   it('reads WWW-Authenticate challenges', () => {
-    assert.deepEqual(parseChallenges('Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull,push"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.test/token', service: 'registry.test', scope: 'repository:a/b:pull,push' } },
-    ]);
+    assert.deepEqual(
+      parseChallenges(
+        'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull,push"',
+      ),
+      [
+        {
+          scheme: 'bearer',
+          params: { realm: 'https://auth.test/token', service: 'registry.test', scope: 'repository:a/b:pull,push' },
+        },
+      ],
+    );
     assert.deepEqual(parseChallenges('Basic realm="Registry Realm", Bearer realm="x"'), [
       { scheme: 'basic', params: { realm: 'Registry Realm' } },
       { scheme: 'bearer', params: { realm: 'x' } },
@@ -312,7 +352,10 @@ describe('protocol parsers', () => {
   });
 
   it('merges scopes per resource into stable cache keys', () => {
-    assert.deepEqual(mergeScopes(['repository:b:push', 'repository:a:pull', 'repository:b:pull']), ['repository:a:pull', 'repository:b:pull,push']);
+    assert.deepEqual(mergeScopes(['repository:b:push', 'repository:a:pull', 'repository:b:pull']), [
+      'repository:a:pull',
+      'repository:b:pull,push',
+    ]);
     assert.deepEqual(mergeScopes(['registry:catalog:*']), ['registry:catalog:*']);
   });
 });

@@ -71,7 +71,9 @@ describe('REGISTRY_ environment overrides', () => {
   it('an index past the end of a list is refused, naming the variable', () => {
     assert.throws(
       () => withEnv({ REGISTRY_HTTP_TLS_CLIENTCAS_5: '/env/ca.pem' }),
-      (error: Error) => error instanceof ConfigError && /REGISTRY_HTTP_TLS_CLIENTCAS_5: index 5 is past the end of "http\.tls\.clientcas"/.test(error.message),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /REGISTRY_HTTP_TLS_CLIENTCAS_5: index 5 is past the end of "http\.tls\.clientcas"/.test(error.message),
     );
   });
 
@@ -90,16 +92,32 @@ describe('REGISTRY_ environment overrides', () => {
     assert.equal(config.storage.azure, undefined);
     assert.equal(config.storage.delete.enabled, true, 'storage settings are kept');
     assert.ok(!warnings.some((warning) => warning.includes('storage.azure')), 'the dropped driver is not warned about');
-    const moved = withEnv({ REGISTRY_STORAGE: 'filesystem', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/env/root' }).config;
-    assert.equal(moved.storage.filesystem?.rootdirectory, '/env/root', 'REGISTRY_STORAGE applies before REGISTRY_STORAGE_…');
+    const moved = withEnv({
+      REGISTRY_STORAGE: 'filesystem',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/env/root',
+    }).config;
+    assert.equal(
+      moved.storage.filesystem?.rootdirectory,
+      '/env/root',
+      'REGISTRY_STORAGE applies before REGISTRY_STORAGE_…',
+    );
   });
 
   it('REGISTRY_STORAGE naming a driver Berth does not serve is refused', () => {
-    assert.throws(() => withEnv({ REGISTRY_STORAGE: 'gcs' }), (error: Error) => error instanceof ConfigError && /storage \(set by REGISTRY_STORAGE\): Berth serves storage\.filesystem/.test(error.message));
+    assert.throws(
+      () => withEnv({ REGISTRY_STORAGE: 'gcs' }),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /storage \(set by REGISTRY_STORAGE\): Berth serves storage\.filesystem/.test(error.message),
+    );
   });
 
   it('values stay strings unless the key wants another type', () => {
-    const { config } = withEnv({ REGISTRY_LOG_FIELDS_BUILD: '0123', REGISTRY_LOG_FIELDS_RATIO: '1e3', REGISTRY_CATALOG_MAXENTRIES: '50' });
+    const { config } = withEnv({
+      REGISTRY_LOG_FIELDS_BUILD: '0123',
+      REGISTRY_LOG_FIELDS_RATIO: '1e3',
+      REGISTRY_CATALOG_MAXENTRIES: '50',
+    });
     assert.deepEqual(config.log.fields, { build: '0123', ratio: '1e3' });
     assert.equal(config.catalog.maxentries, 50);
   });
@@ -115,7 +133,9 @@ describe('REGISTRY_ environment overrides', () => {
       () => withEnv({ REGISTRY_STORAGE_DELETE_ENABLED: 'maybe' }),
       (error: Error) =>
         error instanceof ConfigError &&
-        error.message.includes('storage.delete.enabled (set by REGISTRY_STORAGE_DELETE_ENABLED): expected true or false, not "maybe"'),
+        error.message.includes(
+          'storage.delete.enabled (set by REGISTRY_STORAGE_DELETE_ENABLED): expected true or false, not "maybe"',
+        ),
     );
     assert.throws(
       () => withEnv({ REGISTRY_HTTP_ADDR: 'localhost' }),

@@ -66,7 +66,12 @@ describe('configuration defaults', () => {
     assert.equal(config.version, '0.1');
     assert.equal(config.storage.filesystem?.rootdirectory, '/var/lib/registry');
     assert.equal(config.storage.delete.enabled, false);
-    assert.deepEqual(config.storage.maintenance.uploadpurging, { enabled: true, age: 168 * HOUR, interval: 24 * HOUR, dryrun: false });
+    assert.deepEqual(config.storage.maintenance.uploadpurging, {
+      enabled: true,
+      age: 168 * HOUR,
+      interval: 24 * HOUR,
+      dryrun: false,
+    });
     assert.equal(config.storage.maintenance.readonly, undefined);
     assert.equal(config.http.addr, ':5000');
     assert.equal(config.http.net, 'tcp');
@@ -97,16 +102,37 @@ describe("Distribution's full example configuration", () => {
   it('loads, with a warning (not an error) for each part Berth ignores', () => {
     const { warnings } = loadExample();
     const expected = [
-      '"middleware"', '"notifications"', '"health"', '"proxy"', '"validation"', '"tags"',
-      '"log.formatter"', '"log.hooks"', '"loglevel" is deprecated',
-      '"storage.azure"', '"storage.gcs"', '"storage.inmemory"', '"storage.cache"', '"storage.tag"',
-      '"storage.filesystem.maxthreads"', '"http.secret"', '"http.debug"', '"http.http2"',
-      '"middleware.storage" is written more than once', '"redis.tls" is written more than once',
+      '"middleware"',
+      '"notifications"',
+      '"health"',
+      '"proxy"',
+      '"validation"',
+      '"tags"',
+      '"log.formatter"',
+      '"log.hooks"',
+      '"loglevel" is deprecated',
+      '"storage.azure"',
+      '"storage.gcs"',
+      '"storage.inmemory"',
+      '"storage.cache"',
+      '"storage.tag"',
+      '"storage.filesystem.maxthreads"',
+      '"http.secret"',
+      '"http.debug"',
+      '"http.http2"',
+      '"middleware.storage" is written more than once',
+      '"redis.tls" is written more than once',
     ];
     for (const fragment of expected) {
-      assert.ok(warnings.some((warning) => warning.includes(fragment)), `a warning mentions ${fragment}; got:\n${warnings.join('\n')}`);
+      assert.ok(
+        warnings.some((warning) => warning.includes(fragment)),
+        `a warning mentions ${fragment}; got:\n${warnings.join('\n')}`,
+      );
     }
-    assert.ok(!warnings.some((warning) => warning.includes('unknown key')), `no key of the example is unknown:\n${warnings.join('\n')}`);
+    assert.ok(
+      !warnings.some((warning) => warning.includes('unknown key')),
+      `no key of the example is unknown:\n${warnings.join('\n')}`,
+    );
   });
 
   it('keeps the values of the sections Berth implements', () => {
@@ -116,7 +142,12 @@ describe("Distribution's full example configuration", () => {
     assert.equal(config.log.accesslog?.disabled, true);
     assert.equal(config.storage.filesystem?.rootdirectory, '/var/lib/registry');
     assert.equal(config.storage.delete.enabled, false);
-    assert.deepEqual(config.storage.maintenance.uploadpurging, { enabled: true, age: 168 * HOUR, interval: 24 * HOUR, dryrun: false });
+    assert.deepEqual(config.storage.maintenance.uploadpurging, {
+      enabled: true,
+      age: 168 * HOUR,
+      interval: 24 * HOUR,
+      dryrun: false,
+    });
     assert.equal(config.storage.maintenance.readonly?.enabled, false);
     assert.equal(config.http.addr, 'localhost:5000');
     assert.equal(config.http.prefix, '/my/nested/registry/');
@@ -132,9 +163,14 @@ describe("Distribution's full example configuration", () => {
 
 describe('unknown keys', () => {
   it('are dropped with a warning that gives the key path', () => {
-    const { config, warnings } = load(`${STORAGE}    bogus: 1\nhttp:\n  addr: :5000\n  extra:\n    nested: true\nsurprise: yes\n`);
+    const { config, warnings } = load(
+      `${STORAGE}    bogus: 1\nhttp:\n  addr: :5000\n  extra:\n    nested: true\nsurprise: yes\n`,
+    );
     for (const path of ['storage.filesystem.bogus', 'http.extra', 'surprise']) {
-      assert.ok(warnings.includes(`configuration: unknown key "${path}" ignored`), `warning for ${path}; got:\n${warnings.join('\n')}`);
+      assert.ok(
+        warnings.includes(`configuration: unknown key "${path}" ignored`),
+        `warning for ${path}; got:\n${warnings.join('\n')}`,
+      );
     }
     assert.equal(config.http.addr, ':5000');
     assert.equal(config.storage.filesystem?.rootdirectory, '/var/lib/registry');
@@ -153,9 +189,20 @@ describe('invalid values', () => {
     ['http.tls.minimumtls', 'http:\n  tls:\n    minimumtls: tls1.4\n'],
     ['http.tls.clientauth', 'http:\n  tls:\n    clientauth: trust-everyone\n'],
     ['http.tls.ciphersuites.0', 'http:\n  tls:\n    ciphersuites: [TLS_MADE_UP]\n'],
-    ['storage.delete.enabled', 'storage:\n  filesystem: {rootdirectory: /x}\n  delete:\n    enabled: maybe\n', /expected true or false, not "maybe"/],
-    ['storage.maintenance.uploadpurging.age', 'storage:\n  filesystem: {rootdirectory: /x}\n  maintenance:\n    uploadpurging:\n      age: soon\n', /"soon" is not a duration/],
-    ['storage.maintenance.readonly.enabled', 'storage:\n  filesystem: {rootdirectory: /x}\n  maintenance:\n    readonly:\n      enabled: perhaps\n'],
+    [
+      'storage.delete.enabled',
+      'storage:\n  filesystem: {rootdirectory: /x}\n  delete:\n    enabled: maybe\n',
+      /expected true or false, not "maybe"/,
+    ],
+    [
+      'storage.maintenance.uploadpurging.age',
+      'storage:\n  filesystem: {rootdirectory: /x}\n  maintenance:\n    uploadpurging:\n      age: soon\n',
+      /"soon" is not a duration/,
+    ],
+    [
+      'storage.maintenance.readonly.enabled',
+      'storage:\n  filesystem: {rootdirectory: /x}\n  maintenance:\n    readonly:\n      enabled: perhaps\n',
+    ],
     ['log.level', 'log:\n  level: loud\n', /expected one of error, warn, info, debug/],
     ['catalog.maxentries', 'catalog:\n  maxentries: -1\n'],
     ['berth.manifestmaxsize', 'berth:\n  manifestmaxsize: big\n'],
@@ -172,7 +219,10 @@ describe('invalid values', () => {
   }
 
   it('a configuration without storage is refused with a hint', () => {
-    assert.match(configError('http:\n  addr: :5000\n'), /storage: required: configure storage\.filesystem\.rootdirectory/);
+    assert.match(
+      configError('http:\n  addr: :5000\n'),
+      /storage: required: configure storage\.filesystem\.rootdirectory/,
+    );
   });
 
   it('storage without the filesystem driver is refused', () => {
@@ -185,13 +235,18 @@ describe('invalid values', () => {
   });
 
   it('a missing file is refused with its path', () => {
-    assert.throws(() => loadConfig('/nonexistent/berth/config.yml', {}), (error: Error) => error instanceof ConfigError && error.message.includes('/nonexistent/berth/config.yml'));
+    assert.throws(
+      () => loadConfig('/nonexistent/berth/config.yml', {}),
+      (error: Error) => error instanceof ConfigError && error.message.includes('/nonexistent/berth/config.yml'),
+    );
   });
 });
 
 describe("Distribution's YAML", () => {
   it('reads yes/no/on/off as booleans (YAML 1.1), and quoted or capitalised words too', () => {
-    const { config } = load(`${STORAGE}  delete:\n    enabled: yes\n  maintenance:\n    uploadpurging:\n      enabled: off\n      dryrun: "True"\n    readonly:\n      enabled: No\n`);
+    const { config } = load(
+      `${STORAGE}  delete:\n    enabled: yes\n  maintenance:\n    uploadpurging:\n      enabled: off\n      dryrun: "True"\n    readonly:\n      enabled: No\n`,
+    );
     assert.equal(config.storage.delete.enabled, true);
     assert.equal(config.storage.maintenance.uploadpurging.enabled, false);
     assert.equal(config.storage.maintenance.uploadpurging.dryrun, true);
@@ -204,7 +259,9 @@ describe("Distribution's YAML", () => {
   });
 
   it('reads Go durations, and bare numbers as nanoseconds', () => {
-    const { config } = load(`${STORAGE}  maintenance:\n    uploadpurging:\n      age: 1h30m\n      interval: 2000000000\nhttp:\n  draintimeout: 500ms\n`);
+    const { config } = load(
+      `${STORAGE}  maintenance:\n    uploadpurging:\n      age: 1h30m\n      interval: 2000000000\nhttp:\n  draintimeout: 500ms\n`,
+    );
     assert.equal(config.storage.maintenance.uploadpurging.age, 90 * 60_000);
     assert.equal(config.storage.maintenance.uploadpurging.interval, 2000);
     assert.equal(config.http.draintimeout, 500);
@@ -213,7 +270,10 @@ describe("Distribution's YAML", () => {
   it('a key written twice keeps its last value, with a warning', () => {
     const { config, warnings } = load(`${STORAGE}http:\n  addr: :5000\n  addr: :6000\n`);
     assert.equal(config.http.addr, ':6000');
-    assert.ok(warnings.includes('configuration: key "http.addr" is written more than once; the last value is used'), warnings.join('\n'));
+    assert.ok(
+      warnings.includes('configuration: key "http.addr" is written more than once; the last value is used'),
+      warnings.join('\n'),
+    );
   });
 
   it('log levels are read case-insensitively; loglevel (deprecated) applies when log.level is absent', () => {

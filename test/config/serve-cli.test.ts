@@ -37,12 +37,17 @@ describe('berth serve with an invalid configuration', () => {
   });
 
   it('names the REGISTRY_ variable that set a bad value', async () => {
-    const stderr = await refused(undefined, { REGISTRY_HTTP_ADDR: 'localhost', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(folder, 'data') });
+    const stderr = await refused(undefined, {
+      REGISTRY_HTTP_ADDR: 'localhost',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(folder, 'data'),
+    });
     assert.match(stderr, /http\.addr \(set by REGISTRY_HTTP_ADDR\)/);
   });
 
-  it('refuses TLS it cannot serve (Let\'s Encrypt) instead of serving plain HTTP', async () => {
-    const stderr = await refused(`${storage}http:\n  addr: 127.0.0.1:0\n  tls:\n    letsencrypt:\n      cachefile: /tmp/x\n      email: a@example.com\n`);
+  it("refuses TLS it cannot serve (Let's Encrypt) instead of serving plain HTTP", async () => {
+    const stderr = await refused(
+      `${storage}http:\n  addr: 127.0.0.1:0\n  tls:\n    letsencrypt:\n      cachefile: /tmp/x\n      email: a@example.com\n`,
+    );
     assert.match(stderr, /http\.tls\.letsencrypt: Let's Encrypt certificates are not supported/);
   });
 

@@ -76,7 +76,9 @@ describe('the admin endpoint', () => {
 describe('scheduled collection', () => {
   let server: TestBerth;
   // A grace period above the push's duration, so runs every 50 ms never take its fresh uploads.
-  before(async () => (server = await startBerth({ config: { berth: { gc: { interval: '50ms', graceperiod: '1s' } } } })));
+  before(
+    async () => (server = await startBerth({ config: { berth: { gc: { interval: '50ms', graceperiod: '1s' } } } })),
+  );
   after(() => server.close());
 
   it('frees deleted images without being asked, once older than the grace period', async () => {
@@ -100,7 +102,11 @@ describe('admin runs elsewhere', () => {
       await writable.close();
       const server = await startBerth({
         root,
-        config: { http: { prefix: '/registry/' }, storage: { maintenance: { readonly: { enabled: true } } }, berth: { gc: { graceperiod: '0s' } } },
+        config: {
+          http: { prefix: '/registry/' },
+          storage: { maintenance: { readonly: { enabled: true } } },
+          berth: { gc: { graceperiod: '0s' } },
+        },
       });
       try {
         const response = await fetch(`${server.url}/registry/_berth/admin/gc`, { method: 'POST' });
@@ -124,12 +130,29 @@ describe('berth.gc configuration', () => {
 
   it('defaults to no schedule, a 24h grace period, every revision kept', () => {
     const { config } = validateConfig({ version: '0.1', storage });
-    assert.deepEqual(config.berth.gc, { interval: 0, graceperiod: 24 * 3_600_000, deleteuntagged: false, dryrun: false });
+    assert.deepEqual(config.berth.gc, {
+      interval: 0,
+      graceperiod: 24 * 3_600_000,
+      deleteuntagged: false,
+      dryrun: false,
+    });
   });
 
   it('reads Go durations and YAML booleans, and names a bad value', () => {
-    const { config } = validateConfig({ version: '0.1', storage, berth: { gc: { interval: '1h30m', graceperiod: '10m', deleteuntagged: 'true' } } });
-    assert.deepEqual(config.berth.gc, { interval: 90 * 60_000, graceperiod: 10 * 60_000, deleteuntagged: true, dryrun: false });
-    assert.throws(() => validateConfig({ version: '0.1', storage, berth: { gc: { graceperiod: 'soon' } } }), /berth\.gc\.graceperiod: "soon" is not a duration/);
+    const { config } = validateConfig({
+      version: '0.1',
+      storage,
+      berth: { gc: { interval: '1h30m', graceperiod: '10m', deleteuntagged: 'true' } },
+    });
+    assert.deepEqual(config.berth.gc, {
+      interval: 90 * 60_000,
+      graceperiod: 10 * 60_000,
+      deleteuntagged: true,
+      dryrun: false,
+    });
+    assert.throws(
+      () => validateConfig({ version: '0.1', storage, berth: { gc: { graceperiod: 'soon' } } }),
+      /berth\.gc\.graceperiod: "soon" is not a duration/,
+    );
   });
 });

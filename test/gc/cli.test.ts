@@ -15,7 +15,11 @@ import { run, type RunResult } from '../helpers/tools.js';
 import { imageOf, snapshot, storedBlobs } from './support.js';
 
 function berth(args: string[]): Promise<RunResult> {
-  return run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, allowFailure: true, timeout: 60_000 });
+  return run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    allowFailure: true,
+    timeout: 60_000,
+  });
 }
 
 describe('berth garbage-collect', () => {
@@ -46,24 +50,37 @@ describe('berth garbage-collect', () => {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it('--dry-run prints what it would delete, in Distribution\'s format, and changes nothing', async () => {
+  it("--dry-run prints what it would delete, in Distribution's format, and changes nothing", async () => {
     const before = snapshot(root);
     const result = await berth(['garbage-collect', config, '--dry-run', '--grace-period', '0s']);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.split('\n');
     for (const repository of ['cli/app', 'cli/other']) assert.ok(lines.includes(repository), `names ${repository}`);
     assert.ok(lines.includes(`cli/app: marking manifest ${kept.tagged} `));
-    assert.ok(lines.some((line) => /^\d+ blobs marked, 2 blobs and 0 manifests eligible for deletion$/.test(line)), result.stdout);
-    const eligible = lines.filter((line) => line.startsWith('blob eligible for deletion: ')).map((line) => line.slice(28));
+    assert.ok(
+      lines.some((line) => /^\d+ blobs marked, 2 blobs and 0 manifests eligible for deletion$/.test(line)),
+      result.stdout,
+    );
+    const eligible = lines
+      .filter((line) => line.startsWith('blob eligible for deletion: '))
+      .map((line) => line.slice(28));
     assert.deepEqual(eligible, garbage);
-    assert.ok(lines.includes(`dry run: 2 blobs (${garbageBytes} bytes) and 0 manifests would be deleted`), result.stdout);
+    assert.ok(
+      lines.includes(`dry run: 2 blobs (${garbageBytes} bytes) and 0 manifests would be deleted`),
+      result.stdout,
+    );
     assert.deepEqual(snapshot(root), before, 'nothing on disk changed');
   });
 
   it('keeps what is younger than the grace period (24h by default); --json prints the report', async () => {
     const result = await berth(['garbage-collect', config, '--dry-run', '--json']);
     assert.equal(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as { gracePeriodMs: number; blobsYoung: number; blobsEligible: number; dryRun: boolean };
+    const report = JSON.parse(result.stdout) as {
+      gracePeriodMs: number;
+      blobsYoung: number;
+      blobsEligible: number;
+      dryRun: boolean;
+    };
     assert.deepEqual(report.gracePeriodMs, 24 * 3_600_000);
     assert.deepEqual([report.dryRun, report.blobsYoung, report.blobsEligible], [true, 2, 0]);
   });
@@ -79,12 +96,17 @@ describe('berth garbage-collect', () => {
     const before = storedBlobs(root);
     const result = await berth(['garbage-collect', config, '--grace-period', '0s']);
     assert.equal(result.code, 0, result.stderr);
-    assert.ok(result.stdout.includes(`deleted 2 blobs (${garbageBytes} bytes freed), 0 manifests and 1 layer links`), result.stdout);
+    assert.ok(
+      result.stdout.includes(`deleted 2 blobs (${garbageBytes} bytes freed), 0 manifests and 1 layer links`),
+      result.stdout,
+    );
     const after = storedBlobs(root);
     assert.deepEqual([...before.keys()].filter((digest) => !after.has(digest)).sort(), garbage);
-    const log = result.stderr.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; gc?: { bytesFreed: number } });
+    const log = result.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg: string; gc?: { bytesFreed: number } });
     assert.equal(log.find((line) => line.msg === 'garbage collection finished')?.gc?.bytesFreed, garbageBytes);
-
   });
 
   it('refuses a bad grace period (exit 2) and a missing storage folder (exit 1)', async () => {
@@ -92,7 +114,10 @@ describe('berth garbage-collect', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--grace-period "soon" is not a duration/);
     const missingConfig = join(tempDir('berth-gc-cli-missing-'), 'config.yml');
-    writeFileSync(missingConfig, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(root, 'nowhere')}\n`);
+    writeFileSync(
+      missingConfig,
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(root, 'nowhere')}\n`,
+    );
     const missing = await berth(['garbage-collect', missingConfig, '--dry-run']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /does not exist/);

@@ -15,7 +15,17 @@ import { errorCodes, makeImage, pushBlob, pushImage, pushManifest, randomBlob, t
 import { blobDataPath, repositoryPath } from '../helpers/files.js';
 import { describe as describeDoc, imageDoc, makeIndex } from '../helpers/manifests.js';
 import { GarbageCollector } from '../../src/registry/gc/collector.js';
-import { adminGc, ageStorage, imageOf, pullVerified, pushIndex, pushReferrer, SBOM, SIGNATURE, storedBlobs } from './support.js';
+import {
+  adminGc,
+  ageStorage,
+  imageOf,
+  pullVerified,
+  pushIndex,
+  pushReferrer,
+  SBOM,
+  SIGNATURE,
+  storedBlobs,
+} from './support.js';
 
 const NOW = { berth: { gc: { graceperiod: '0s' } } };
 
@@ -36,7 +46,13 @@ describe('garbage collection after deletes', () => {
   it('frees exactly the blobs no kept manifest needs, and kept images pull byte-identical', async () => {
     const { url, root } = server;
     const shared = randomBlob(700);
-    const [a1, b1, c1, x1, y1] = [randomBlob(600), randomBlob(610), randomBlob(620), randomBlob(630), randomBlob(640)] as Blob[];
+    const [a1, b1, c1, x1, y1] = [
+      randomBlob(600),
+      randomBlob(610),
+      randomBlob(620),
+      randomBlob(630),
+      randomBlob(640),
+    ] as Blob[];
     const imageA = imageOf([shared, a1!]);
     const imageB = imageOf([shared, b1!]);
     const imageC = imageOf([c1!]);
@@ -79,8 +95,13 @@ describe('garbage collection after deletes', () => {
     }
     assert.ok(needed.has(index.digest));
     assert.deepEqual([...afterwards.keys()].sort(), [...needed].sort());
-    const referrers = (await (await fetch(`${url}/v2/app/referrers/${imageA.digest}`)).json()) as { manifests: Array<{ digest: string }> };
-    assert.deepEqual(referrers.manifests.map((entry) => entry.digest).sort(), [signatureOfA.digest, sbomOfA.digest].sort());
+    const referrers = (await (await fetch(`${url}/v2/app/referrers/${imageA.digest}`)).json()) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.deepEqual(
+      referrers.manifests.map((entry) => entry.digest).sort(),
+      [signatureOfA.digest, sbomOfA.digest].sort(),
+    );
 
     // A second run finds nothing more to free.
     const again = await adminGc(url);
@@ -106,7 +127,13 @@ describe('garbage collection with deleteuntagged', () => {
   it('removes manifests no tag reaches, keeping index children and referrers of kept manifests', async () => {
     const { url, root } = server;
     const shared = randomBlob(500);
-    const [a1, a2, u1, x1, z1] = [randomBlob(510), randomBlob(520), randomBlob(530), randomBlob(540), randomBlob(550)] as Blob[];
+    const [a1, a2, u1, x1, z1] = [
+      randomBlob(510),
+      randomBlob(520),
+      randomBlob(530),
+      randomBlob(540),
+      randomBlob(550),
+    ] as Blob[];
     const old = imageOf([shared, a1!]);
     await pushImage(url, 'app', 'v1', old);
     const oldSignature = await pushReferrer(url, 'app', imageDoc(old), SIGNATURE);
@@ -126,7 +153,8 @@ describe('garbage collection with deleteuntagged', () => {
     assert.equal((await pushManifest(url, 'app', 'nested', outer.bytes, outer.mediaType)).status, 201);
 
     const before = storedBlobs(root);
-    const oldPayload = (JSON.parse(oldSignature.bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
+    const oldPayload = (JSON.parse(oldSignature.bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!
+      .digest;
     const garbage = [old.digest, a1!.digest, oldSignature.digest, oldPayload, untagged.digest, u1!.digest].sort();
 
     // Without deleteuntagged every revision is kept.
@@ -145,15 +173,27 @@ describe('garbage collection with deleteuntagged', () => {
     // The tag history and the referrers index no longer name the deleted manifests.
     const app = repositoryPath(root, 'app');
     assert.equal(existsSync(join(app, '_manifests', 'tags', 'v1', 'index', 'sha256', old.digest.slice(7))), false);
-    assert.equal(existsSync(join(app, '_referrers', 'sha256', old.digest.slice(7), 'sha256', oldSignature.digest.slice(7))), false);
+    assert.equal(
+      existsSync(join(app, '_referrers', 'sha256', old.digest.slice(7), 'sha256', oldSignature.digest.slice(7))),
+      false,
+    );
 
     const needed = new Set<string>();
     for (const reference of ['v1', 'multi', 'nested', signature.digest, signatureOfSignature.digest]) {
       for (const digest of await pullVerified(url, 'app', reference)) needed.add(digest);
     }
-    assert.deepEqual([...afterwards.keys()].sort(), [...needed].sort(), 'what is left is exactly what the kept images need');
-    const referrers = (await (await fetch(`${url}/v2/app/referrers/${current.digest}`)).json()) as { manifests: Array<{ digest: string }> };
-    assert.deepEqual(referrers.manifests.map((entry) => entry.digest), [signature.digest]);
+    assert.deepEqual(
+      [...afterwards.keys()].sort(),
+      [...needed].sort(),
+      'what is left is exactly what the kept images need',
+    );
+    const referrers = (await (await fetch(`${url}/v2/app/referrers/${current.digest}`)).json()) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.deepEqual(
+      referrers.manifests.map((entry) => entry.digest),
+      [signature.digest],
+    );
   });
 });
 
@@ -211,7 +251,14 @@ describe('what each run found and freed goes to the log', () => {
     assert.equal(line.gc.blobsDeleted, 3, 'manifest, config and layer');
     assert.equal(line.gc.bytesFreed, report.bytesFreed);
     assert.ok(report.bytesFreed > 0);
-    for (const field of ['repositories', 'blobsMarked', 'blobsEligible', 'bytesEligible', 'durationMs', 'keptByRescan']) {
+    for (const field of [
+      'repositories',
+      'blobsMarked',
+      'blobsEligible',
+      'bytesEligible',
+      'durationMs',
+      'keptByRescan',
+    ]) {
       assert.equal(typeof line.gc[field], 'number', field);
     }
   });

@@ -89,15 +89,26 @@ class Storm {
   /** What each worker's tag names now: `name:tag` → digest (tags are per worker, so this is exact). */
   readonly tags = new Map<string, string>();
   readonly figures: Figures = {
-    rounds: 0, blobsDeleted: 0, bytesFreed: 0, manifestsDeleted: 0, keptByRescan: 0,
-    pushes: 0, refused: 0, gaveUp: 0, deletes: 0, retags: 0, mounts: 0,
+    rounds: 0,
+    blobsDeleted: 0,
+    bytesFreed: 0,
+    manifestsDeleted: 0,
+    keptByRescan: 0,
+    pushes: 0,
+    refused: 0,
+    gaveUp: 0,
+    deletes: 0,
+    retags: 0,
+    mounts: 0,
   };
   private readonly shared = Array.from({ length: 4 }, () => randomBlob(2048));
 
   constructor(private readonly url: string) {}
 
   private live(name?: string, kind?: Acknowledged['kind']): Acknowledged[] {
-    return this.acknowledged.filter((entry) => !entry.deleted && !entry.busy && (!name || entry.name === name) && (!kind || entry.kind === kind));
+    return this.acknowledged.filter(
+      (entry) => !entry.deleted && !entry.busy && (!name || entry.name === name) && (!kind || entry.kind === kind),
+    );
   }
 
   private newImage(): Image {
@@ -105,7 +116,8 @@ class Storm {
   }
 
   private async pushImage(name: string, reference: string, image: Image, skip: string[] = []): Promise<void> {
-    for (const blob of [image.config, ...image.layers]) if (!skip.includes(blob.digest)) await upload(this.url, name, blob);
+    for (const blob of [image.config, ...image.layers])
+      if (!skip.includes(blob.digest)) await upload(this.url, name, blob);
     await putManifest(this.url, name, reference, imageDoc(image));
   }
 
@@ -159,7 +171,8 @@ class Storm {
       await response.arrayBuffer();
       if (response.status === 202) this.figures.deletes++;
       // The registry removed every tag naming it, whichever worker set it.
-      for (const [key, digest] of this.tags) if (digest === victim.digest && key.startsWith(`${name}:`)) this.tags.delete(key);
+      for (const [key, digest] of this.tags)
+        if (digest === victim.digest && key.startsWith(`${name}:`)) this.tags.delete(key);
     } else if (roll < 0.9) {
       const images = this.live(name, 'image');
       if (images.length === 0) return;
@@ -183,14 +196,20 @@ class Storm {
       const image = imageOf([layer, randomBlob(512)]);
       const tag = this.tagOf(worker);
       const pushed = await retrying(this.figures, async () => {
-        const mount = await fetch(`${this.url}/v2/${name}/blobs/uploads/?mount=${layer.digest}&from=${from}`, { method: 'POST' });
+        const mount = await fetch(`${this.url}/v2/${name}/blobs/uploads/?mount=${layer.digest}&from=${from}`, {
+          method: 'POST',
+        });
         await mount.arrayBuffer();
         if (mount.status === 201) {
           this.figures.mounts++;
         } else {
           const location = new URL(mount.headers.get('location')!, this.url);
           location.searchParams.set('digest', layer.digest);
-          const put = await fetch(location, { method: 'PUT', body: asBody(layer.content), headers: { 'Content-Type': 'application/octet-stream' } });
+          const put = await fetch(location, {
+            method: 'PUT',
+            body: asBody(layer.content),
+            headers: { 'Content-Type': 'application/octet-stream' },
+          });
           await put.arrayBuffer();
           assert.equal(put.status, 201);
         }
@@ -216,12 +235,17 @@ class Storm {
    * `minRounds` collections and `minPushes` acknowledged pushes have happened (so a slow machine
    * still runs enough to mean something), but never past `maxMs`.
    */
-  async run(bounds: { minMs: number; maxMs: number; minRounds: number; minPushes: number }, gcQuery: (round: number) => string): Promise<void> {
+  async run(
+    bounds: { minMs: number; maxMs: number; minRounds: number; minPushes: number },
+    gcQuery: (round: number) => string,
+  ): Promise<void> {
     const started = Date.now();
     const done = () => {
       const elapsed = Date.now() - started;
       if (elapsed >= bounds.maxMs) return true;
-      return elapsed >= bounds.minMs && this.figures.rounds >= bounds.minRounds && this.figures.pushes >= bounds.minPushes;
+      return (
+        elapsed >= bounds.minMs && this.figures.rounds >= bounds.minRounds && this.figures.pushes >= bounds.minPushes
+      );
     };
     const workers = Array.from({ length: WORKERS }, async (_, worker) => {
       while (!done()) await this.step(worker);
@@ -238,7 +262,9 @@ async function verifyAcknowledged(url: string, storm: Storm): Promise<number> {
   for (const entry of storm.acknowledged) {
     if (entry.deleted) continue;
     await pullVerified(url, entry.name, entry.digest).catch((error: unknown) => {
-      throw new Error(`acknowledged ${entry.kind} ${entry.name}@${entry.digest} does not pull: ${(error as Error).message}`);
+      throw new Error(
+        `acknowledged ${entry.kind} ${entry.name}@${entry.digest} does not pull: ${(error as Error).message}`,
+      );
     });
     verified++;
   }
@@ -274,18 +300,29 @@ describe('online garbage collection while clients push, re-tag and delete', () =
       before(async () => (server = await startBerth({ config: { berth: { gc: { graceperiod: phase.grace } } } })));
       after(() => server.close());
 
-      it(phase.acknowledged ? 'never loses an acknowledged manifest that was not deleted' : 'never loses a tagged manifest', async () => {
-        const storm = new Storm(server.url);
-        await storm.run(BOUNDS, phase.query);
-        storm.record(await adminGc(server.url)); // one more after the storm
-        const verified = phase.acknowledged ? await verifyAcknowledged(server.url, storm) : 0;
-        const tags = await verifyTags(server.url, storm);
-        console.log(`gc concurrency (${phase.title}): ${JSON.stringify({ ...storm.figures, verified, tags })}`);
-        assert.ok(storm.figures.rounds >= BOUNDS.minRounds, `at least ${BOUNDS.minRounds} rounds ran (${storm.figures.rounds})`);
-        assert.ok(storm.figures.pushes >= BOUNDS.minPushes, `enough pushes to mean something (${storm.figures.pushes})`);
-        assert.ok(storm.figures.blobsDeleted > 0, 'the rounds really swept');
-        assert.ok(tags > 0 && (!phase.acknowledged || verified > 0));
-      });
+      it(
+        phase.acknowledged
+          ? 'never loses an acknowledged manifest that was not deleted'
+          : 'never loses a tagged manifest',
+        async () => {
+          const storm = new Storm(server.url);
+          await storm.run(BOUNDS, phase.query);
+          storm.record(await adminGc(server.url)); // one more after the storm
+          const verified = phase.acknowledged ? await verifyAcknowledged(server.url, storm) : 0;
+          const tags = await verifyTags(server.url, storm);
+          console.log(`gc concurrency (${phase.title}): ${JSON.stringify({ ...storm.figures, verified, tags })}`);
+          assert.ok(
+            storm.figures.rounds >= BOUNDS.minRounds,
+            `at least ${BOUNDS.minRounds} rounds ran (${storm.figures.rounds})`,
+          );
+          assert.ok(
+            storm.figures.pushes >= BOUNDS.minPushes,
+            `enough pushes to mean something (${storm.figures.pushes})`,
+          );
+          assert.ok(storm.figures.blobsDeleted > 0, 'the rounds really swept');
+          assert.ok(tags > 0 && (!phase.acknowledged || verified > 0));
+        },
+      );
     });
   }
 });

@@ -72,10 +72,16 @@ function copyOf(root: string): string {
   return copy;
 }
 
-async function distributionGc(root: string, flags: string[]): Promise<{ code: number; eligible: string[]; output: string }> {
+async function distributionGc(
+  root: string,
+  flags: string[],
+): Promise<{ code: number; eligible: string[]; output: string }> {
   const config = join(tempDir('berth-gc-compat-config-'), 'config.yml');
   writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${root}\n`);
-  const result = await run('docker-registry', ['garbage-collect', config, ...flags], { allowFailure: true, timeout: 60_000 });
+  const result = await run('docker-registry', ['garbage-collect', config, ...flags], {
+    allowFailure: true,
+    timeout: 60_000,
+  });
   const eligible = result.stdout
     .split('\n')
     .filter((line) => line.startsWith('blob eligible for deletion: '))
@@ -88,15 +94,21 @@ async function berthCandidates(root: string, deleteUntagged: boolean): Promise<s
   const collector = new GarbageCollector(new Registry(new FilesystemDriver({ rootdirectory: root })));
   const lines: string[] = [];
   await collector.collect({ dryRun: true, deleteUntagged, gracePeriodMs: 0, emit: (line) => lines.push(line) });
-  return lines.filter((line) => line.startsWith('blob eligible for deletion: ')).map((line) => line.slice(28)).sort();
+  return lines
+    .filter((line) => line.startsWith('blob eligible for deletion: '))
+    .map((line) => line.slice(28))
+    .sort();
 }
 
 /** Whether Berth, serving `root`, pulls this reference completely. */
 async function pulls(server: TestBerth, name: string, reference: string): Promise<boolean> {
-  return pullVerified(server.url, name, reference).then(() => true, () => false);
+  return pullVerified(server.url, name, reference).then(
+    () => true,
+    () => false,
+  );
 }
 
-describeWithTools('Distribution\'s garbage-collect on a folder Berth wrote', [tools.distribution()], () => {
+describeWithTools("Distribution's garbage-collect on a folder Berth wrote", [tools.distribution()], () => {
   let fixture: Fixture;
   const cleanup: string[] = [];
   before(async () => {
@@ -122,7 +134,8 @@ describeWithTools('Distribution\'s garbage-collect on a folder Berth wrote', [to
     const server = await startBerth({ root });
     try {
       for (const { name, tag } of fixture.tagged) assert.ok(await pulls(server, name, tag), `${name}:${tag}`);
-      for (const referrer of [fixture.signature, fixture.sbom]) assert.ok(await pulls(server, 'compat/app', referrer.digest));
+      for (const referrer of [fixture.signature, fixture.sbom])
+        assert.ok(await pulls(server, 'compat/app', referrer.digest));
       for (const child of fixture.children) assert.ok(await pulls(server, 'compat/app', child.digest));
     } finally {
       await server.close();
@@ -139,16 +152,28 @@ describeWithTools('Distribution\'s garbage-collect on a folder Berth wrote', [to
       assert.ok(await pulls(server, 'compat/app', 'v1'));
       assert.ok(await pulls(server, 'compat/plain', 'latest'));
       // What Berth's --delete-untagged keeps and Distribution 2.8 may not: the note's list, nothing else.
-      const mayLose = new Set([fixture.signature.digest, fixture.sbom.digest, ...fixture.children.map((child) => child.digest), 'multi']);
-      for (const reference of ['v1', 'multi', fixture.signature.digest, fixture.sbom.digest, ...fixture.children.map((child) => child.digest)]) {
-        if (!(await pulls(server, 'compat/app', reference))) assert.ok(mayLose.has(reference), `Distribution lost ${reference}`);
+      const mayLose = new Set([
+        fixture.signature.digest,
+        fixture.sbom.digest,
+        ...fixture.children.map((child) => child.digest),
+        'multi',
+      ]);
+      for (const reference of [
+        'v1',
+        'multi',
+        fixture.signature.digest,
+        fixture.sbom.digest,
+        ...fixture.children.map((child) => child.digest),
+      ]) {
+        if (!(await pulls(server, 'compat/app', reference)))
+          assert.ok(mayLose.has(reference), `Distribution lost ${reference}`);
       }
     } finally {
       await server.close();
     }
   });
 
-  it('serves every image Berth kept after Berth\'s own collection with deleteuntagged (roll-back)', async () => {
+  it("serves every image Berth kept after Berth's own collection with deleteuntagged (roll-back)", async () => {
     const root = copyOf(fixture.root);
     cleanup.push(root);
     const collector = new GarbageCollector(new Registry(new FilesystemDriver({ rootdirectory: root })));
@@ -160,7 +185,11 @@ describeWithTools('Distribution\'s garbage-collect on a folder Berth wrote', [to
         const pulled = await pullVerified(distribution.url, name, tag);
         assert.ok(pulled.has(digest), `${name}:${tag} through Distribution`);
       }
-      for (const reference of [fixture.signature.digest, fixture.sbom.digest, ...fixture.children.map((child) => child.digest)]) {
+      for (const reference of [
+        fixture.signature.digest,
+        fixture.sbom.digest,
+        ...fixture.children.map((child) => child.digest),
+      ]) {
         await pullVerified(distribution.url, 'compat/app', reference);
       }
     } finally {

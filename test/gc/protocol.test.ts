@@ -26,7 +26,10 @@ const NOW = { berth: { gc: { graceperiod: '0s' } } };
 /** Tracks whether a promise has settled, to show a writer is still waiting. */
 function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
   let settled = false;
-  void promise.then(() => (settled = true), () => (settled = true));
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   return { promise, settled: () => settled };
 }
 
@@ -76,7 +79,11 @@ describe('writers and tombstones', () => {
     const start = await fetch(`${url}/v2/second/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202);
     const location = new URL(start.headers.get('location')!, url);
-    const patch = await fetch(location, { method: 'PATCH', body: asBody(blob.content), headers: { 'Content-Type': 'application/octet-stream' } });
+    const patch = await fetch(location, {
+      method: 'PATCH',
+      body: asBody(blob.content),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(patch.status, 202);
     const tombstone = writeTombstone(root, 'run-upload', [blob.digest]);
     const finish = new URL(patch.headers.get('location')!, url);
@@ -121,7 +128,7 @@ describe('sweeps and intents', () => {
   before(async () => (server = await startBerth({ config: NOW })));
   after(() => server.close());
 
-  it('an intent keeps the blobs a write in progress relies on, and a dead writer\'s intent is removed', async () => {
+  it("an intent keeps the blobs a write in progress relies on, and a dead writer's intent is removed", async () => {
     const { url, root } = server;
     const blob = randomBlob(700);
     await pushBlob(url, 'intent', blob);
@@ -148,15 +155,28 @@ describe('sweeps and intents', () => {
     const threshold = Date.now() + 1000; // everything so far is older than the grace period
     const emit = () => undefined;
     const graph = new ManifestGraph(registry.driver);
-    const marked = await mark(registry.driver, await registry.catalog.all(), graph, { deleteUntagged: false, threshold, emit });
+    const marked = await mark(registry.driver, await registry.catalog.all(), graph, {
+      deleteUntagged: false,
+      threshold,
+      emit,
+    });
     assert.ok(marked.candidates.has(image.layers[0]!.digest), 'unreferenced at the mark');
 
     await pushImage(url, 'late', 'v1', image); // between the mark and the sweep
-    const result = await sweep(registry.driver, registry.catalog, graph, marked, { run: 'rescan-test', threshold, leaseMs: TOMBSTONE_LEASE_MS, emit });
+    const result = await sweep(registry.driver, registry.catalog, graph, marked, {
+      run: 'rescan-test',
+      threshold,
+      leaseMs: TOMBSTONE_LEASE_MS,
+      emit,
+    });
     assert.ok(result.keptByRescan >= 2, 'config and layer kept');
     assert.ok(storedBlobs(root).has(image.layers[0]!.digest));
     await pullVerified(url, 'late', 'v1');
-    assert.equal(existsSync(join(root, V2, '_berth', 'gc', 'tombstones', 'rescan-test')), false, 'the tombstone is removed');
+    assert.equal(
+      existsSync(join(root, V2, '_berth', 'gc', 'tombstones', 'rescan-test')),
+      false,
+      'the tombstone is removed',
+    );
   });
 
   it('the re-scan keeps an untagged manifest tagged after the mark', async () => {
@@ -167,11 +187,20 @@ describe('sweeps and intents', () => {
     const threshold = Date.now() + 1000;
     const emit = () => undefined;
     const graph = new ManifestGraph(registry.driver);
-    const marked = await mark(registry.driver, await registry.catalog.all(), graph, { deleteUntagged: true, threshold, emit });
+    const marked = await mark(registry.driver, await registry.catalog.all(), graph, {
+      deleteUntagged: true,
+      threshold,
+      emit,
+    });
     assert.deepEqual(marked.untagged.get(image.digest), ['retag']);
 
     assert.equal((await pushManifest(url, 'retag', 'now-tagged', image.manifest, image.mediaType)).status, 201);
-    const result = await sweep(registry.driver, registry.catalog, graph, marked, { run: 'retag-test', threshold, leaseMs: TOMBSTONE_LEASE_MS, emit });
+    const result = await sweep(registry.driver, registry.catalog, graph, marked, {
+      run: 'retag-test',
+      threshold,
+      leaseMs: TOMBSTONE_LEASE_MS,
+      emit,
+    });
     assert.equal(result.manifestsDeleted, 0);
     await pullVerified(url, 'retag', 'now-tagged');
   });
@@ -185,16 +214,26 @@ describe('one run at a time across processes', () => {
   it('answers 409 while another process holds the lease; a dry run still goes ahead', async () => {
     const folder = join(server.root, V2, '_berth', 'gc');
     mkdirSync(folder, { recursive: true });
-    const holder = { owner: 'another-process', pid: 4242, host: 'elsewhere', expires: new Date(Date.now() + 60_000).toISOString() };
+    const holder = {
+      owner: 'another-process',
+      pid: 4242,
+      host: 'elsewhere',
+      expires: new Date(Date.now() + 60_000).toISOString(),
+    };
     writeFileSync(join(folder, 'lock'), JSON.stringify(holder));
     const busy = await fetch(`${server.url}/_berth/admin/gc`, { method: 'POST' });
     assert.equal(busy.status, 409);
-    const body = (await busy.json()) as { errors: Array<{ code: string; message: string; detail: { holder: { pid: number } } }> };
+    const body = (await busy.json()) as {
+      errors: Array<{ code: string; message: string; detail: { holder: { pid: number } } }>;
+    };
     assert.match(body.errors[0]!.message, /already running \(process 4242 on elsewhere/);
     assert.equal((await adminGc(server.url, 'dryrun=true')).dryRun, true);
 
     // An expired lease is free.
-    writeFileSync(join(folder, 'lock'), JSON.stringify({ ...holder, expires: new Date(Date.now() - 1000).toISOString() }));
+    writeFileSync(
+      join(folder, 'lock'),
+      JSON.stringify({ ...holder, expires: new Date(Date.now() - 1000).toISOString() }),
+    );
     assert.equal((await adminGc(server.url)).dryRun, false);
     assert.equal(existsSync(join(folder, 'lock')), false, 'the lease is released after the run');
   });

@@ -8,9 +8,28 @@ import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GcReport } from '../../src/registry/gc/collector.js';
-import { imageConfig, jsonBlob, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, pushBlob, pushImage, pushManifest, sha256 as digestOf, type Blob, type Image } from '../helpers/content.js';
+import {
+  imageConfig,
+  jsonBlob,
+  OCI_CONFIG,
+  OCI_LAYER,
+  OCI_MANIFEST,
+  pushBlob,
+  pushImage,
+  pushManifest,
+  sha256 as digestOf,
+  type Blob,
+  type Image,
+} from '../helpers/content.js';
 import { listTree, V2 } from '../helpers/files.js';
-import { blobDescriptor, describe as describeDoc, imageDoc, makeArtifact, makeIndex, type Doc } from '../helpers/manifests.js';
+import {
+  blobDescriptor,
+  describe as describeDoc,
+  imageDoc,
+  makeArtifact,
+  makeIndex,
+  type Doc,
+} from '../helpers/manifests.js';
 
 export const SIGNATURE = 'application/vnd.example.signature.v1';
 export const SBOM = 'application/vnd.example.sbom.v1';
@@ -61,7 +80,12 @@ export async function pushReferrer(url: string, name: string, subject: Doc, arti
  * Pulls a manifest and everything it references (index children recursively), checking each
  * digest against the bytes served; returns every digest pulled. Throws on any failure.
  */
-export async function pullVerified(url: string, name: string, reference: string, pulled = new Set<string>()): Promise<Set<string>> {
+export async function pullVerified(
+  url: string,
+  name: string,
+  reference: string,
+  pulled = new Set<string>(),
+): Promise<Set<string>> {
   const accept = [
     'application/vnd.oci.image.manifest.v1+json',
     'application/vnd.oci.image.index.v1+json',
@@ -70,17 +94,24 @@ export async function pullVerified(url: string, name: string, reference: string,
   ].join(', ');
   const response = await fetch(`${url}/v2/${name}/manifests/${reference}`, { headers: { Accept: accept } });
   const bytes = Buffer.from(await response.arrayBuffer());
-  if (response.status !== 200) throw new Error(`GET ${name} manifest ${reference}: ${response.status} ${bytes.toString()}`);
+  if (response.status !== 200)
+    throw new Error(`GET ${name} manifest ${reference}: ${response.status} ${bytes.toString()}`);
   const digest = digestOf(bytes);
-  if (reference.includes(':') && digest !== reference) throw new Error(`${name}@${reference}: served bytes hash to ${digest}`);
+  if (reference.includes(':') && digest !== reference)
+    throw new Error(`${name}@${reference}: served bytes hash to ${digest}`);
   pulled.add(digest);
-  const body = JSON.parse(bytes.toString()) as { config?: { digest: string }; layers?: Array<{ digest: string }>; manifests?: Array<{ digest: string }> };
+  const body = JSON.parse(bytes.toString()) as {
+    config?: { digest: string };
+    layers?: Array<{ digest: string }>;
+    manifests?: Array<{ digest: string }>;
+  };
   for (const child of body.manifests ?? []) await pullVerified(url, name, child.digest, pulled);
   for (const blob of [...(body.config ? [body.config] : []), ...(body.layers ?? [])]) {
     const blobResponse = await fetch(`${url}/v2/${name}/blobs/${blob.digest}`);
     const content = Buffer.from(await blobResponse.arrayBuffer()); // test blobs are small
     if (blobResponse.status !== 200) throw new Error(`GET ${name} blob ${blob.digest}: ${blobResponse.status}`);
-    if (digestOf(content) !== blob.digest) throw new Error(`${name} blob ${blob.digest}: served bytes hash differently`);
+    if (digestOf(content) !== blob.digest)
+      throw new Error(`${name} blob ${blob.digest}: served bytes hash differently`);
     pulled.add(blob.digest);
   }
   return pulled;

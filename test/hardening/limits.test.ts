@@ -27,7 +27,10 @@ function open(url: string): Promise<Raw> {
       let text = '';
       socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
       const closed = new Promise<void>((done, fail) => {
-        const timer = setTimeout(() => fail(new Error(`connection still open after ${BOUND_MS} ms; received: ${text.slice(0, 500)}`)), BOUND_MS);
+        const timer = setTimeout(
+          () => fail(new Error(`connection still open after ${BOUND_MS} ms; received: ${text.slice(0, 500)}`)),
+          BOUND_MS,
+        );
         socket.on('close', () => {
           clearTimeout(timer);
           done();
@@ -36,7 +39,8 @@ function open(url: string): Promise<Raw> {
       resolve({ socket, received: () => text, closed });
     });
     socket.on('error', (error) => {
-      if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET' && (error as NodeJS.ErrnoException).code !== 'EPIPE') reject(error);
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET' && (error as NodeJS.ErrnoException).code !== 'EPIPE')
+        reject(error);
     });
   });
 }
@@ -53,7 +57,9 @@ function parseResponse(text: string): { status: number; headers: string; body: a
 }
 
 function head(method: string, path: string, headers: Record<string, string | number>): string {
-  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
 }
 
 async function startUpload(api: Api, name: string): Promise<string> {
@@ -94,14 +100,21 @@ describe('header size', () => {
   });
 
   it("keeps Node's 16 KiB by default", async () => {
-    assert.equal((await client(standard.url)('GET', '/v2/', { headers: { 'X-Filler': 'x'.repeat(12_000) } })).status, 200);
+    assert.equal(
+      (await client(standard.url)('GET', '/v2/', { headers: { 'X-Filler': 'x'.repeat(12_000) } })).status,
+      200,
+    );
     const reply = await sendHead(standard.url, head('GET', '/v2/', { 'X-Filler': 'x'.repeat(20_000) }));
     assert.equal(reply.status, 431);
     assert.match(reply.body.errors[0].message, /exceed 16384 bytes/);
   });
 
   it('answers malformed HTTP with 400 and the JSON error', async () => {
-    for (const garbage of ['NOT HTTP AT ALL\r\n\r\n', 'GET /v2/\0 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /v2/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n']) {
+    for (const garbage of [
+      'NOT HTTP AT ALL\r\n\r\n',
+      'GET /v2/\0 HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /v2/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+    ]) {
       const reply = await sendHead(standard.url, garbage);
       assert.equal(reply.status, 400, JSON.stringify(garbage));
       assert.equal(reply.body.errors[0].code, 'UNSUPPORTED');
@@ -153,7 +166,12 @@ describe('maximum blob size', () => {
     await assertCancelled(claimed);
 
     const final = await startUpload(api, 'max/repo');
-    assertError(await api('PUT', `${final}?digest=${blob.digest}`, { body: blob.content }), 413, 'SIZE_INVALID', 'final PUT');
+    assertError(
+      await api('PUT', `${final}?digest=${blob.digest}`, { body: blob.content }),
+      413,
+      'SIZE_INVALID',
+      'final PUT',
+    );
     await assertCancelled(final);
     assertError(await api('HEAD', `/v2/max/repo/blobs/${blob.digest}`), 404, 'BLOB_UNKNOWN');
   });
@@ -163,13 +181,19 @@ describe('concurrent uploads per caller', () => {
   let server: TestBerth;
   let api: Api;
   before(async () => {
-    server = await startBerth({ config: { berth: { trustedproxies: ['127.0.0.1'], limits: { maxconcurrentuploads: 2 } } } });
+    server = await startBerth({
+      config: { berth: { trustedproxies: ['127.0.0.1'], limits: { maxconcurrentuploads: 2 } } },
+    });
     api = client(server.url);
   });
   after(() => server.close());
 
   it('refuses a third upload body in flight with 429, and takes it once one finishes', async () => {
-    const paths = [await startUpload(api, 'c/repo'), await startUpload(api, 'c/repo'), await startUpload(api, 'c/repo')];
+    const paths = [
+      await startUpload(api, 'c/repo'),
+      await startUpload(api, 'c/repo'),
+      await startUpload(api, 'c/repo'),
+    ];
     const content = randomBlob(100).content;
     // Two PATCHes that send half their body and wait.
     const pending: Raw[] = [];
@@ -182,10 +206,17 @@ describe('concurrent uploads per caller', () => {
     await sleep(200); // let both reach the server
     const third = await api('PATCH', paths[2]!, { body: content });
     assertError(third, 429, 'TOOMANYREQUESTS');
-    assert.match(third.json().errors[0].message, /already has 2 uploads in flight \(berth\.limits\.maxconcurrentuploads\)/);
+    assert.match(
+      third.json().errors[0].message,
+      /already has 2 uploads in flight \(berth\.limits\.maxconcurrentuploads\)/,
+    );
     assert.equal(third.header('retry-after'), '1');
     // Other callers (here: another client behind the trusted proxy) are not affected.
-    assert.equal((await api('PATCH', paths[2]!, { body: content.subarray(0, 10), headers: { 'X-Forwarded-For': '198.51.100.1' } })).status, 202);
+    assert.equal(
+      (await api('PATCH', paths[2]!, { body: content.subarray(0, 10), headers: { 'X-Forwarded-For': '198.51.100.1' } }))
+        .status,
+      202,
+    );
     // Starting uploads and other requests are not upload bodies.
     assert.equal((await api('POST', '/v2/c/repo/blobs/uploads/')).status, 202);
     // One finishes: a slot is free again.
@@ -221,12 +252,18 @@ describe('idle timeout', () => {
     const reply = parseResponse(raw.received());
     assert.equal(reply.status, 408);
     assert.equal(reply.body.errors[0].code, 'BLOB_UPLOAD_INVALID');
-    assert.match(reply.body.errors[0].message, /no bytes received for 1 s \(berth\.limits\.idletimeout\); the bytes received so far are kept/);
+    assert.match(
+      reply.body.errors[0].message,
+      /no bytes received for 1 s \(berth\.limits\.idletimeout\); the bytes received so far are kept/,
+    );
     // The broken PATCH may still be settling: its offset is final once a status request gets the lock.
     const status = await api('GET', path);
     assert.equal(status.status, 204);
     assert.equal(status.header('range'), '0-299');
-    const rest = await api('PATCH', path, { body: blob.content.subarray(300), headers: { 'Content-Range': '300-999' } });
+    const rest = await api('PATCH', path, {
+      body: blob.content.subarray(300),
+      headers: { 'Content-Range': '300-999' },
+    });
     assert.equal(rest.status, 202, rest.text());
     assert.equal((await api('PUT', `${path}?digest=${blob.digest}`)).status, 201);
     assert.deepEqual((await api('GET', `/v2/idle/repo/blobs/${blob.digest}`)).body, blob.content);
@@ -243,7 +280,8 @@ describe('idle timeout', () => {
     raw.socket.write(head('GET', `/v2/idle/big/blobs/${await digest}`, {}));
     // The server's end goes away (a paused client cannot see that until it reads again).
     const deadline = Date.now() + BOUND_MS;
-    const connections = () => new Promise<number>((resolve) => server.berth.app.server.getConnections((_error, count) => resolve(count)));
+    const connections = () =>
+      new Promise<number>((resolve) => server.berth.app.server.getConnections((_error, count) => resolve(count)));
     await sleep(200);
     while ((await connections()) > 0 && Date.now() < deadline) await sleep(100);
     assert.equal(await connections(), 0, 'the stalled connection is closed');
@@ -285,7 +323,10 @@ describe('request timeout', () => {
     const status = await api('GET', path);
     const received = Number(status.header('range')!.split('-')[1]) + 1;
     assert.ok(received > 0 && received <= sent, `kept ${received} of ${sent} bytes`);
-    const rest = await api('PATCH', path, { body: blob.content.subarray(received), headers: { 'Content-Range': `${received}-999` } });
+    const rest = await api('PATCH', path, {
+      body: blob.content.subarray(received),
+      headers: { 'Content-Range': `${received}-999` },
+    });
     assert.equal(rest.status, 202, rest.text());
     assert.equal((await api('PUT', `${path}?digest=${sha256(blob.content)}`)).status, 201);
   });

@@ -60,7 +60,12 @@ function spellingOf(path: string): fc.Arbitrary<string> {
     .map(({ encode, upperHex, flipCase, extra, extraAt, absolute }) => {
       const spelled = chars.map((char, index) => {
         // Flip case rarely: a case change names another path, which must simply not be served.
-        const cased = flipCase[index] && index % 5 === 0 ? (char === char.toLowerCase() ? char.toUpperCase() : char.toLowerCase()) : char;
+        const cased =
+          flipCase[index] && index % 5 === 0
+            ? char === char.toLowerCase()
+              ? char.toUpperCase()
+              : char.toLowerCase()
+            : char;
         return encode[index] && char !== '/' ? encodeChar(cased, upperHex) : cased;
       });
       const joined = spelled.join('');
@@ -102,7 +107,11 @@ describe('the attacks that found the bypass, replayed', () => {
       const reply = await http(server.url, path, { method: 'POST' });
       assert.ok([400, 401, 404].includes(reply.status), `${path}: ${reply.status} ${reply.text()}`);
     }
-    for (const path of ['/%72egistry/_berth/admin/gc', 'http://x/registry/_berth/%61dmin/gc', '/registry/%5Fberth/admin/gc']) {
+    for (const path of [
+      '/%72egistry/_berth/admin/gc',
+      'http://x/registry/_berth/%61dmin/gc',
+      '/registry/%5Fberth/admin/gc',
+    ]) {
       const reply = await http(prefixed.url, path, { method: 'POST' });
       assert.equal(reply.status, 401, `${path}: ${reply.text()}`);
     }
@@ -113,7 +122,11 @@ describe('the attacks that found the bypass, replayed', () => {
   it('counts failed logins and refuses logins however the token path is spelled', async () => {
     const wrong = form({ grant_type: 'password', username: 'alice', password: 'wrong', service: 'berth' });
     for (const path of ['/auth/%74oken', '/%61uth/token']) {
-      assert.equal((await http(server.url, path, { method: 'POST', headers: FORM, body: wrong })).status, 400, `${path} counts as a wrong password`);
+      assert.equal(
+        (await http(server.url, path, { method: 'POST', headers: FORM, body: wrong })).status,
+        400,
+        `${path} counts as a wrong password`,
+      );
     }
     const right = form({ grant_type: 'password', username: 'alice', password: 'secret', service: 'berth' });
     for (const path of ['/auth/token', '/auth/%74oken', '/%61uth/token', 'http://x/auth/token', '/auth/token/']) {
@@ -132,10 +145,19 @@ describe('the tokens budget, however the token path is spelled', () => {
   after(() => server.close());
 
   it('counts every spelling against one budget and refuses them all once it is spent', async () => {
-    for (const path of ['/auth/token?service=berth', '/auth/%74oken?service=berth', 'http://x/%61uth/token?service=berth']) {
+    for (const path of [
+      '/auth/token?service=berth',
+      '/auth/%74oken?service=berth',
+      'http://x/%61uth/token?service=berth',
+    ]) {
       assert.equal((await http(server.url, path)).status, 200, path);
     }
-    for (const path of ['/auth/token?service=berth', '/auth/%74oken?service=berth', '/%61uth/token/?service=berth', 'http://x/auth/token?service=berth']) {
+    for (const path of [
+      '/auth/token?service=berth',
+      '/auth/%74oken?service=berth',
+      '/%61uth/token/?service=berth',
+      'http://x/auth/token?service=berth',
+    ]) {
       assert.equal((await http(server.url, path)).status, 429, path);
     }
   });
@@ -164,7 +186,14 @@ describe('generated spellings of protected paths', () => {
   });
 
   /** Checks one spelling against its plain form: refused, the same answer, or no endpoint. */
-  async function sameDecision(base: string, plainPath: string, spelling: string, method: string, plain: HttpReply, mounted = plainPath): Promise<void> {
+  async function sameDecision(
+    base: string,
+    plainPath: string,
+    spelling: string,
+    method: string,
+    plain: HttpReply,
+    mounted = plainPath,
+  ): Promise<void> {
     const reply = await http(base, spelling, { method });
     const meaning = meaningOf(spelling);
     const where = `${method} ${spelling}: ${reply.status} ${reply.text().slice(0, 200)}`;
@@ -232,10 +261,16 @@ describe('the administrative endpoints with auth off', () => {
   after(() => server.close());
 
   it('answer callers on this machine and refuse others with 403 DENIED', async () => {
-    const remote = await http(server.url, '/_berth/admin/gc?dryrun=true', { method: 'POST', headers: { 'X-Forwarded-For': '203.0.113.7' } });
+    const remote = await http(server.url, '/_berth/admin/gc?dryrun=true', {
+      method: 'POST',
+      headers: { 'X-Forwarded-For': '203.0.113.7' },
+    });
     assert.equal(remote.status, 403, remote.text());
     assert.equal(remote.json().errors[0].code, 'DENIED');
-    assert.equal((await http(server.url, '/_berth/admin/gc', { headers: { 'X-Forwarded-For': '203.0.113.7' } })).status, 403);
+    assert.equal(
+      (await http(server.url, '/_berth/admin/gc', { headers: { 'X-Forwarded-For': '203.0.113.7' } })).status,
+      403,
+    );
     assert.equal(server.berth.gc.status().runs, 0);
     const local = await http(server.url, '/_berth/admin/gc?dryrun=true', { method: 'POST' });
     assert.equal(local.status, 200, local.text());
@@ -282,7 +317,8 @@ class Connection {
           return { status: Number(headers.split(' ')[1]), headers, body };
         }
       }
-      if (this.socket.destroyed || Date.now() > deadline) throw new Error(`no complete response (${this.buffered.length} bytes buffered)`);
+      if (this.socket.destroyed || Date.now() > deadline)
+        throw new Error(`no complete response (${this.buffered.length} bytes buffered)`);
       await new Promise<void>((resolve) => {
         this.waiting = resolve;
         setTimeout(resolve, 100);
@@ -346,7 +382,10 @@ describe('refused bodies are read to the end, so the client reads the refusal', 
   it('answers a token form over 64 KiB with 400 and keeps the connection', async () => {
     await onConnection(tokens.url, async (connection) => {
       const body = Buffer.from(`grant_type=password&username=alice&password=${'x'.repeat(200 * 1024)}`);
-      connection.send(`POST /auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`, body);
+      connection.send(
+        `POST /auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`,
+        body,
+      );
       const refused = await connection.response();
       assert.equal(refused.status, 400);
       assert.match(JSON.parse(refused.body).errors[0].message, /exceeds 65536 bytes/);
@@ -358,7 +397,9 @@ describe('refused bodies are read to the end, so the client reads the refusal', 
   it('closes the connection after the refusal when the body is larger than it reads', async () => {
     await onConnection(server.url, async (connection) => {
       // Declares 64 MiB but sends only the head: nothing left to read within the bound.
-      connection.send('PUT /v2/drain/manifests/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 67108864\r\n\r\n');
+      connection.send(
+        'PUT /v2/drain/manifests/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 67108864\r\n\r\n',
+      );
       const refused = await connection.response();
       assert.equal(refused.status, 413);
       assert.match(refused.headers, /connection: close/i);

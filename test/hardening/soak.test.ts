@@ -58,7 +58,12 @@ async function round(url: string, amount: number, label: string): Promise<Round>
     method: 'POST' as const,
     setupRequest: (request: Record<string, unknown>, context: Context) => {
       const content = pick(context);
-      return { ...request, path: `/v2/${context.name}/blobs/uploads/?digest=${digestOf(content)}`, body: content, headers: { 'content-type': 'application/octet-stream' } };
+      return {
+        ...request,
+        path: `/v2/${context.name}/blobs/uploads/?digest=${digestOf(content)}`,
+        body: content,
+        headers: { 'content-type': 'application/octet-stream' },
+      };
     },
     onResponse: (status: number) => count(status),
   });
@@ -69,7 +74,9 @@ async function round(url: string, amount: number, label: string): Promise<Round>
       context.name = `soak/${label}-${sequence % 7}`;
       context.tag = `t${sequence}`;
       context.layer = randomBytes(1024 + ((sequence * 7919) % 60_000));
-      context.config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, n: sequence }));
+      context.config = Buffer.from(
+        JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, n: sequence }),
+      );
       return context.layer;
     }),
     blobPush((context: Context) => context.config),
@@ -84,12 +91,23 @@ async function round(url: string, amount: number, label: string): Promise<Round>
             layers: [{ mediaType: OCI_LAYER, digest: digestOf(context.layer), size: context.layer.length }],
           }),
         );
-        return { ...request, path: `/v2/${context.name}/manifests/${context.tag}`, body: context.manifest, headers: { 'content-type': OCI_MANIFEST } };
+        return {
+          ...request,
+          path: `/v2/${context.name}/manifests/${context.tag}`,
+          body: context.manifest,
+          headers: { 'content-type': OCI_MANIFEST },
+        };
       },
       onResponse: (status: number, _body: string, context: Context) => {
         count(status);
         if (status === 201) {
-          pushed.push({ name: context.name, tag: context.tag, manifest: context.manifest!, layer: digestOf(context.layer), config: digestOf(context.config) });
+          pushed.push({
+            name: context.name,
+            tag: context.tag,
+            manifest: context.manifest!,
+            layer: digestOf(context.layer),
+            config: digestOf(context.config),
+          });
         }
       },
     },
@@ -104,12 +122,21 @@ async function round(url: string, amount: number, label: string): Promise<Round>
     },
     {
       method: 'GET' as const,
-      setupRequest: (request: Record<string, unknown>, context: Context) => ({ ...request, path: `/v2/${context.name}/blobs/${digestOf(context.layer)}` }),
+      setupRequest: (request: Record<string, unknown>, context: Context) => ({
+        ...request,
+        path: `/v2/${context.name}/blobs/${digestOf(context.layer)}`,
+      }),
       onResponse: (status: number) => count(status),
     },
     { method: 'GET' as const, path: '/v2/_catalog?n=50', onResponse: (status: number) => count(status) },
   ];
-  const result = await autocannon({ url, connections: CONNECTIONS, amount, timeout: 30, requests: requests as unknown as autocannon.Request[] });
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    amount,
+    timeout: 30,
+    requests: requests as unknown as autocannon.Request[],
+  });
   assert.equal(result.errors, 0, `${label}: connection errors`);
   assert.equal(result.timeouts, 0, `${label}: timeouts`);
   assert.equal(result.non2xx, 0, `${label}: non-2xx answers ${JSON.stringify([...statuses])}`);
@@ -157,7 +184,9 @@ describe('soak: mixed pushes, pulls and catalog reads from another process', () 
     const images = [...warm.pushed, ...soak.pushed];
     assert.ok(soak.pushed.length >= SOAK / 6 - CONNECTIONS, `${soak.pushed.length} images pushed`);
     for (const image of images) {
-      const manifest = await api('GET', `/v2/${image.name}/manifests/${image.tag}`, { headers: { Accept: OCI_MANIFEST } });
+      const manifest = await api('GET', `/v2/${image.name}/manifests/${image.tag}`, {
+        headers: { Accept: OCI_MANIFEST },
+      });
       assert.equal(manifest.status, 200, `${image.name}:${image.tag}`);
       assert.ok(manifest.body.equals(image.manifest), `${image.name}:${image.tag} manifest bytes`);
       for (const digest of [image.layer, image.config]) {
@@ -174,7 +203,9 @@ describe('soak: mixed pushes, pulls and catalog reads from another process', () 
       settled = rssBytes(pid);
     }
     const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-    console.log(`soak: ${images.length} images; server RSS after warm-up ${mib(baseline)}, after the soak ${mib(peak)}, settled ${mib(settled)}`);
+    console.log(
+      `soak: ${images.length} images; server RSS after warm-up ${mib(baseline)}, after the soak ${mib(peak)}, settled ${mib(settled)}`,
+    );
     assert.ok(settled <= baseline + MEMORY_SLACK_BYTES, `RSS ${mib(settled)} vs ${mib(baseline)} after warm-up`);
   });
 });

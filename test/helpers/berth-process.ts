@@ -84,13 +84,20 @@ export function spawnBerth(options: SpawnOptions): BerthProcess {
       if (seen) return Promise.resolve(seen);
       return new Promise<LogLine>((resolveLine, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`no log line "${what}" within ${BOUND_MS} ms; stdout:\n${rawLines.join('\n')}\nstderr:\n${stderr}`)),
+          () =>
+            reject(
+              new Error(
+                `no log line "${what}" within ${BOUND_MS} ms; stdout:\n${rawLines.join('\n')}\nstderr:\n${stderr}`,
+              ),
+            ),
           BOUND_MS,
         );
         void exited.then(({ code }) =>
           setImmediate(() => {
             clearTimeout(timer);
-            reject(new Error(`berth exited (${code}) before "${what}"; stdout:\n${rawLines.join('\n')}\nstderr:\n${stderr}`));
+            reject(
+              new Error(`berth exited (${code}) before "${what}"; stdout:\n${rawLines.join('\n')}\nstderr:\n${stderr}`),
+            );
           }),
         );
         waiters.push({
@@ -127,17 +134,26 @@ export function spawnBerth(options: SpawnOptions): BerthProcess {
 /** Spawns `berth serve` and waits until it listens; returns the process with its `url` set. */
 export async function serveBerth(options: SpawnOptions): Promise<BerthProcess & { url: string }> {
   const berth = spawnBerth(options);
-  await berth.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening at'), 'Server listening at');
+  await berth.waitForLine(
+    (line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening at'),
+    'Server listening at',
+  );
   return berth as BerthProcess & { url: string };
 }
 
 /** Waits for the process to exit, at most the bound; kills it if it has not. */
-export async function waitForExit(berth: BerthProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function waitForExit(
+  berth: BerthProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       berth.kill('SIGKILL');
-      reject(new Error(`berth did not exit within ${BOUND_MS} ms; stdout:\n${berth.rawLines.join('\n')}\nstderr:\n${berth.stderr()}`));
+      reject(
+        new Error(
+          `berth did not exit within ${BOUND_MS} ms; stdout:\n${berth.rawLines.join('\n')}\nstderr:\n${berth.stderr()}`,
+        ),
+      );
     }, BOUND_MS);
   });
   try {

@@ -43,14 +43,20 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
   for (const [key, value] of Object.entries(extra)) {
     const current = result[key];
     result[key] =
-      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof current === 'object' && current !== null
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      typeof current === 'object' &&
+      current !== null
         ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
         : value;
   }
   return result;
 }
 
-export async function startBerth(options: { root?: string; config?: Record<string, unknown> } = {}): Promise<TestBerth> {
+export async function startBerth(
+  options: { root?: string; config?: Record<string, unknown> } = {},
+): Promise<TestBerth> {
   const root = options.root ?? tempDir();
   const raw = merge(
     {

@@ -100,7 +100,8 @@ export async function startCeph(): Promise<CephCluster> {
   const daemons: ChildProcess[] = [];
   let watchdog: ChildProcess | undefined;
   const remaining = () => Math.max(1_000, START_BOUND_MS - (Date.now() - started));
-  const ceph = (args: string[]) => run('ceph', ['-c', conf, '--connect-timeout', '10', ...args], { timeout: Math.min(30_000, remaining()) });
+  const ceph = (args: string[]) =>
+    run('ceph', ['-c', conf, '--connect-timeout', '10', ...args], { timeout: Math.min(30_000, remaining()) });
   const daemon = (command: string, args: string[]) => {
     const child = spawn(command, ['-f', '-c', conf, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -131,7 +132,11 @@ export async function startCeph(): Promise<CephCluster> {
   };
 
   try {
-    await run('monmaptool', ['--create', '--clobber', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, join(dir, 'monmap')], { timeout: 30_000 });
+    await run(
+      'monmaptool',
+      ['--create', '--clobber', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, join(dir, 'monmap')],
+      { timeout: 30_000 },
+    );
     await run('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')], { timeout: 30_000 });
     daemon('ceph-mon', ['-i', 'a']);
     const osdId = (await retry(() => ceph(['osd', 'create']), remaining)).stdout.trim();
@@ -142,7 +147,10 @@ export async function startCeph(): Promise<CephCluster> {
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await retry(async () => {
       for (const child of daemons) {
-        if (child.exitCode !== null) throw new Fatal(`${child.spawnfile} exited with ${child.exitCode}: ${(child as unknown as { berthStderr: string }).berthStderr}`);
+        if (child.exitCode !== null)
+          throw new Fatal(
+            `${child.spawnfile} exited with ${child.exitCode}: ${(child as unknown as { berthStderr: string }).berthStderr}`,
+          );
       }
       const response = await fetch(endpoint, { signal: AbortSignal.timeout(2_000) });
       await response.arrayBuffer();
@@ -151,16 +159,46 @@ export async function startCeph(): Promise<CephCluster> {
     const accessKey = `berth${randomUUID().slice(0, 8)}`;
     const secretKey = randomUUID();
     await retry(
-      () => run('radosgw-admin', ['-c', conf, 'user', 'create', '--uid', 'berth-test', '--display-name', 'Berth tests', '--access-key', accessKey, '--secret-key', secretKey], { timeout: 30_000 }),
+      () =>
+        run(
+          'radosgw-admin',
+          [
+            '-c',
+            conf,
+            'user',
+            'create',
+            '--uid',
+            'berth-test',
+            '--display-name',
+            'Berth tests',
+            '--access-key',
+            accessKey,
+            '--secret-key',
+            secretKey,
+          ],
+          { timeout: 30_000 },
+        ),
       remaining,
     );
-    watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${daemons.map((child) => child.pid).join(' ')} 2>/dev/null; rm -rf '${dir}'`], {
-      detached: true,
-      stdio: 'ignore',
-    });
+    watchdog = spawn(
+      'sh',
+      [
+        '-c',
+        `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${daemons.map((child) => child.pid).join(' ')} 2>/dev/null; rm -rf '${dir}'`,
+      ],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
     watchdog.unref();
     const region = 'us-east-1';
-    const client = new S3Client({ region, endpoint, forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
+    const client = new S3Client({
+      region,
+      endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    });
     return {
       endpoint,
       accessKey,
@@ -172,7 +210,15 @@ export async function startCeph(): Promise<CephCluster> {
         return name;
       },
       s3Config(bucket, extra = {}) {
-        return { region, regionendpoint: endpoint, forcepathstyle: true, bucket, accesskey: accessKey, secretkey: secretKey, ...extra };
+        return {
+          region,
+          regionendpoint: endpoint,
+          forcepathstyle: true,
+          bucket,
+          accesskey: accessKey,
+          secretkey: secretKey,
+          ...extra,
+        };
       },
       async stop() {
         client.destroy();

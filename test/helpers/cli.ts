@@ -75,7 +75,9 @@ export function berthCli(args: string[], options: CliOptions = {}): Promise<CliR
 /** Fails with both outputs when the exit code is not the expected one. */
 export function expectCode(result: CliResult, code: number, what: string): CliResult {
   if (result.code !== code) {
-    throw new Error(`${what}: exit ${result.code}, expected ${code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    throw new Error(
+      `${what}: exit ${result.code}, expected ${code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
   }
   return result;
 }
@@ -86,14 +88,18 @@ let inProcessBusy = false;
  * Runs registry commands in this process: stdout and stderr are captured, `env` is applied for the
  * duration, the exit code is what `berth` would exit with. One at a time (it swaps globals).
  */
-export async function berthInProcess(args: string[], options: { env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+export async function berthInProcess(
+  args: string[],
+  options: { env?: Record<string, string | undefined> } = {},
+): Promise<CliResult> {
   if (inProcessBusy) throw new Error('berthInProcess: one invocation at a time');
   inProcessBusy = true;
   const saved = { out: io.out, err: io.err, exitCode: process.exitCode };
   const savedEnv: Record<string, string | undefined> = {};
   let stdout = '';
   let stderr = '';
-  const text = (chunk: string | Uint8Array) => (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+  const text = (chunk: string | Uint8Array) =>
+    typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
   for (const [key, value] of Object.entries(options.env ?? {})) {
     savedEnv[key] = process.env[key];
     if (value === undefined) delete process.env[key];

@@ -48,7 +48,15 @@ export interface Image {
   mediaType: string;
 }
 
-export function makeImage(options: { layers?: number; mediaType?: string; extra?: Record<string, unknown>; os?: string; architecture?: string } = {}): Image {
+export function makeImage(
+  options: {
+    layers?: number;
+    mediaType?: string;
+    extra?: Record<string, unknown>;
+    os?: string;
+    architecture?: string;
+  } = {},
+): Image {
   const mediaType = options.mediaType ?? OCI_MANIFEST;
   const docker = mediaType === DOCKER_MANIFEST;
   const config = imageConfig(options.os, options.architecture);
@@ -58,7 +66,11 @@ export function makeImage(options: { layers?: number; mediaType?: string; extra?
       schemaVersion: 2,
       mediaType,
       config: { mediaType: docker ? DOCKER_CONFIG : OCI_CONFIG, digest: config.digest, size: config.content.length },
-      layers: layers.map((layer) => ({ mediaType: docker ? DOCKER_LAYER : OCI_LAYER, digest: layer.digest, size: layer.content.length })),
+      layers: layers.map((layer) => ({
+        mediaType: docker ? DOCKER_LAYER : OCI_LAYER,
+        digest: layer.digest,
+        size: layer.content.length,
+      })),
       ...options.extra,
     }),
   );
@@ -80,7 +92,13 @@ export async function pushBlob(url: string, name: string, blob: Blob): Promise<R
   return put;
 }
 
-export async function pushManifest(url: string, name: string, reference: string, body: Buffer, mediaType: string): Promise<Response> {
+export async function pushManifest(
+  url: string,
+  name: string,
+  reference: string,
+  body: Buffer,
+  mediaType: string,
+): Promise<Response> {
   return fetch(`${url}/v2/${name}/manifests/${reference}`, {
     method: 'PUT',
     body: asBody(body),

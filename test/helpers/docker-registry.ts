@@ -69,7 +69,12 @@ function writeConfig(folder: string, root: string, host: string, options: Docker
   };
   if (options.users) {
     const path = join(folder, 'htpasswd');
-    writeFileSync(path, `${Object.entries(options.users).map(([user, password]) => htpasswdEntry(user, password)).join('\n')}\n`);
+    writeFileSync(
+      path,
+      `${Object.entries(options.users)
+        .map(([user, password]) => htpasswdEntry(user, password))
+        .join('\n')}\n`,
+    );
     config.auth = { htpasswd: { realm: 'berth-test', path } };
   } else if (options.token) {
     config.auth = { token: { ...options.token } };
@@ -114,7 +119,9 @@ async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistr
   const folder = tempDir('docker-registry-config-');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', writeConfig(folder, root, host, options)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', writeConfig(folder, root, host, options)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)));

@@ -124,7 +124,11 @@ export function assertError(reply: HttpReply, status: number, code: string, cont
 }
 
 /** Streams a generated body of `size` pseudo-random bytes, without holding it in memory. */
-export function generatedStream(size: number, seed = 1, pieceSize = 64 * 1024): { stream: Readable; digest: Promise<string> } {
+export function generatedStream(
+  size: number,
+  seed = 1,
+  pieceSize = 64 * 1024,
+): { stream: Readable; digest: Promise<string> } {
   const hash = createHash('sha256');
   let sent = 0;
   let state = seed >>> 0 || 1;
@@ -153,7 +157,10 @@ export function generatedStream(size: number, seed = 1, pieceSize = 64 * 1024): 
 }
 
 /** Downloads a URL path and returns the sha256 digest and length of its body, streaming. */
-export function digestOfDownload(base: string, path: string): Promise<{ status: number; digest: string; size: number }> {
+export function digestOfDownload(
+  base: string,
+  path: string,
+): Promise<{ status: number; digest: string; size: number }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const request = httpRequest({ host: url.hostname, port: url.port, path, agent: false }, (response) => {
@@ -164,7 +171,9 @@ export function digestOfDownload(base: string, path: string): Promise<{ status: 
         size += chunk.length;
       });
       response.on('error', reject);
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size }),
+      );
     });
     request.on('error', reject);
     request.end();

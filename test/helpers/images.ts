@@ -27,7 +27,16 @@ export interface BuiltIndex {
   images: BuiltImage[];
 }
 
-export function buildImage(options: { created?: string; os?: string; architecture?: string; layers?: number; layerSize?: number; annotations?: Record<string, string> } = {}): BuiltImage {
+export function buildImage(
+  options: {
+    created?: string;
+    os?: string;
+    architecture?: string;
+    layers?: number;
+    layerSize?: number;
+    annotations?: Record<string, string>;
+  } = {},
+): BuiltImage {
   const platform = { os: options.os ?? 'linux', architecture: options.architecture ?? 'amd64' };
   const configJson: Record<string, unknown> = { ...platform, rootfs: { type: 'layers', diff_ids: [] }, config: {} };
   if (options.created) configJson.created = options.created;
@@ -52,7 +61,12 @@ export function buildIndex(images: BuiltImage[], annotations?: Record<string, st
   const body: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: OCI_INDEX,
-    manifests: images.map((image) => ({ mediaType: image.mediaType, digest: image.digest, size: image.manifest.length, platform: image.platform })),
+    manifests: images.map((image) => ({
+      mediaType: image.mediaType,
+      digest: image.digest,
+      size: image.manifest.length,
+      platform: image.platform,
+    })),
   };
   if (annotations) body.annotations = annotations;
   const manifest = Buffer.from(JSON.stringify(body));
@@ -60,14 +74,25 @@ export function buildIndex(images: BuiltImage[], annotations?: Record<string, st
 }
 
 /** Pushes an image's blobs and manifest with the client; `reference` is a tag or the digest. */
-export async function pushBuiltImage(registry: Registry, repository: string, reference: string | undefined, image: BuiltImage): Promise<void> {
+export async function pushBuiltImage(
+  registry: Registry,
+  repository: string,
+  reference: string | undefined,
+  image: BuiltImage,
+): Promise<void> {
   for (const blob of image.blobs) {
-    if (!(await registry.hasBlob(repository, blob.digest))) await registry.uploadBlob(repository, blob.content, { digest: blob.digest });
+    if (!(await registry.hasBlob(repository, blob.digest)))
+      await registry.uploadBlob(repository, blob.content, { digest: blob.digest });
   }
   await registry.putManifest(repository, reference ?? image.digest, image.manifest, { mediaType: image.mediaType });
 }
 
-export async function pushBuiltIndex(registry: Registry, repository: string, tag: string, index: BuiltIndex): Promise<void> {
+export async function pushBuiltIndex(
+  registry: Registry,
+  repository: string,
+  tag: string,
+  index: BuiltIndex,
+): Promise<void> {
   for (const image of index.images) await pushBuiltImage(registry, repository, undefined, image);
   await registry.putManifest(repository, tag, index.manifest, { mediaType: index.mediaType });
 }

@@ -41,7 +41,10 @@ export function blobDescriptor(blob: Blob, mediaType: string, extra: Record<stri
   return { mediaType, digest: blob.digest, size: blob.content.length, ...extra };
 }
 
-export function makeIndex(children: Descriptor[], options: { mediaType?: string; extra?: Record<string, unknown> } = {}): Doc {
+export function makeIndex(
+  children: Descriptor[],
+  options: { mediaType?: string; extra?: Record<string, unknown> } = {},
+): Doc {
   const mediaType = options.mediaType ?? OCI_INDEX;
   return doc({ schemaVersion: 2, mediaType, manifests: children, ...options.extra }, mediaType);
 }

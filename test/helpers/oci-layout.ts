@@ -57,7 +57,7 @@ export interface BuiltIndex {
 const BLOCK = 512;
 
 function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 /** A ustar header for one regular file (mode 0644, owned by root, fixed mtime for reproducibility). */
@@ -200,7 +200,10 @@ export class OciLayout {
     await written;
     const digest = `sha256:${blobHash.digest('hex')}`;
     await rename(temp, this.blobPath(digest));
-    return { descriptor: { mediaType: OCI_LAYER_GZIP, digest, size: blobSize }, diffId: `sha256:${tarHash.digest('hex')}` };
+    return {
+      descriptor: { mediaType: OCI_LAYER_GZIP, digest, size: blobSize },
+      diffId: `sha256:${tarHash.digest('hex')}`,
+    };
   }
 
   /** An image: a config naming the layers' diff IDs and a manifest; layers default to one small file. */

@@ -4,7 +4,13 @@
  * request first goes to `intercept`, which may answer it itself; the rest are forwarded, with
  * `rewrite` given a chance to change the response body.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 
 export interface ProxyOptions {
   /** Answer the request here and return true, or return false to forward it. */
@@ -31,7 +37,13 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       return;
     }
     const forward = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers: { ...request.headers, host: upstream.host } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: { ...request.headers, host: upstream.host },
+      },
       (answer) => {
         if (!options.rewrite) {
           response.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -17,7 +17,12 @@ export function skopeo(args: string[], options?: RunOptions): Promise<RunResult>
 }
 
 /** `skopeo copy oci:DIR:tag docker://host/repo:tag`; `all` copies every image of an index. */
-export function pushLayout(dir: string, tag: string, destination: string, options: { all?: boolean; extra?: string[] } = {}): Promise<RunResult> {
+export function pushLayout(
+  dir: string,
+  tag: string,
+  destination: string,
+  options: { all?: boolean; extra?: string[] } = {},
+): Promise<RunResult> {
   return skopeo([
     'copy',
     ...(options.all ? ['--all'] : []),
@@ -29,7 +34,12 @@ export function pushLayout(dir: string, tag: string, destination: string, option
 }
 
 /** `skopeo copy docker://host/repo:tag oci:DIR:tag`. */
-export function pullToLayout(source: string, dir: string, tag: string, options: { all?: boolean; extra?: string[] } = {}): Promise<RunResult> {
+export function pullToLayout(
+  source: string,
+  dir: string,
+  tag: string,
+  options: { all?: boolean; extra?: string[] } = {},
+): Promise<RunResult> {
   return skopeo([
     'copy',
     ...(options.all ? ['--all'] : []),
@@ -46,7 +56,10 @@ export async function reachableBlobs(dir: string, root: Descriptor): Promise<Set
   const visit = async (descriptor: Descriptor): Promise<void> => {
     if (found.has(descriptor.digest)) return;
     found.add(descriptor.digest);
-    const body = await readJsonBlob<{ manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] }>(dir, descriptor.digest);
+    const body = await readJsonBlob<{ manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] }>(
+      dir,
+      descriptor.digest,
+    );
     if (descriptor.mediaType === OCI_INDEX || descriptor.mediaType === DOCKER_LIST) {
       for (const child of body.manifests ?? []) await visit(child);
       return;

@@ -83,7 +83,13 @@ export const dockerRegistryBasicTarget: Target = {
   missing: dockerRegistryMissing,
   async start() {
     const server = await startDockerRegistry({ users: { [USER.username]: USER.password } });
-    return { host: server.host, url: server.url, credentials: { ...USER }, deletesTags: false, close: () => server.close() };
+    return {
+      host: server.host,
+      url: server.url,
+      credentials: { ...USER },
+      deletesTags: false,
+      close: () => server.close(),
+    };
   },
 };
 
@@ -110,4 +116,10 @@ export const dockerRegistryTokenTarget: Target = {
   },
 };
 
-export const ALL_TARGETS: Target[] = [berthTarget, berthTokenTarget, dockerRegistryTarget, dockerRegistryBasicTarget, dockerRegistryTokenTarget];
+export const ALL_TARGETS: Target[] = [
+  berthTarget,
+  berthTokenTarget,
+  dockerRegistryTarget,
+  dockerRegistryBasicTarget,
+  dockerRegistryTokenTarget,
+];

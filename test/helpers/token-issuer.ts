@@ -55,7 +55,25 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Tok
   const folder = tempDir('token-issuer-');
   const keyPath = join(folder, 'key.pem');
   const certPath = join(folder, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=berth-test-token-issuer'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=berth-test-token-issuer',
+    ],
+    { stdio: 'ignore' },
+  );
   const key = await importPKCS8(readFileSync(keyPath, 'utf8'), 'RS256');
   const certDer = new X509Certificate(readFileSync(certPath)).raw.toString('base64');
   const service = 'berth-test-registry';
@@ -65,7 +83,10 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Tok
   const server: Server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://localhost');
-      const scopes = url.searchParams.getAll('scope').flatMap((scope) => scope.split(' ')).filter(Boolean);
+      const scopes = url.searchParams
+        .getAll('scope')
+        .flatMap((scope) => scope.split(' '))
+        .filter(Boolean);
       const record: TokenRequest = { service: url.searchParams.get('service') ?? undefined, scopes, status: 200 };
       requests.push(record);
       let user: string | undefined;
@@ -85,7 +106,10 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Tok
       const access = scopes
         .map(parseScope)
         .filter((entry): entry is Access => entry !== undefined)
-        .map((entry) => ({ ...entry, actions: grant(user, entry).filter((action) => entry.actions.includes(action) || entry.actions.includes('*')) }));
+        .map((entry) => ({
+          ...entry,
+          actions: grant(user, entry).filter((action) => entry.actions.includes(action) || entry.actions.includes('*')),
+        }));
       const expiresIn = options.expiresIn ?? 300;
       const token = await new SignJWT({ access })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', x5c: [certDer] })
@@ -97,7 +121,11 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Tok
         .setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn)
         .setJti(randomUUID())
         .sign(key);
-      response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }));
+      response
+        .writeHead(200, { 'Content-Type': 'application/json' })
+        .end(
+          JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }),
+        );
     })().catch((error: unknown) => {
       response.writeHead(500).end(String(error));
     });

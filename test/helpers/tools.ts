@@ -26,7 +26,12 @@ export function findTool(name: string, debianPackage: string, probe: string[]): 
   if (result.error) return { name, debianPackage, available: false, reason: `${command}: ${result.error.message}` };
   if (result.status !== 0) {
     const output = `${result.stderr ?? ''}${result.stdout ?? ''}`.trim().split('\n').slice(-5).join(' | ');
-    return { name, debianPackage, available: false, reason: `\`${probe.join(' ')}\` exited ${result.status}: ${output}` };
+    return {
+      name,
+      debianPackage,
+      available: false,
+      reason: `\`${probe.join(' ')}\` exited ${result.status}: ${output}`,
+    };
   }
   return { name, debianPackage, available: true, reason: '' };
 }
@@ -108,7 +113,9 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
         const result = { code, stdout, stderr };
         if (error && (!options.allowFailure || error.killed)) {
           const why = error.killed ? `killed after ${options.timeout ?? 120_000} ms` : `exit ${String(error.code)}`;
-          reject(new Error(`${command} ${args.join(' ')}: ${why}\nstderr: ${stderr}\nstdout: ${stdout.slice(0, 4000)}`));
+          reject(
+            new Error(`${command} ${args.join(' ')}: ${why}\nstderr: ${stderr}\nstdout: ${stdout.slice(0, 4000)}`),
+          );
           return;
         }
         resolve(result);

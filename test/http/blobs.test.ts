@@ -38,23 +38,37 @@ interface Download {
 }
 
 /** GETs a path, hashing the body as it arrives; with `abortAfter`, drops the connection after that many bytes. */
-function download(base: string, path: string, range?: string, options: { abortAfter?: number } = {}): Promise<Download> {
+function download(
+  base: string,
+  path: string,
+  range?: string,
+  options: { abortAfter?: number } = {},
+): Promise<Download> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(new URL(path, base), { agent: false, headers: range ? { Range: range } : {} }, (response) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      const result = () => ({ status: response.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size, contentLength: response.headers['content-length'] });
-      response.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-        if (options.abortAfter !== undefined && size >= options.abortAfter) {
-          request.destroy();
-          resolve(result());
-        }
-      });
-      response.on('error', (error) => (options.abortAfter === undefined ? reject(error) : undefined));
-      response.on('end', () => resolve(result()));
-    });
+    const request = httpRequest(
+      new URL(path, base),
+      { agent: false, headers: range ? { Range: range } : {} },
+      (response) => {
+        const hash = createHash('sha256');
+        let size = 0;
+        const result = () => ({
+          status: response.statusCode ?? 0,
+          digest: `sha256:${hash.digest('hex')}`,
+          size,
+          contentLength: response.headers['content-length'],
+        });
+        response.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          size += chunk.length;
+          if (options.abortAfter !== undefined && size >= options.abortAfter) {
+            request.destroy();
+            resolve(result());
+          }
+        });
+        response.on('error', (error) => (options.abortAfter === undefined ? reject(error) : undefined));
+        response.on('end', () => resolve(result()));
+      },
+    );
     request.on('error', (error) => (options.abortAfter === undefined ? reject(error) : undefined));
     request.end();
   });
@@ -96,18 +110,25 @@ describe('blobs', () => {
 
     it('answers 304 to If-None-Match with the ETag, quoted, bare or in a list', async () => {
       for (const value of [`"${blob.digest}"`, blob.digest, `W/"x", "${blob.digest}"`, '*']) {
-        const reply = await api('GET', `/v2/library/blobs/blobs/${blob.digest}`, { headers: { 'If-None-Match': value } });
+        const reply = await api('GET', `/v2/library/blobs/blobs/${blob.digest}`, {
+          headers: { 'If-None-Match': value },
+        });
         assert.equal(reply.status, 304, value);
         assert.equal(reply.header('etag'), `"${blob.digest}"`);
         assert.equal(reply.body.length, 0);
       }
-      const other = await api('GET', `/v2/library/blobs/blobs/${blob.digest}`, { headers: { 'If-None-Match': `"${UNKNOWN}"` } });
+      const other = await api('GET', `/v2/library/blobs/blobs/${blob.digest}`, {
+        headers: { 'If-None-Match': `"${UNKNOWN}"` },
+      });
       assert.equal(other.status, 200);
       assert.deepEqual(other.body, blob.content);
     });
 
     it('serves an empty blob', async () => {
-      const empty = { digest: 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', content: Buffer.alloc(0) };
+      const empty = {
+        digest: 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        content: Buffer.alloc(0),
+      };
       await pushBlob(server.url, 'library/blobs', empty);
       const reply = await api('GET', `/v2/library/blobs/blobs/${empty.digest}`);
       assert.equal(reply.status, 200);
@@ -219,19 +240,28 @@ describe('blobs', () => {
 
     it('serves concurrent downloads byte-identical', async () => {
       const downloads = await Promise.all(Array.from({ length: 6 }, () => download(server.url, path)));
-      for (const result of downloads) assert.deepEqual(result, { status: 200, digest, size, contentLength: String(size) });
+      for (const result of downloads)
+        assert.deepEqual(result, { status: 200, digest, size, contentLength: String(size) });
     });
 
     it('serves ranges that cross piece boundaries byte-identical', async () => {
-      const ranges: Array<[number, number]> = [[1024 * 1024 - 3, 3 * 1024 * 1024 + 2], [5, size - 1], [size - 10, size - 1]];
+      const ranges: Array<[number, number]> = [
+        [1024 * 1024 - 3, 3 * 1024 * 1024 + 2],
+        [5, size - 1],
+        [size - 10, size - 1],
+      ];
       for (const [start, end] of ranges) {
         const result = await download(server.url, path, `bytes=${start}-${end}`);
-        assert.deepEqual(result, {
-          status: 206,
-          digest: await generatedDigest(size, seed, start, end),
-          size: end - start + 1,
-          contentLength: String(end - start + 1),
-        }, `bytes=${start}-${end}`);
+        assert.deepEqual(
+          result,
+          {
+            status: 206,
+            digest: await generatedDigest(size, seed, start, end),
+            size: end - start + 1,
+            contentLength: String(end - start + 1),
+          },
+          `bytes=${start}-${end}`,
+        );
       }
     });
 
@@ -260,7 +290,13 @@ describe('blobs', () => {
     });
 
     it('answers 400 DIGEST_INVALID for digests that are not digests', async () => {
-      for (const digest of ['notadigest', 'sha256:abc', `sha256:${'G'.repeat(64)}`, `md5:${'0'.repeat(32)}`, `sha256:${'A'.repeat(64)}`]) {
+      for (const digest of [
+        'notadigest',
+        'sha256:abc',
+        `sha256:${'G'.repeat(64)}`,
+        `md5:${'0'.repeat(32)}`,
+        `sha256:${'A'.repeat(64)}`,
+      ]) {
         assertError(await api('GET', `/v2/library/blobs/blobs/${digest}`), 400, 'DIGEST_INVALID', digest);
         assertError(await api('DELETE', `/v2/library/blobs/blobs/${digest}`), 400, 'DIGEST_INVALID', digest);
       }

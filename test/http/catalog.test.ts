@@ -78,7 +78,9 @@ describe('catalog', () => {
   });
 
   it('starts after last without n', async () => {
-    assert.deepEqual((await api('GET', '/v2/_catalog?last=a/b')).json(), { repositories: ['a/b/c', 'a__b', 'a_b', 'b', 'x/y/z'] });
+    assert.deepEqual((await api('GET', '/v2/_catalog?last=a/b')).json(), {
+      repositories: ['a/b/c', 'a__b', 'a_b', 'b', 'x/y/z'],
+    });
   });
 
   it('refuses an n that is not a non-negative integer with 400', async () => {

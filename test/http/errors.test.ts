@@ -45,7 +45,12 @@ describe('error codes', () => {
 
   /** One way to provoke each code, with the status the spec (or Distribution) gives it. */
   const triggers: Array<{ code: string; status: number; what: string; run: () => Promise<HttpReply> }> = [
-    { code: 'BLOB_UNKNOWN', status: 404, what: 'GET an unknown blob', run: () => api('GET', `/v2/err/repo/blobs/${UNKNOWN_DIGEST}`) },
+    {
+      code: 'BLOB_UNKNOWN',
+      status: 404,
+      what: 'GET an unknown blob',
+      run: () => api('GET', `/v2/err/repo/blobs/${UNKNOWN_DIGEST}`),
+    },
     {
       code: 'BLOB_UNKNOWN',
       status: 416,
@@ -60,13 +65,18 @@ describe('error codes', () => {
       code: 'BLOB_UPLOAD_INVALID',
       status: 416,
       what: 'a chunk out of order',
-      run: async () => api('PATCH', await openUpload(api, 'err/repo'), { body: Buffer.alloc(5), headers: { 'Content-Range': '5-9' } }),
+      run: async () =>
+        api('PATCH', await openUpload(api, 'err/repo'), { body: Buffer.alloc(5), headers: { 'Content-Range': '5-9' } }),
     },
     {
       code: 'BLOB_UPLOAD_INVALID',
       status: 400,
       what: 'a malformed Content-Range',
-      run: async () => api('PATCH', await openUpload(api, 'err/repo'), { body: Buffer.alloc(5), headers: { 'Content-Range': 'bytes=0-4' } }),
+      run: async () =>
+        api('PATCH', await openUpload(api, 'err/repo'), {
+          body: Buffer.alloc(5),
+          headers: { 'Content-Range': 'bytes=0-4' },
+        }),
     },
     {
       code: 'BLOB_UPLOAD_UNKNOWN',
@@ -78,38 +88,92 @@ describe('error codes', () => {
       code: 'DIGEST_INVALID',
       status: 400,
       what: 'content that does not match its digest',
-      run: () => api('POST', `/v2/err/repo/blobs/uploads/?digest=${UNKNOWN_DIGEST}`, { body: Buffer.from('not zeros') }),
+      run: () =>
+        api('POST', `/v2/err/repo/blobs/uploads/?digest=${UNKNOWN_DIGEST}`, { body: Buffer.from('not zeros') }),
     },
-    { code: 'DIGEST_INVALID', status: 400, what: 'a malformed digest', run: () => api('GET', '/v2/err/repo/blobs/sha256:123') },
+    {
+      code: 'DIGEST_INVALID',
+      status: 400,
+      what: 'a malformed digest',
+      run: () => api('GET', '/v2/err/repo/blobs/sha256:123'),
+    },
     {
       code: 'MANIFEST_BLOB_UNKNOWN',
       status: 400,
       what: 'a manifest whose blobs were never pushed',
       run: () => {
         const image = makeImage({ layers: 1 });
-        return api('PUT', '/v2/err/repo/manifests/v1', { body: image.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+        return api('PUT', '/v2/err/repo/manifests/v1', {
+          body: image.manifest,
+          headers: { 'Content-Type': OCI_MANIFEST },
+        });
       },
     },
-    { code: 'MANIFEST_INVALID', status: 400, what: 'a manifest that is not JSON', run: () => api('PUT', '/v2/err/repo/manifests/v1', { body: 'nope', headers: { 'Content-Type': OCI_MANIFEST } }) },
+    {
+      code: 'MANIFEST_INVALID',
+      status: 400,
+      what: 'a manifest that is not JSON',
+      run: () => api('PUT', '/v2/err/repo/manifests/v1', { body: 'nope', headers: { 'Content-Type': OCI_MANIFEST } }),
+    },
     {
       code: 'MANIFEST_INVALID',
       status: 413,
       what: 'a manifest over berth.manifestmaxsize',
-      run: () => api('PUT', '/v2/err/repo/manifests/v1', { body: Buffer.alloc(4097, 0x20), headers: { 'Content-Type': OCI_INDEX } }),
+      run: () =>
+        api('PUT', '/v2/err/repo/manifests/v1', {
+          body: Buffer.alloc(4097, 0x20),
+          headers: { 'Content-Type': OCI_INDEX },
+        }),
     },
-    { code: 'MANIFEST_INVALID', status: 400, what: 'a malformed tag', run: () => api('GET', '/v2/err/repo/manifests/-tag') },
-    { code: 'MANIFEST_UNKNOWN', status: 404, what: 'an unknown tag', run: () => api('GET', '/v2/err/repo/manifests/missing') },
-    { code: 'NAME_INVALID', status: 400, what: 'a name outside the grammar', run: () => api('GET', '/v2/Err/Repo/tags/list') },
-    { code: 'NAME_UNKNOWN', status: 404, what: 'tags of an unknown repository', run: () => api('GET', '/v2/err/never/tags/list') },
+    {
+      code: 'MANIFEST_INVALID',
+      status: 400,
+      what: 'a malformed tag',
+      run: () => api('GET', '/v2/err/repo/manifests/-tag'),
+    },
+    {
+      code: 'MANIFEST_UNKNOWN',
+      status: 404,
+      what: 'an unknown tag',
+      run: () => api('GET', '/v2/err/repo/manifests/missing'),
+    },
+    {
+      code: 'NAME_INVALID',
+      status: 400,
+      what: 'a name outside the grammar',
+      run: () => api('GET', '/v2/Err/Repo/tags/list'),
+    },
+    {
+      code: 'NAME_UNKNOWN',
+      status: 404,
+      what: 'tags of an unknown repository',
+      run: () => api('GET', '/v2/err/never/tags/list'),
+    },
     {
       code: 'SIZE_INVALID',
       status: 400,
       what: 'a Content-Length that disagrees with Content-Range',
-      run: async () => api('PATCH', await openUpload(api, 'err/repo'), { body: Buffer.alloc(5), headers: { 'Content-Range': '0-9' } }),
+      run: async () =>
+        api('PATCH', await openUpload(api, 'err/repo'), { body: Buffer.alloc(5), headers: { 'Content-Range': '0-9' } }),
     },
-    { code: 'UNSUPPORTED', status: 405, what: 'a method the route does not take', run: () => api('PATCH', '/v2/err/repo/manifests/v1') },
-    { code: 'UNSUPPORTED', status: 404, what: 'a path that is no endpoint', run: () => api('GET', '/v2/err/repo/nothing') },
-    { code: 'UNSUPPORTED', status: 405, what: 'DELETE with deletion disabled', run: () => client(noDelete.url)('DELETE', `/v2/err/repo/blobs/${UNKNOWN_DIGEST}`) },
+    {
+      code: 'UNSUPPORTED',
+      status: 405,
+      what: 'a method the route does not take',
+      run: () => api('PATCH', '/v2/err/repo/manifests/v1'),
+    },
+    {
+      code: 'UNSUPPORTED',
+      status: 404,
+      what: 'a path that is no endpoint',
+      run: () => api('GET', '/v2/err/repo/nothing'),
+    },
+    {
+      code: 'UNSUPPORTED',
+      status: 405,
+      what: 'DELETE with deletion disabled',
+      run: () => client(noDelete.url)('DELETE', `/v2/err/repo/blobs/${UNKNOWN_DIGEST}`),
+    },
   ];
 
   for (const trigger of triggers) {
@@ -118,14 +182,20 @@ describe('error codes', () => {
       assertError(reply, trigger.status, trigger.code);
       const body = reply.json<{ errors: Array<Record<string, unknown>> }>();
       for (const entry of body.errors) {
-        assert.deepEqual(Object.keys(entry).filter((key) => !['code', 'message', 'detail'].includes(key)), [], 'only code, message, detail');
+        assert.deepEqual(
+          Object.keys(entry).filter((key) => !['code', 'message', 'detail'].includes(key)),
+          [],
+          'only code, message, detail',
+        );
         assert.match(entry.code as string, /^[A-Z_]+$/);
       }
     });
   }
 
   it('covers every code of the spec table that the core can produce', () => {
-    const expected = Object.keys(ERROR_CODES).filter((code) => !NOT_FROM_THE_CORE.has(code)).sort();
+    const expected = Object.keys(ERROR_CODES)
+      .filter((code) => !NOT_FROM_THE_CORE.has(code))
+      .sort();
     assert.deepEqual([...new Set(triggers.map((trigger) => trigger.code))].sort(), expected);
   });
 
@@ -267,7 +337,16 @@ describe('unknown paths and methods', () => {
   after(() => server.close());
 
   it('answers unknown paths with 404 and a JSON error', async () => {
-    for (const path of ['/v1/', '/favicon.ico', '/v2/_catalog/x', '/v2/a/unknown', '/v2/a/blobs/', '/v2/a/manifests/', '/v2/a/tags/list/extra', '/v2/a/tags']) {
+    for (const path of [
+      '/v1/',
+      '/favicon.ico',
+      '/v2/_catalog/x',
+      '/v2/a/unknown',
+      '/v2/a/blobs/',
+      '/v2/a/manifests/',
+      '/v2/a/tags/list/extra',
+      '/v2/a/tags',
+    ]) {
       const reply = await api('GET', path);
       assertError(reply, 404, 'UNSUPPORTED', path);
       assert.deepEqual(reply.json().errors[0].detail, { path }, path);
@@ -312,7 +391,9 @@ describe('unknown paths and methods', () => {
     const { port } = new URL(server.url);
     await new Promise<void>((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write(`PATCH ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\nContent-Type: application/octet-stream\r\n\r\n`);
+        socket.write(
+          `PATCH ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        );
         socket.write(Buffer.alloc(5000, 1), () => setImmediate(() => socket.destroy()));
       });
       socket.on('close', () => resolve());
@@ -341,9 +422,31 @@ describe('arbitrary requests', () => {
     const api = client(server.url);
     const zeros = `sha256:${'0'.repeat(64)}`;
     const segment = fc.constantFrom(
-      'v2', 'a', 'b', 'blobs', 'uploads', 'manifests', 'tags', 'list', 'referrers', '_catalog', '', '..', '%2e', '%zz',
-      'latest', zeros, `sha512:${'1'.repeat(128)}`, 'sha256:abc', '3f0c0e3a-8a0b-4c39-9d55-6f4f2c1f0a11',
-      '?n=2', `?digest=${zeros}`, '?mount=x&from=y', '?tag=a&tag=-', '?n=-1&last=%', '?artifactType=',
+      'v2',
+      'a',
+      'b',
+      'blobs',
+      'uploads',
+      'manifests',
+      'tags',
+      'list',
+      'referrers',
+      '_catalog',
+      '',
+      '..',
+      '%2e',
+      '%zz',
+      'latest',
+      zeros,
+      `sha512:${'1'.repeat(128)}`,
+      'sha256:abc',
+      '3f0c0e3a-8a0b-4c39-9d55-6f4f2c1f0a11',
+      '?n=2',
+      `?digest=${zeros}`,
+      '?mount=x&from=y',
+      '?tag=a&tag=-',
+      '?n=-1&last=%',
+      '?artifactType=',
     );
     const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND');
     const headers = fc.record(
@@ -357,19 +460,28 @@ describe('arbitrary requests', () => {
     const body = fc.option(
       fc.oneof(
         fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
-        fc.constantFrom('{}', '{"schemaVersion":2}', '{"schemaVersion":2,"manifests":[{}]}', EMPTY_INDEX).map((text) => Buffer.from(text)),
+        fc
+          .constantFrom('{}', '{"schemaVersion":2}', '{"schemaVersion":2,"manifests":[{}]}', EMPTY_INDEX)
+          .map((text) => Buffer.from(text)),
       ),
       { nil: undefined },
     );
     await fc.assert(
-      fc.asyncProperty(method, fc.array(segment, { minLength: 1, maxLength: 7 }), headers, body, async (verb, segments, sent, content) => {
-        // "/a/?n=2" becomes "/a?n=2"; a request target always starts with "/".
-        const path = `/${segments.join('/')}`.replace(/(.)\/\?/, '$1?');
-        // http() itself asserts the API version header on every response.
-        const reply = await api(verb, path, { headers: sent, body: content });
-        assert.ok(reply.status < 500, `${verb} ${path} ${JSON.stringify(sent)}: ${reply.status} ${reply.text()}`);
-        if (reply.status >= 400 && verb !== 'HEAD') assertError(reply, reply.status, reply.json().errors?.[0]?.code, `${verb} ${path}`);
-      }),
+      fc.asyncProperty(
+        method,
+        fc.array(segment, { minLength: 1, maxLength: 7 }),
+        headers,
+        body,
+        async (verb, segments, sent, content) => {
+          // "/a/?n=2" becomes "/a?n=2"; a request target always starts with "/".
+          const path = `/${segments.join('/')}`.replace(/(.)\/\?/, '$1?');
+          // http() itself asserts the API version header on every response.
+          const reply = await api(verb, path, { headers: sent, body: content });
+          assert.ok(reply.status < 500, `${verb} ${path} ${JSON.stringify(sent)}: ${reply.status} ${reply.text()}`);
+          if (reply.status >= 400 && verb !== 'HEAD')
+            assertError(reply, reply.status, reply.json().errors?.[0]?.code, `${verb} ${path}`);
+        },
+      ),
       { numRuns: 400, seed: 20240601 },
     );
   });

@@ -45,7 +45,13 @@ async function pushBlobs(url: string, name: string, blobs: Blob[]): Promise<void
   for (const blob of blobs) await pushBlob(url, name, blob);
 }
 
-function put(api: Api, name: string, reference: string, target: Doc, contentType = target.mediaType): Promise<HttpReply> {
+function put(
+  api: Api,
+  name: string,
+  reference: string,
+  target: Doc,
+  contentType = target.mediaType,
+): Promise<HttpReply> {
   return api('PUT', `/v2/${name}/manifests/${reference}`, {
     body: target.bytes,
     headers: contentType ? { 'Content-Type': contentType } : {},
@@ -53,7 +59,13 @@ function put(api: Api, name: string, reference: string, target: Doc, contentType
 }
 
 /** Asserts a 201 push answer, then that GET and HEAD by tag and by digest serve the exact bytes. */
-async function assertPushedAndServed(server: TestBerth, name: string, tag: string, target: Doc, pushed: HttpReply): Promise<void> {
+async function assertPushedAndServed(
+  server: TestBerth,
+  name: string,
+  tag: string,
+  target: Doc,
+  pushed: HttpReply,
+): Promise<void> {
   const api = client(server.url);
   assert.equal(pushed.status, 201, pushed.text());
   assert.equal(pushed.header('location'), `${server.url}/v2/${name}/manifests/${target.digest}`);
@@ -121,7 +133,10 @@ describe('manifests', () => {
       const config = imageConfig();
       const layer = randomBlob(100);
       await pushBlobs(server.url, 'kinds/bare', [config, layer]);
-      const target = doc({ schemaVersion: 2, config: blobDescriptor(config, OCI_CONFIG), layers: [blobDescriptor(layer, OCI_LAYER)] }, OCI_MANIFEST);
+      const target = doc(
+        { schemaVersion: 2, config: blobDescriptor(config, OCI_CONFIG), layers: [blobDescriptor(layer, OCI_LAYER)] },
+        OCI_MANIFEST,
+      );
       await assertPushedAndServed(server, 'kinds/bare', 'v1', target, await put(api, 'kinds/bare', 'v1', target));
     });
 
@@ -172,7 +187,10 @@ describe('manifests', () => {
     it('an image with no layers at all', async () => {
       const config = imageConfig();
       await pushBlobs(server.url, 'kinds/empty', [config]);
-      const target = doc({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blobDescriptor(config, OCI_CONFIG), layers: [] }, OCI_MANIFEST);
+      const target = doc(
+        { schemaVersion: 2, mediaType: OCI_MANIFEST, config: blobDescriptor(config, OCI_CONFIG), layers: [] },
+        OCI_MANIFEST,
+      );
       await assertPushedAndServed(server, 'kinds/empty', 'v1', target, await put(api, 'kinds/empty', 'v1', target));
     });
 
@@ -201,7 +219,10 @@ describe('manifests', () => {
       const image = makeImage();
       await pushBlobs(server.url, 'kinds/sha512', [image.config, ...image.layers]);
       const digest = sha512(image.manifest);
-      const pushed = await api('PUT', `/v2/kinds/sha512/manifests/${digest}`, { body: image.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+      const pushed = await api('PUT', `/v2/kinds/sha512/manifests/${digest}`, {
+        body: image.manifest,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      });
       assert.equal(pushed.status, 201, pushed.text());
       assert.equal(pushed.header('docker-content-digest'), digest);
       assert.equal(pushed.header('location'), `${server.url}/v2/kinds/sha512/manifests/${digest}`);
@@ -235,7 +256,9 @@ describe('manifests', () => {
       await pushImage(server.url, 'cond/image', 'v1', image);
       for (const reference of ['v1', image.digest]) {
         for (const method of ['GET', 'HEAD']) {
-          const reply = await api(method, `/v2/cond/image/manifests/${reference}`, { headers: { 'If-None-Match': `"${image.digest}"` } });
+          const reply = await api(method, `/v2/cond/image/manifests/${reference}`, {
+            headers: { 'If-None-Match': `"${image.digest}"` },
+          });
           assert.equal(reply.status, 304, `${method} ${reference}`);
           assert.equal(reply.header('etag'), `"${image.digest}"`);
           assert.equal(reply.body.length, 0);
@@ -275,13 +298,23 @@ describe('manifests', () => {
       const reply = await put(api, 'refs/index', 'v1', index);
       assertError(reply, 400, 'MANIFEST_BLOB_UNKNOWN');
       assert.deepEqual(reply.json().errors[0].detail, { digests: [image.digest] });
-      const list = makeIndex([describeDoc(imageDoc(makeImage({ mediaType: DOCKER_MANIFEST })))], { mediaType: DOCKER_LIST });
+      const list = makeIndex([describeDoc(imageDoc(makeImage({ mediaType: DOCKER_MANIFEST })))], {
+        mediaType: DOCKER_LIST,
+      });
       assertError(await put(api, 'refs/index', 'v2', list), 400, 'MANIFEST_BLOB_UNKNOWN', 'docker list');
     });
     it('refuses an index whose child was pushed as a blob, not as a manifest', async () => {
       const image = makeImage({ layers: 1 });
-      await pushBlobs(server.url, 'refs/asblob', [image.config, ...image.layers, { digest: image.digest, content: image.manifest }]);
-      assertError(await put(api, 'refs/asblob', 'v1', makeIndex([describeDoc(imageDoc(image))])), 400, 'MANIFEST_BLOB_UNKNOWN');
+      await pushBlobs(server.url, 'refs/asblob', [
+        image.config,
+        ...image.layers,
+        { digest: image.digest, content: image.manifest },
+      ]);
+      assertError(
+        await put(api, 'refs/asblob', 'v1', makeIndex([describeDoc(imageDoc(image))])),
+        400,
+        'MANIFEST_BLOB_UNKNOWN',
+      );
     });
   });
 
@@ -292,20 +325,68 @@ describe('manifests', () => {
       ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), OCI_MANIFEST, /UTF-8/],
       ['no schemaVersion', `{"mediaType":"${OCI_INDEX}","manifests":[]}`, OCI_INDEX, /schemaVersion/],
       ['schemaVersion 3', `{"schemaVersion":3,"mediaType":"${OCI_INDEX}","manifests":[]}`, OCI_INDEX, /schemaVersion/],
-      ['a mediaType that disagrees with the Content-Type', `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[]}`, OCI_MANIFEST, /does not match Content-Type/],
-      ['Docker schema 1 by its schemaVersion', '{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}', 'application/json', /schema 1 is not supported/],
-      ['Docker schema 1 by its media type', '{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}', 'application/vnd.docker.distribution.manifest.v1+prettyjws', /schema 1 is not supported/],
-      ['Docker schema 1 by its unsigned media type', '{}', 'application/vnd.docker.distribution.manifest.v1+json', /schema 1 is not supported/],
-      ['an unsupported media type', '{"schemaVersion":2,"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[]}', undefined, /unsupported manifest media type/],
-      ['an image without config', `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","layers":[]}`, OCI_MANIFEST, /config/],
-      ['a layer digest that is not a digest', `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${OCI_EMPTY}","digest":"${EMPTY_CONFIG.digest}","size":2},"layers":[{"mediaType":"${OCI_LAYER}","digest":"sha256:xyz","size":1}]}`, OCI_MANIFEST, /digest/],
-      ['a negative size', `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${OCI_EMPTY}","digest":"${EMPTY_CONFIG.digest}","size":-2},"layers":[]}`, OCI_MANIFEST, /size/],
-      ['annotations that are not strings', `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[],"annotations":{"a":1}}`, OCI_INDEX, /annotations/],
+      [
+        'a mediaType that disagrees with the Content-Type',
+        `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[]}`,
+        OCI_MANIFEST,
+        /does not match Content-Type/,
+      ],
+      [
+        'Docker schema 1 by its schemaVersion',
+        '{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}',
+        'application/json',
+        /schema 1 is not supported/,
+      ],
+      [
+        'Docker schema 1 by its media type',
+        '{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}',
+        'application/vnd.docker.distribution.manifest.v1+prettyjws',
+        /schema 1 is not supported/,
+      ],
+      [
+        'Docker schema 1 by its unsigned media type',
+        '{}',
+        'application/vnd.docker.distribution.manifest.v1+json',
+        /schema 1 is not supported/,
+      ],
+      [
+        'an unsupported media type',
+        '{"schemaVersion":2,"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[]}',
+        undefined,
+        /unsupported manifest media type/,
+      ],
+      [
+        'an image without config',
+        `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","layers":[]}`,
+        OCI_MANIFEST,
+        /config/,
+      ],
+      [
+        'a layer digest that is not a digest',
+        `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${OCI_EMPTY}","digest":"${EMPTY_CONFIG.digest}","size":2},"layers":[{"mediaType":"${OCI_LAYER}","digest":"sha256:xyz","size":1}]}`,
+        OCI_MANIFEST,
+        /digest/,
+      ],
+      [
+        'a negative size',
+        `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${OCI_EMPTY}","digest":"${EMPTY_CONFIG.digest}","size":-2},"layers":[]}`,
+        OCI_MANIFEST,
+        /size/,
+      ],
+      [
+        'annotations that are not strings',
+        `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[],"annotations":{"a":1}}`,
+        OCI_INDEX,
+        /annotations/,
+      ],
     ];
     for (const [what, body, contentType, message] of refusals) {
       it(`refuses ${what} with 400 MANIFEST_INVALID`, async () => {
         const before = storedBlobDigests(server.root);
-        const reply = await api('PUT', '/v2/invalid/manifests/v1', { body, headers: contentType ? { 'Content-Type': contentType } : {} });
+        const reply = await api('PUT', '/v2/invalid/manifests/v1', {
+          body,
+          headers: contentType ? { 'Content-Type': contentType } : {},
+        });
         assertError(reply, 400, 'MANIFEST_INVALID');
         if (message) assert.match(reply.json().errors[0].message, message);
         assert.deepEqual(storedBlobDigests(server.root), before, 'nothing stored');
@@ -346,7 +427,11 @@ describe('manifests', () => {
 
     it('refuses an oversized manifest sent without Content-Length', async () => {
       const over = indexOfSize(4 * 1024 * 1024 + 10);
-      const reply = await api('PUT', '/v2/size/default/manifests/chunked', { body: over.bytes, chunked: true, headers: { 'Content-Type': OCI_INDEX } });
+      const reply = await api('PUT', '/v2/size/default/manifests/chunked', {
+        body: over.bytes,
+        chunked: true,
+        headers: { 'Content-Type': OCI_INDEX },
+      });
       assertError(reply, 413, 'MANIFEST_INVALID');
     });
   });
@@ -367,7 +452,10 @@ describe('manifests', () => {
         assert.equal(pulled.status, 200, tag);
         assert.equal(pulled.header('docker-content-digest'), image.digest);
       }
-      assert.deepEqual((await api('GET', '/v2/bydigest/image/tags/list')).json(), { name: 'bydigest/image', tags: ['1.2.3', 'a', 'b'] });
+      assert.deepEqual((await api('GET', '/v2/bydigest/image/tags/list')).json(), {
+        name: 'bydigest/image',
+        tags: ['1.2.3', 'a', 'b'],
+      });
     });
 
     it('pushes by digest without tags and sends no OCI-Tag', async () => {
@@ -382,7 +470,10 @@ describe('manifests', () => {
     it('refuses a body whose digest is not the one in the URL with 400 DIGEST_INVALID', async () => {
       const index = makeIndex([], { extra: { annotations: { n: '1' } } });
       const other = makeIndex([], { extra: { annotations: { n: '2' } } });
-      const reply = await api('PUT', `/v2/bydigest/wrong/manifests/${other.digest}?tag=t`, { body: index.bytes, headers: { 'Content-Type': OCI_INDEX } });
+      const reply = await api('PUT', `/v2/bydigest/wrong/manifests/${other.digest}?tag=t`, {
+        body: index.bytes,
+        headers: { 'Content-Type': OCI_INDEX },
+      });
       assertError(reply, 400, 'DIGEST_INVALID');
       assertError(await api('GET', `/v2/bydigest/wrong/manifests/${other.digest}`), 404, 'MANIFEST_UNKNOWN');
       assertError(await api('GET', `/v2/bydigest/wrong/manifests/${index.digest}`), 404, 'MANIFEST_UNKNOWN');
@@ -391,8 +482,22 @@ describe('manifests', () => {
 
     it('refuses a malformed tag parameter, and tag parameters on a push by tag, with 400 MANIFEST_INVALID', async () => {
       const index = makeIndex([]);
-      assertError(await api('PUT', `/v2/bydigest/bad/manifests/${index.digest}?tag=-x`, { body: index.bytes, headers: { 'Content-Type': OCI_INDEX } }), 400, 'MANIFEST_INVALID');
-      assertError(await api('PUT', `/v2/bydigest/bad/manifests/latest?tag=x`, { body: index.bytes, headers: { 'Content-Type': OCI_INDEX } }), 400, 'MANIFEST_INVALID');
+      assertError(
+        await api('PUT', `/v2/bydigest/bad/manifests/${index.digest}?tag=-x`, {
+          body: index.bytes,
+          headers: { 'Content-Type': OCI_INDEX },
+        }),
+        400,
+        'MANIFEST_INVALID',
+      );
+      assertError(
+        await api('PUT', `/v2/bydigest/bad/manifests/latest?tag=x`, {
+          body: index.bytes,
+          headers: { 'Content-Type': OCI_INDEX },
+        }),
+        400,
+        'MANIFEST_INVALID',
+      );
     });
   });
 
@@ -432,7 +537,10 @@ describe('manifests', () => {
      * Holds a DELETE by digest at one step (`hold` wraps a storage driver method), moves the
      * DELETEd manifest's tag to another manifest meanwhile, and checks the tag survives.
      */
-    async function deleteWhileTagMoves(repository: string, hold: (driver: StorageDriver, paused: () => Promise<void>) => () => void): Promise<void> {
+    async function deleteWhileTagMoves(
+      repository: string,
+      hold: (driver: StorageDriver, paused: () => Promise<void>) => () => void,
+    ): Promise<void> {
       const doomed = makeImage({ layers: 1 });
       const next = makeImage({ layers: 1 });
       await pushImage(server.url, repository, 'moving', doomed);
@@ -500,7 +608,11 @@ describe('manifests', () => {
     it('answers 404 MANIFEST_UNKNOWN by tag and by digest, and HEAD 404 without a body', async () => {
       const image = makeImage({ layers: 1 });
       await pushImage(server.url, 'unknown/repo', 'v1', image);
-      for (const path of ['/v2/unknown/repo/manifests/v2', `/v2/unknown/repo/manifests/${UNKNOWN}`, '/v2/never/pushed/manifests/latest']) {
+      for (const path of [
+        '/v2/unknown/repo/manifests/v2',
+        `/v2/unknown/repo/manifests/${UNKNOWN}`,
+        '/v2/never/pushed/manifests/latest',
+      ]) {
         assertError(await api('GET', path), 404, 'MANIFEST_UNKNOWN', path);
         const head = await api('HEAD', path);
         assert.equal(head.status, 404, path);
@@ -555,19 +667,37 @@ describe('manifest media types after a restart', () => {
       const dockerConfig = imageConfig('linux', 'arm64');
       const image = doc({ schemaVersion: 2, config: blobDescriptor(config, OCI_CONFIG), layers: [] }, OCI_MANIFEST);
       const index = doc({ schemaVersion: 2, manifests: [describeDoc(image)] }, OCI_INDEX);
-      const docker = doc({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: blobDescriptor(dockerConfig, DOCKER_CONFIG), layers: [] }, DOCKER_MANIFEST);
+      const docker = doc(
+        {
+          schemaVersion: 2,
+          mediaType: DOCKER_MANIFEST,
+          config: blobDescriptor(dockerConfig, DOCKER_CONFIG),
+          layers: [],
+        },
+        DOCKER_MANIFEST,
+      );
       const list = makeIndex([describeDoc(docker)], { mediaType: DOCKER_LIST });
       const first = await startBerth({ root });
       const firstApi = client(first.url);
       await pushBlobs(first.url, 'restart/types', [config, dockerConfig]);
-      for (const [tag, target] of [['image', image], ['index', index], ['docker', docker], ['list', list]] as const) {
+      for (const [tag, target] of [
+        ['image', image],
+        ['index', index],
+        ['docker', docker],
+        ['list', list],
+      ] as const) {
         assert.equal((await put(firstApi, 'restart/types', tag, target)).status, 201, tag);
       }
       await first.close();
       const second = await startBerth({ root });
       try {
         const api = client(second.url);
-        for (const [tag, target] of [['image', image], ['index', index], ['docker', docker], ['list', list]] as const) {
+        for (const [tag, target] of [
+          ['image', image],
+          ['index', index],
+          ['docker', docker],
+          ['list', list],
+        ] as const) {
           const reply = await api('GET', `/v2/restart/types/manifests/${tag}`);
           assert.equal(reply.status, 200, tag);
           assert.equal(reply.header('content-type'), target.mediaType, tag);

@@ -11,7 +11,9 @@ describe('push and pull an image', () => {
   it('serves back the manifest and blobs it stored, byte for byte', async () => {
     const image = makeImage();
     await pushImage(server.url, 'library/nginx', 'latest', image);
-    const manifest = await fetch(`${server.url}/v2/library/nginx/manifests/latest`, { headers: { Accept: OCI_MANIFEST } });
+    const manifest = await fetch(`${server.url}/v2/library/nginx/manifests/latest`, {
+      headers: { Accept: OCI_MANIFEST },
+    });
     assert.equal(manifest.status, 200);
     assert.equal(manifest.headers.get('content-type'), OCI_MANIFEST);
     assert.equal(manifest.headers.get('docker-content-digest'), image.digest);

@@ -76,7 +76,13 @@ describe('tags list', () => {
 
   it('starts after last, which need not be a tag, with or without n', async () => {
     assert.deepEqual((await api('GET', '/v2/tags/many/tags/list?last=a_b')).json().tags, ['b', 'z9']);
-    assert.deepEqual((await api('GET', '/v2/tags/many/tags/list?last=a,')).json().tags, ['a-b', 'a.b', 'a_b', 'b', 'z9']);
+    assert.deepEqual((await api('GET', '/v2/tags/many/tags/list?last=a,')).json().tags, [
+      'a-b',
+      'a.b',
+      'a_b',
+      'b',
+      'z9',
+    ]);
     assert.deepEqual((await api('GET', '/v2/tags/many/tags/list?last=z9')).json().tags, []);
     const paged = await api('GET', '/v2/tags/many/tags/list?last=Z&n=2');
     assert.deepEqual(paged.json().tags, ['_x', 'a']);
@@ -125,11 +131,18 @@ describe('tags list', () => {
   it('moves a tag to the manifest pushed last', async () => {
     const first = await tagEmptyIndex(server.url, 'tags/moving', ['latest']);
     const next = makeIndex([], { extra: { annotations: { version: '2' } } });
-    const pushed = await api('PUT', '/v2/tags/moving/manifests/latest', { body: next.bytes, headers: { 'Content-Type': next.mediaType } });
+    const pushed = await api('PUT', '/v2/tags/moving/manifests/latest', {
+      body: next.bytes,
+      headers: { 'Content-Type': next.mediaType },
+    });
     assert.equal(pushed.status, 201);
     assert.notEqual(first, next.digest);
     assert.equal((await api('GET', '/v2/tags/moving/manifests/latest')).header('docker-content-digest'), next.digest);
     assert.deepEqual((await api('GET', '/v2/tags/moving/tags/list')).json().tags, ['latest']);
-    assert.equal((await api('GET', `/v2/tags/moving/manifests/${first}`)).status, 200, 'the old manifest stays pullable by digest');
+    assert.equal(
+      (await api('GET', `/v2/tags/moving/manifests/${first}`)).status,
+      200,
+      'the old manifest stays pullable by digest',
+    );
   });
 });

@@ -64,7 +64,10 @@ describe('uploads', () => {
       assert.equal(start.header('range'), '0-0');
       assert.equal(start.header('content-length'), '0');
 
-      const put = await api('PUT', withDigest(pathOf(start.header('location')), blob.digest), { body: blob.content, headers: OCTETS });
+      const put = await api('PUT', withDigest(pathOf(start.header('location')), blob.digest), {
+        body: blob.content,
+        headers: OCTETS,
+      });
       assert.equal(put.status, 201, put.text());
       assert.equal(put.header('location'), `${server.url}/v2/library/mono/blobs/${blob.digest}`);
       assert.equal(put.header('docker-content-digest'), blob.digest);
@@ -74,12 +77,18 @@ describe('uploads', () => {
       assert.equal(pulled.status, 200);
       assert.deepEqual(pulled.body, blob.content);
       assertError(await api('GET', `/v2/library/mono/blobs/uploads/${uuid}`), 404, 'BLOB_UPLOAD_UNKNOWN');
-      assert.ok(!existsSync(join(repositoryPath(server.root, 'library/mono'), '_uploads', uuid)), 'upload folder removed');
+      assert.ok(
+        !existsSync(join(repositoryPath(server.root, 'library/mono'), '_uploads', uuid)),
+        'upload folder removed',
+      );
     });
 
     it('single POST with ?digest= answers 201 with Location and Docker-Content-Digest', async () => {
       const blob = randomBlob(2000);
-      const reply = await api('POST', `/v2/library/mono/blobs/uploads/?digest=${blob.digest}`, { body: blob.content, headers: OCTETS });
+      const reply = await api('POST', `/v2/library/mono/blobs/uploads/?digest=${blob.digest}`, {
+        body: blob.content,
+        headers: OCTETS,
+      });
       assert.equal(reply.status, 201, reply.text());
       assert.equal(reply.header('location'), `${server.url}/v2/library/mono/blobs/${blob.digest}`);
       assert.equal(reply.header('docker-content-digest'), blob.digest);
@@ -88,7 +97,10 @@ describe('uploads', () => {
 
     it('single POST with ?digest= takes a chunked body too', async () => {
       const blob = randomBlob(5000);
-      const reply = await api('POST', `/v2/library/mono/blobs/uploads/?digest=${blob.digest}`, { body: blob.content, chunked: true });
+      const reply = await api('POST', `/v2/library/mono/blobs/uploads/?digest=${blob.digest}`, {
+        body: blob.content,
+        chunked: true,
+      });
       assert.equal(reply.status, 201, reply.text());
       assert.deepEqual((await api('GET', `/v2/library/mono/blobs/${blob.digest}`)).body, blob.content);
     });
@@ -108,7 +120,11 @@ describe('uploads', () => {
       const blob = randomBlob(3000);
       const session = await startUpload(api, 'library/chunks');
       let path = session.path;
-      for (const [start, end] of [[0, 999], [1000, 1999], [2000, 2999]] as const) {
+      for (const [start, end] of [
+        [0, 999],
+        [1000, 1999],
+        [2000, 2999],
+      ] as const) {
         const reply = await patch(api, path, blob.content.subarray(start, end + 1), start);
         assert.equal(reply.status, 202, reply.text());
         assert.equal(reply.header('range'), `0-${end}`);
@@ -208,7 +224,10 @@ describe('uploads', () => {
     it('serialises two PATCHes racing for the same range: one lands, the other gets 416', async () => {
       const blob = randomBlob(4096);
       const session = await startUpload(api, 'library/chunks');
-      const replies = await Promise.all([patch(api, session.path, blob.content, 0), patch(api, session.path, blob.content, 0)]);
+      const replies = await Promise.all([
+        patch(api, session.path, blob.content, 0),
+        patch(api, session.path, blob.content, 0),
+      ]);
       assert.deepEqual(replies.map((reply) => reply.status).sort(), [202, 416]);
       assert.equal((await api('GET', session.path)).header('range'), '0-4095');
       assert.equal((await api('PUT', withDigest(session.path, blob.digest))).status, 201);
@@ -236,7 +255,12 @@ describe('uploads', () => {
       assert.equal(cancel.body.length, 0);
       assertError(await api('GET', session.path), 404, 'BLOB_UPLOAD_UNKNOWN', 'GET');
       assertError(await patch(api, session.path, Buffer.alloc(10), 10), 404, 'BLOB_UPLOAD_UNKNOWN', 'PATCH');
-      assertError(await api('PUT', withDigest(session.path, sha256(Buffer.alloc(10)))), 404, 'BLOB_UPLOAD_UNKNOWN', 'PUT');
+      assertError(
+        await api('PUT', withDigest(session.path, sha256(Buffer.alloc(10)))),
+        404,
+        'BLOB_UPLOAD_UNKNOWN',
+        'PUT',
+      );
       assertError(await api('DELETE', session.path), 404, 'BLOB_UPLOAD_UNKNOWN', 'DELETE');
       assert.ok(!existsSync(join(repositoryPath(server.root, 'library/status'), '_uploads', session.uuid)));
     });
@@ -269,7 +293,10 @@ describe('uploads', () => {
       const digest = sha512(content);
       const session = await startUpload(api, 'library/sha512', '?digest-algorithm=sha512');
       await patch(api, session.path, content.subarray(0, 1000), 0);
-      const put = await api('PUT', withDigest(session.path, digest), { body: content.subarray(1000), headers: { 'Content-Range': '1000-1499' } });
+      const put = await api('PUT', withDigest(session.path, digest), {
+        body: content.subarray(1000),
+        headers: { 'Content-Range': '1000-1499' },
+      });
       assert.equal(put.status, 201, put.text());
       assert.equal(put.header('docker-content-digest'), digest);
       assert.equal(put.header('location'), `${server.url}/v2/library/sha512/blobs/${digest}`);
@@ -299,10 +326,14 @@ describe('uploads', () => {
         assertError(reply, 400, 'DIGEST_INVALID', algorithm);
       }
       const content = Buffer.from('hello');
-      const single = await api('POST', `/v2/library/algos/blobs/uploads/?digest=md5:5d41402abc4b2a76b9719d911017c592`, { body: content });
+      const single = await api('POST', `/v2/library/algos/blobs/uploads/?digest=md5:5d41402abc4b2a76b9719d911017c592`, {
+        body: content,
+      });
       assertError(single, 400, 'DIGEST_INVALID', 'single POST');
       const session = await startUpload(api, 'library/algos');
-      const put = await api('PUT', withDigest(session.path, 'sha1:aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d'), { body: content });
+      const put = await api('PUT', withDigest(session.path, 'sha1:aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d'), {
+        body: content,
+      });
       assertError(put, 400, 'DIGEST_INVALID', 'closing PUT');
     });
 
@@ -327,10 +358,16 @@ describe('uploads', () => {
     it('does not link a stored blob to a repository that uploads other bytes under its digest', async () => {
       const secret = randomBlob(400);
       await pushBlob(server.url, 'library/secret', secret);
-      const guess = await api('POST', `/v2/library/thief/blobs/uploads/?digest=${secret.digest}`, { body: Buffer.from('not the secret') });
+      const guess = await api('POST', `/v2/library/thief/blobs/uploads/?digest=${secret.digest}`, {
+        body: Buffer.from('not the secret'),
+      });
       assertError(guess, 400, 'DIGEST_INVALID');
       assertError(await api('GET', `/v2/library/thief/blobs/${secret.digest}`), 404, 'BLOB_UNKNOWN');
-      assert.deepEqual(readFileSync(blobDataPath(server.root, secret.digest)), secret.content, 'stored bytes untouched');
+      assert.deepEqual(
+        readFileSync(blobDataPath(server.root, secret.digest)),
+        secret.content,
+        'stored bytes untouched',
+      );
     });
   });
 
@@ -376,9 +413,17 @@ describe('uploads', () => {
     });
 
     it('refuses an invalid mount digest or from name with 400', async () => {
-      assertError(await api('POST', '/v2/library/target/blobs/uploads/?mount=sha256:abc&from=library/source'), 400, 'DIGEST_INVALID');
+      assertError(
+        await api('POST', '/v2/library/target/blobs/uploads/?mount=sha256:abc&from=library/source'),
+        400,
+        'DIGEST_INVALID',
+      );
       const digest = randomBlob(1).digest;
-      assertError(await api('POST', `/v2/library/target/blobs/uploads/?mount=${digest}&from=../x`), 400, 'NAME_INVALID');
+      assertError(
+        await api('POST', `/v2/library/target/blobs/uploads/?mount=${digest}&from=../x`),
+        400,
+        'NAME_INVALID',
+      );
     });
   });
 
@@ -389,7 +434,9 @@ describe('uploads', () => {
         Array.from({ length: 8 }, (_, index) =>
           index % 2 === 0
             ? pushBlob(server.url, 'library/race', blob).then((reply) => reply.status)
-            : api('POST', `/v2/library/race-${index}/blobs/uploads/?digest=${blob.digest}`, { body: blob.content }).then((reply) => reply.status),
+            : api('POST', `/v2/library/race-${index}/blobs/uploads/?digest=${blob.digest}`, {
+                body: blob.content,
+              }).then((reply) => reply.status),
         ),
       );
       assert.deepEqual(replies, Array(8).fill(201));
@@ -404,11 +451,16 @@ describe('uploads', () => {
     it('serves whole, correct bytes to pulls that run while the same blob is pushed again', async () => {
       const blob = randomBlob(512 * 1024);
       await pushBlob(server.url, 'library/busy', blob);
-      const pushes = Array.from({ length: 8 }, () => pushBlob(server.url, 'library/busy', blob).then((reply) => reply.status));
-      const pulls = Array.from({ length: 16 }, () => digestOfDownload(server.url, `/v2/library/busy/blobs/${blob.digest}`));
+      const pushes = Array.from({ length: 8 }, () =>
+        pushBlob(server.url, 'library/busy', blob).then((reply) => reply.status),
+      );
+      const pulls = Array.from({ length: 16 }, () =>
+        digestOfDownload(server.url, `/v2/library/busy/blobs/${blob.digest}`),
+      );
       const [pushed, pulled] = await Promise.all([Promise.all(pushes), Promise.all(pulls)]);
       assert.deepEqual(pushed, Array(8).fill(201));
-      for (const result of pulled) assert.deepEqual(result, { status: 200, digest: blob.digest, size: blob.content.length });
+      for (const result of pulled)
+        assert.deepEqual(result, { status: 200, digest: blob.digest, size: blob.content.length });
     });
   });
 });

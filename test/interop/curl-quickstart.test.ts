@@ -121,7 +121,10 @@ describeWithTools('README curl examples', [tools.curl(), tools.bash()], () => {
     const manifest = find(/^curl -i -H .*\/v2\/nginx\/manifests\/latest$/);
     assert.equal(statusOf(manifest.output), 200);
     assert.match(manifest.output, new RegExp(`^docker-content-digest: ${image.digest}\r$`, 'im'));
-    assert.match(manifest.output, new RegExp(`^content-type: ${DOCKER_MANIFEST.replaceAll('.', '\\.').replaceAll('+', '\\+')}\r$`, 'im'));
+    assert.match(
+      manifest.output,
+      new RegExp(`^content-type: ${DOCKER_MANIFEST.replaceAll('.', '\\.').replaceAll('+', '\\+')}\r$`, 'im'),
+    );
     assert.equal(bodyOf(manifest.output), image.manifest.toString('utf8'));
 
     const digest = find(/^echo "DIGEST=/);

@@ -44,7 +44,8 @@ async function listing(registry: Registry): Promise<{ repositories: string[]; ta
     // Distribution 2.8 answers 404 for a repository without a tags folder and {"tags": null} for
     // one whose tags are all gone; both are recorded as "no tags" (python-requests.test.ts pins
     // these differences down).
-    tags[repository] = response.status === 200 ? [...(((await response.json()) as { tags: string[] | null }).tags ?? [])].sort() : [];
+    tags[repository] =
+      response.status === 200 ? [...(((await response.json()) as { tags: string[] | null }).tags ?? [])].sort() : [];
     if (response.status !== 200) await response.arrayBuffer();
   }
   return { repositories, tags };
@@ -62,7 +63,8 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
     single = await source.writeImage({ label: 'single' });
     await source.tag(single.manifest, 'single');
     const layers = [];
-    for (let index = 0; index < 3; index++) layers.push(await source.writeLayer({ [`file-${index}`]: `content ${index}\n`.repeat(50) }));
+    for (let index = 0; index < 3; index++)
+      layers.push(await source.writeLayer({ [`file-${index}`]: `content ${index}\n`.repeat(50) }));
     const layered = await source.writeImage({ layers, label: 'layered' });
     await source.tag(layered.manifest, 'layered');
     const multi = await source.writeIndex([
@@ -94,12 +96,20 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
     ];
     await pushLayout(source.dir, 'replaced', `${registry.host}/compat/moved:stable`);
     for (const image of images) {
-      await pushLayout(source.dir, image.layoutTag, `${registry.host}/${image.repository}:${image.tag}`, { all: image.all });
+      await pushLayout(source.dir, image.layoutTag, `${registry.host}/${image.repository}:${image.tag}`, {
+        all: image.all,
+      });
     }
     await pushLayout(source.dir, 'replaced', `${registry.host}/compat/deleted:gone`);
-    const removed = await fetch(`${registry.url}/v2/compat/deleted/manifests/${replaced.manifest.digest}`, { method: 'DELETE' });
+    const removed = await fetch(`${registry.url}/v2/compat/deleted/manifests/${replaced.manifest.digest}`, {
+      method: 'DELETE',
+    });
     assert.equal(removed.status, 202, 'delete by digest');
-    const docker = { repository: 'compat/docker', tag: 'v2s2', image: makeImage({ mediaType: DOCKER_MANIFEST, layers: 2 }) };
+    const docker = {
+      repository: 'compat/docker',
+      tag: 'v2s2',
+      image: makeImage({ mediaType: DOCKER_MANIFEST, layers: 2 }),
+    };
     await pushImage(registry.url, docker.repository, docker.tag, docker.image);
     return {
       images,
@@ -123,7 +133,9 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
       assert.equal(response.status, 404, `deleted ${repository}@${digest}`);
     }
     const { repository, tag, image } = expected.docker;
-    const manifest = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { headers: { Accept: DOCKER_MANIFEST } });
+    const manifest = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
+      headers: { Accept: DOCKER_MANIFEST },
+    });
     assert.equal(manifest.status, 200);
     assert.equal(manifest.headers.get('docker-content-digest'), image.digest);
     assert.equal(manifest.headers.get('content-type'), DOCKER_MANIFEST);
@@ -142,13 +154,28 @@ describeWithTools('storage layout compatibility with Distribution 2.8', [tools.s
       const expected = await pushSet(berth);
       // A referrer: Berth indexes it under _referrers/, a folder Distribution must skip.
       await pushBlob(berth.url, 'compat/single', EMPTY_CONFIG);
-      const subject = { bytes: await readFile(source.blobPath(single.manifest.digest)), digest: single.manifest.digest, mediaType: single.manifest.mediaType };
+      const subject = {
+        bytes: await readFile(source.blobPath(single.manifest.digest)),
+        digest: single.manifest.digest,
+        mediaType: single.manifest.mediaType,
+      };
       const artifact = makeArtifact({ artifactType: 'application/vnd.example.sbom', subject });
-      const pushed = await pushManifest(berth.url, 'compat/single', artifact.digest, artifact.bytes, artifact.mediaType);
+      const pushed = await pushManifest(
+        berth.url,
+        'compat/single',
+        artifact.digest,
+        artifact.bytes,
+        artifact.mediaType,
+      );
       assert.equal(pushed.status, 201);
       const before = await listing(berth);
-      const referrers = await json<{ manifests: Array<{ digest: string }> }>(`${berth.url}/v2/compat/single/referrers/${single.manifest.digest}`);
-      assert.deepEqual(referrers.manifests.map((entry) => entry.digest), [artifact.digest]);
+      const referrers = await json<{ manifests: Array<{ digest: string }> }>(
+        `${berth.url}/v2/compat/single/referrers/${single.manifest.digest}`,
+      );
+      assert.deepEqual(
+        referrers.manifests.map((entry) => entry.digest),
+        [artifact.digest],
+      );
       await berth.close({ keepRoot: true });
 
       const distribution: TestDockerRegistry = await startDockerRegistry({ root });

@@ -21,7 +21,8 @@ import { OciLayout, type BuiltImage } from '../helpers/oci-layout.js';
 import { describeWithTools, loudSkipMessage, run, tools, type RunResult } from '../helpers/tools.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const INDEX_TYPES = 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json';
+const INDEX_TYPES =
+  'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json';
 
 /**
  * A folder whose path podman accepts: `podman pull oci:DIR` names the image after DIR, and image
@@ -37,13 +38,20 @@ function lowerCaseTempDir(prefix: string): string {
 /** podman's global options for a private store under `root`. */
 function podmanOptions(root: string): string[] {
   return [
-    '--root', join(root, 'storage'),
-    '--runroot', join(root, 'run'),
-    '--tmpdir', join(root, 'tmp'),
-    '--storage-driver', 'vfs',
-    '--events-backend', 'file',
-    '--cgroup-manager', 'cgroupfs',
-    '--log-level', 'error',
+    '--root',
+    join(root, 'storage'),
+    '--runroot',
+    join(root, 'run'),
+    '--tmpdir',
+    join(root, 'tmp'),
+    '--storage-driver',
+    'vfs',
+    '--events-backend',
+    'file',
+    '--cgroup-manager',
+    'cgroupfs',
+    '--log-level',
+    'error',
   ];
 }
 
@@ -75,14 +83,18 @@ if (cannotRun) {
     let image: BuiltImage;
     const files = { 'hello.txt': `hello ${randomUUID()}\n`, 'etc/motd': 'second layer\n' };
 
-    const podmanRun = (args: string[]): Promise<RunResult> => run('podman', [...podmanOptions(podmanRoot), ...args], { timeout: 120_000 });
+    const podmanRun = (args: string[]): Promise<RunResult> =>
+      run('podman', [...podmanOptions(podmanRoot), ...args], { timeout: 120_000 });
 
     before(async () => {
       berth = await startBerth();
       podmanRoot = lowerCaseTempDir('berth-pm-');
       layout = await OciLayout.create(lowerCaseTempDir('berth-podman-layout-'));
       image = await layout.writeImage({
-        layers: [await layout.writeLayer({ 'hello.txt': files['hello.txt'] }), await layout.writeLayer({ 'etc/motd': files['etc/motd'] })],
+        layers: [
+          await layout.writeLayer({ 'hello.txt': files['hello.txt'] }),
+          await layout.writeLayer({ 'etc/motd': files['etc/motd'] }),
+        ],
         label: 'podman',
       });
       await layout.tag(image.manifest, 'app');
@@ -91,7 +103,10 @@ if (cannotRun) {
     after(async () => {
       await berth.close();
       if (podmanRoot) {
-        await run('podman', [...podmanOptions(podmanRoot), 'rmi', '--all', '--force'], { allowFailure: true, timeout: 60_000 });
+        await run('podman', [...podmanOptions(podmanRoot), 'rmi', '--all', '--force'], {
+          allowFailure: true,
+          timeout: 60_000,
+        });
         await rm(podmanRoot, { recursive: true, force: true });
       }
       if (layout) await rm(layout.dir, { recursive: true, force: true });
@@ -100,7 +115,11 @@ if (cannotRun) {
     it('pushes an image to Berth and pulls it back with the same ID, layers and files', async () => {
       const imageId = image.config.digest.slice('sha256:'.length);
       const loaded = await podmanRun(['pull', `oci:${layout.dir}:app`]);
-      assert.equal(loaded.stdout.trim().split('\n').pop(), imageId, 'podman loads the layout image under its config digest');
+      assert.equal(
+        loaded.stdout.trim().split('\n').pop(),
+        imageId,
+        'podman loads the layout image under its config digest',
+      );
 
       await podmanRun(['push', '--tls-verify=false', imageId, `docker://${berth.host}/podman/app:v1`]);
       const manifest = await fetch(`${berth.url}/v2/podman/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
@@ -118,10 +137,18 @@ if (cannotRun) {
       const pulled = await podmanRun(['pull', '--tls-verify=false', `${berth.host}/podman/app:v1`]);
       assert.equal(pulled.stdout.trim().split('\n').pop(), imageId, 'pulled back under the same image ID');
       const inspect = await podmanRun(['image', 'inspect', `${berth.host}/podman/app:v1`]);
-      const [info] = JSON.parse(inspect.stdout) as Array<{ Digest: string; RootFS: { Layers: string[] }; Labels: Record<string, string> }>;
+      const [info] = JSON.parse(inspect.stdout) as Array<{
+        Digest: string;
+        RootFS: { Layers: string[] };
+        Labels: Record<string, string>;
+      }>;
       assert.ok(info);
       assert.equal(info.Digest, pushedDigest);
-      assert.deepEqual(info.RootFS.Layers, image.layers.map((layer) => layer.diffId), 'layer diff IDs');
+      assert.deepEqual(
+        info.RootFS.Layers,
+        image.layers.map((layer) => layer.diffId),
+        'layer diff IDs',
+      );
       assert.equal(info.Labels['test.label'], 'podman');
 
       const mounted = await podmanRun(['image', 'mount', `${berth.host}/podman/app:v1`]);
@@ -144,23 +171,52 @@ if (cannotRun) {
       await podmanRun(['pull', '--arch', 'arm64', `oci:${layout.dir}:arm64`]);
       await podmanRun(['manifest', 'create', 'localhost/berth-multi:v1']);
       for (const built of [amd64, arm64]) {
-        await podmanRun(['manifest', 'add', 'localhost/berth-multi:v1', `containers-storage:${built.config.digest.slice('sha256:'.length)}`]);
+        await podmanRun([
+          'manifest',
+          'add',
+          'localhost/berth-multi:v1',
+          `containers-storage:${built.config.digest.slice('sha256:'.length)}`,
+        ]);
       }
-      await podmanRun(['manifest', 'push', '--all', '--tls-verify=false', 'localhost/berth-multi:v1', `docker://${berth.host}/podman/multi:v1`]);
+      await podmanRun([
+        'manifest',
+        'push',
+        '--all',
+        '--tls-verify=false',
+        'localhost/berth-multi:v1',
+        `docker://${berth.host}/podman/multi:v1`,
+      ]);
 
       const list = await fetch(`${berth.url}/v2/podman/multi/manifests/v1`, { headers: { Accept: INDEX_TYPES } });
       assert.equal(list.status, 200);
-      const index = (await list.json()) as { manifests: Array<{ digest: string; platform: { architecture: string; os: string } }> };
-      assert.deepEqual(index.manifests.map((entry) => `${entry.platform.os}/${entry.platform.architecture}`).sort(), ['linux/amd64', 'linux/arm64']);
+      const index = (await list.json()) as {
+        manifests: Array<{ digest: string; platform: { architecture: string; os: string } }>;
+      };
+      assert.deepEqual(index.manifests.map((entry) => `${entry.platform.os}/${entry.platform.architecture}`).sort(), [
+        'linux/amd64',
+        'linux/arm64',
+      ]);
       for (const entry of index.manifests) {
-        const child = await fetch(`${berth.url}/v2/podman/multi/manifests/${entry.digest}`, { headers: { Accept: OCI_MANIFEST } });
+        const child = await fetch(`${berth.url}/v2/podman/multi/manifests/${entry.digest}`, {
+          headers: { Accept: OCI_MANIFEST },
+        });
         assert.equal(child.status, 200, entry.digest);
         await child.arrayBuffer();
       }
 
       await podmanRun(['rmi', '--all', '--force']);
-      const pulled = await podmanRun(['pull', '--tls-verify=false', '--arch', 'arm64', `${berth.host}/podman/multi:v1`]);
-      assert.equal(pulled.stdout.trim().split('\n').pop(), arm64.config.digest.slice('sha256:'.length), 'the arm64 image');
+      const pulled = await podmanRun([
+        'pull',
+        '--tls-verify=false',
+        '--arch',
+        'arm64',
+        `${berth.host}/podman/multi:v1`,
+      ]);
+      assert.equal(
+        pulled.stdout.trim().split('\n').pop(),
+        arm64.config.digest.slice('sha256:'.length),
+        'the arm64 image',
+      );
     });
   });
 }

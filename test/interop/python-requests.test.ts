@@ -58,9 +58,16 @@ const KNOWN_DIFFERENCES: KnownDifference[] = [
     matches: (berth, distribution) => {
       const ours = berth.body?.tags;
       const theirs = distribution.body?.tags;
-      return berth.status === 200 && distribution.status === 200 && berth.body?.name === distribution.body?.name &&
-        Array.isArray(ours) && Array.isArray(theirs) && isSorted(ours) && !isSorted(theirs) &&
-        JSON.stringify([...theirs].sort()) === JSON.stringify(ours);
+      return (
+        berth.status === 200 &&
+        distribution.status === 200 &&
+        berth.body?.name === distribution.body?.name &&
+        Array.isArray(ours) &&
+        Array.isArray(theirs) &&
+        isSorted(ours) &&
+        !isSorted(theirs) &&
+        JSON.stringify([...theirs].sort()) === JSON.stringify(ours)
+      );
     },
   },
   {
@@ -70,8 +77,12 @@ const KNOWN_DIFFERENCES: KnownDifference[] = [
       'the spec\'s "the list of tags MAY be empty"',
     alwaysOccurs: true,
     matches: (berth, distribution) =>
-      berth.status === 200 && distribution.status === 200 && berth.body?.name === distribution.body?.name &&
-      Array.isArray(berth.body?.tags) && berth.body.tags.length === 0 && distribution.body?.tags === null,
+      berth.status === 200 &&
+      distribution.status === 200 &&
+      berth.body?.name === distribution.body?.name &&
+      Array.isArray(berth.body?.tags) &&
+      berth.body.tags.length === 0 &&
+      distribution.body?.tags === null,
   },
   {
     id: 'untagged-repository',
@@ -80,8 +91,11 @@ const KNOWN_DIFFERENCES: KnownDifference[] = [
       'answers 404 NAME_UNKNOWN; Berth answers 200 with an empty list, as the spec asks for a repository that exists',
     alwaysOccurs: true,
     matches: (berth, distribution) =>
-      berth.status === 200 && Array.isArray(berth.body?.tags) && berth.body.tags.length === 0 &&
-      distribution.status === 404 && distribution.errors === 'NAME_UNKNOWN',
+      berth.status === 200 &&
+      Array.isArray(berth.body?.tags) &&
+      berth.body.tags.length === 0 &&
+      distribution.status === 404 &&
+      distribution.errors === 'NAME_UNKNOWN',
   },
 ];
 
@@ -93,8 +107,14 @@ function makeImages() {
   const arm64 = makeImage({ mediaType: DOCKER_MANIFEST, architecture: 'arm64' });
   const list = makeIndex(
     [
-      { ...descriptorOf({ bytes: amd64.manifest, digest: amd64.digest, mediaType: DOCKER_MANIFEST }), platform: { os: 'linux', architecture: 'amd64' } },
-      { ...descriptorOf({ bytes: arm64.manifest, digest: arm64.digest, mediaType: DOCKER_MANIFEST }), platform: { os: 'linux', architecture: 'arm64' } },
+      {
+        ...descriptorOf({ bytes: amd64.manifest, digest: amd64.digest, mediaType: DOCKER_MANIFEST }),
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+      {
+        ...descriptorOf({ bytes: arm64.manifest, digest: arm64.digest, mediaType: DOCKER_MANIFEST }),
+        platform: { os: 'linux', architecture: 'arm64' },
+      },
     ],
     { mediaType: DOCKER_LIST },
   );
@@ -121,51 +141,59 @@ async function runScript(url: string): Promise<string[]> {
   return result.stdout.replaceAll(url, '<registry>').trimEnd().split('\n');
 }
 
-describeWithTools('registry_admin.py (python requests) against Berth and Distribution 2.8', [tools.python(), tools.distribution()], () => {
-  let berth: TestBerth;
-  let distribution: TestDockerRegistry;
-  before(async () => {
-    berth = await startBerth();
-    distribution = await startDockerRegistry();
-    const push = makeImages();
-    await push(berth.url);
-    await push(distribution.url);
-  });
-  after(async () => {
-    await berth.close();
-    await distribution?.close();
-  });
-
-  it('prints the same output for both, apart from the known differences', async (t) => {
-    const ours = await runScript(berth.url);
-    const theirs = await runScript(distribution.url);
-    const seen = new Set<string>();
-    const unexplained: string[] = [];
-    assert.equal(ours.length, theirs.length, `line count differs:\n--- berth\n${ours.join('\n')}\n--- distribution\n${theirs.join('\n')}`);
-    ours.forEach((line, index) => {
-      const other = theirs[index]!;
-      if (line === other) return;
-      const berthTags = parseTagsLine(line);
-      const distributionTags = parseTagsLine(other);
-      const known =
-        berthTags && distributionTags && berthTags.path === distributionTags.path
-          ? KNOWN_DIFFERENCES.find((difference) => difference.matches(berthTags, distributionTags))
-          : undefined;
-      if (!known) {
-        unexplained.push(`line ${index + 1}:\n  berth:        ${line}\n  distribution: ${other}`);
-        return;
-      }
-      seen.add(known.id);
-      t.diagnostic(`known difference ${known.id} at line ${index + 1}: berth "${line}" / distribution "${other}"`);
+describeWithTools(
+  'registry_admin.py (python requests) against Berth and Distribution 2.8',
+  [tools.python(), tools.distribution()],
+  () => {
+    let berth: TestBerth;
+    let distribution: TestDockerRegistry;
+    before(async () => {
+      berth = await startBerth();
+      distribution = await startDockerRegistry();
+      const push = makeImages();
+      await push(berth.url);
+      await push(distribution.url);
     });
-    assert.deepEqual(unexplained, [], `unexplained differences:\n${unexplained.join('\n')}`);
-    // Every known difference still happens; when one stops, it is no longer a difference to list.
-    for (const difference of KNOWN_DIFFERENCES.filter((known) => known.alwaysOccurs)) {
-      assert.ok(seen.has(difference.id), `known difference ${difference.id} did not occur: ${difference.why}`);
-    }
-    // The script did its job on Berth: everything it resolved is deleted.
-    assert.ok(ours.some((line) => /^DELETE \/v2\/multiarch\/manifests\/sha256:[0-9a-f]{64} -> 202$/.test(line)));
-    assert.equal(ours.filter((line) => line.startsWith('DELETE ')).length, 4, 'four digests deleted');
-    assert.ok(ours.filter((line) => line.startsWith('DELETE ')).every((line) => line.endsWith('-> 202')));
-  });
-});
+    after(async () => {
+      await berth.close();
+      await distribution?.close();
+    });
+
+    it('prints the same output for both, apart from the known differences', async (t) => {
+      const ours = await runScript(berth.url);
+      const theirs = await runScript(distribution.url);
+      const seen = new Set<string>();
+      const unexplained: string[] = [];
+      assert.equal(
+        ours.length,
+        theirs.length,
+        `line count differs:\n--- berth\n${ours.join('\n')}\n--- distribution\n${theirs.join('\n')}`,
+      );
+      ours.forEach((line, index) => {
+        const other = theirs[index]!;
+        if (line === other) return;
+        const berthTags = parseTagsLine(line);
+        const distributionTags = parseTagsLine(other);
+        const known =
+          berthTags && distributionTags && berthTags.path === distributionTags.path
+            ? KNOWN_DIFFERENCES.find((difference) => difference.matches(berthTags, distributionTags))
+            : undefined;
+        if (!known) {
+          unexplained.push(`line ${index + 1}:\n  berth:        ${line}\n  distribution: ${other}`);
+          return;
+        }
+        seen.add(known.id);
+        t.diagnostic(`known difference ${known.id} at line ${index + 1}: berth "${line}" / distribution "${other}"`);
+      });
+      assert.deepEqual(unexplained, [], `unexplained differences:\n${unexplained.join('\n')}`);
+      // Every known difference still happens; when one stops, it is no longer a difference to list.
+      for (const difference of KNOWN_DIFFERENCES.filter((known) => known.alwaysOccurs)) {
+        assert.ok(seen.has(difference.id), `known difference ${difference.id} did not occur: ${difference.why}`);
+      }
+      // The script did its job on Berth: everything it resolved is deleted.
+      assert.ok(ours.some((line) => /^DELETE \/v2\/multiarch\/manifests\/sha256:[0-9a-f]{64} -> 202$/.test(line)));
+      assert.equal(ours.filter((line) => line.startsWith('DELETE ')).length, 4, 'four digests deleted');
+      assert.ok(ours.filter((line) => line.startsWith('DELETE ')).every((line) => line.endsWith('-> 202')));
+    });
+  },
+);

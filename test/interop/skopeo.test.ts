@@ -29,7 +29,8 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
     single = await source.writeImage({ label: 'single' });
     await source.tag(single.manifest, 'single');
     const layers = [];
-    for (let index = 0; index < 4; index++) layers.push(await source.writeLayer({ [`layer-${index}.txt`]: `layer ${index}\n`.repeat(100 * (index + 1)) }));
+    for (let index = 0; index < 4; index++)
+      layers.push(await source.writeLayer({ [`layer-${index}.txt`]: `layer ${index}\n`.repeat(100 * (index + 1)) }));
     layered = await source.writeImage({ layers, label: 'layered' });
     await source.tag(layered.manifest, 'layered');
     multiPlatform = await source.writeIndex([
@@ -68,7 +69,10 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
     assert.equal(index.status, 200);
     assert.equal(index.headers.get('docker-content-digest'), multiPlatform.index.digest);
     assert.equal(index.headers.get('content-type'), 'application/vnd.oci.image.index.v1+json');
-    assert.deepEqual(Buffer.from(await index.arrayBuffer()), await readFile(source.blobPath(multiPlatform.index.digest)));
+    assert.deepEqual(
+      Buffer.from(await index.arrayBuffer()),
+      await readFile(source.blobPath(multiPlatform.index.digest)),
+    );
     for (const image of multiPlatform.images) {
       const child = await fetch(`${berth.url}/v2/interop/multi/manifests/${image.manifest.digest}`, {
         headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
@@ -80,10 +84,15 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
 
   it('keeps an uncompressed tar layer as it is with --preserve-digests', async () => {
     const tar = tarOf({ 'plain.txt': 'not compressed\n' });
-    const layer = { descriptor: await source.writeBlob(tar, 'application/vnd.oci.image.layer.v1.tar'), diffId: sha256(tar) };
+    const layer = {
+      descriptor: await source.writeBlob(tar, 'application/vnd.oci.image.layer.v1.tar'),
+      diffId: sha256(tar),
+    };
     const image = await source.writeImage({ layers: [layer], label: 'plain-tar' });
     await source.tag(image.manifest, 'plain-tar');
-    await pushLayout(source.dir, 'plain-tar', `${berth.host}/interop/plain:plain-tar`, { extra: ['--preserve-digests'] });
+    await pushLayout(source.dir, 'plain-tar', `${berth.host}/interop/plain:plain-tar`, {
+      extra: ['--preserve-digests'],
+    });
     const out = folder('skopeo-out-');
     // Both directions would gzip the layer (and so change the manifest) without the flag.
     await pullToLayout(`${berth.host}/interop/plain:plain-tar`, out, 'plain-tar', { extra: ['--preserve-digests'] });
@@ -111,11 +120,25 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
   it('inspects --raw: the manifest and index bytes exactly as pushed', async () => {
     await pushLayout(source.dir, 'single', `${berth.host}/interop/inspect:single`);
     await pushLayout(source.dir, 'multi', `${berth.host}/interop/inspect:multi`, { all: true });
-    for (const [tag, descriptor] of [['single', single.manifest], ['multi', multiPlatform.index]] as const) {
-      const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${berth.host}/interop/inspect:${tag}`]);
+    for (const [tag, descriptor] of [
+      ['single', single.manifest],
+      ['multi', multiPlatform.index],
+    ] as const) {
+      const raw = await skopeo([
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${berth.host}/interop/inspect:${tag}`,
+      ]);
       assert.equal(raw.stdout, await readFile(source.blobPath(descriptor.digest), 'utf8'), `${tag}: raw manifest`);
     }
-    const config = await skopeo(['inspect', '--config', '--raw', '--tls-verify=false', `docker://${berth.host}/interop/inspect:single`]);
+    const config = await skopeo([
+      'inspect',
+      '--config',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${berth.host}/interop/inspect:single`,
+    ]);
     assert.equal(config.stdout, await readFile(source.blobPath(single.config.digest), 'utf8'), 'raw config');
   });
 
@@ -137,11 +160,15 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
     assert.equal(info.Os, 'linux');
     assert.equal(info.Architecture, 'amd64');
     assert.equal(info.Labels['test.label'], 'single');
-    assert.deepEqual(info.Layers, single.layers.map((layer) => layer.descriptor.digest));
+    assert.deepEqual(
+      info.Layers,
+      single.layers.map((layer) => layer.descriptor.digest),
+    );
   });
 
   it('lists tags', async () => {
-    for (const tag of ['v1', 'v2', 'latest']) await pushLayout(source.dir, 'single', `${berth.host}/interop/tags:${tag}`);
+    for (const tag of ['v1', 'v2', 'latest'])
+      await pushLayout(source.dir, 'single', `${berth.host}/interop/tags:${tag}`);
     const result = await skopeo(['list-tags', '--tls-verify=false', `docker://${berth.host}/interop/tags`]);
     const listed = JSON.parse(result.stdout) as { Repository: string; Tags: string[] };
     assert.equal(listed.Repository, `${berth.host}/interop/tags`);
@@ -160,9 +187,12 @@ describeWithTools('skopeo against Berth', [tools.skopeo()], () => {
       const body = (await response.json()) as { errors: Array<{ code: string }> };
       assert.equal(body.errors[0]?.code, 'MANIFEST_UNKNOWN');
     }
-    const inspect = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${berth.host}/interop/delete:gone`], {
-      allowFailure: true,
-    });
+    const inspect = await skopeo(
+      ['inspect', '--raw', '--tls-verify=false', `docker://${berth.host}/interop/delete:gone`],
+      {
+        allowFailure: true,
+      },
+    );
     assert.notEqual(inspect.code, 0, 'skopeo inspect of a deleted image fails');
     assert.match(inspect.stderr, /manifest unknown/i);
     const kept = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${berth.host}/interop/delete:kept`]);

@@ -31,7 +31,23 @@ function run(args: string[], cwd: string): void {
 const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 function selfSigned(folder: string, name: string, subject: string, extensions: string[]): Pem {
-  run(['req', '-x509', ...NEW_KEY, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', subject, ...extensions.flatMap((ext) => ['-addext', ext])], folder);
+  run(
+    [
+      'req',
+      '-x509',
+      ...NEW_KEY,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      subject,
+      ...extensions.flatMap((ext) => ['-addext', ext]),
+    ],
+    folder,
+  );
   return pem(folder, name);
 }
 
@@ -43,10 +59,32 @@ function pem(folder: string, name: string): Pem {
 
 export function makeCertificates(folder: string): TestCertificates {
   const server = selfSigned(folder, 'server', '/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1,DNS:localhost']);
-  const ca = selfSigned(folder, 'ca', '/CN=Berth test client CA', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const ca = selfSigned(folder, 'ca', '/CN=Berth test client CA', [
+    'basicConstraints=critical,CA:TRUE',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   run(['req', ...NEW_KEY, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=test-client'], folder);
   writeFileSync(join(folder, 'client.ext'), 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-  run(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2', '-extfile', 'client.ext'], folder);
+  run(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'client.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'client.ext',
+    ],
+    folder,
+  );
   const client = pem(folder, 'client');
   const rogueClient = selfSigned(folder, 'rogue', '/CN=rogue-client', ['extendedKeyUsage=clientAuth']);
   return { server, ca, client, rogueClient };

@@ -42,8 +42,18 @@ http:
     try {
       const api = client(berth.url);
       assert.equal((await api('GET', '/v2/', { headers: { Authorization: BASIC } })).status, 200);
-      assert.equal((await api('GET', '/v2/no/such/manifests/latest', { headers: { Authorization: `Bearer ${SECRET}` } })).status, 404);
-      assert.equal((await api('DELETE', '/v2/_catalog', { headers: { 'Proxy-Authorization': BASIC, Cookie: `session=${SECRET}` } })).status, 405);
+      assert.equal(
+        (await api('GET', '/v2/no/such/manifests/latest', { headers: { Authorization: `Bearer ${SECRET}` } })).status,
+        404,
+      );
+      assert.equal(
+        (
+          await api('DELETE', '/v2/_catalog', {
+            headers: { 'Proxy-Authorization': BASIC, Cookie: `session=${SECRET}` },
+          })
+        ).status,
+        405,
+      );
       await berth.waitForLine((line) => line.url === '/v2/_catalog', 'the access line of the last request');
     } finally {
       berth.kill('SIGTERM');
@@ -66,7 +76,8 @@ http:
     assert.equal(find('GET', '/v2/no/such/manifests/latest')?.status, 404);
     assert.equal(find('DELETE', '/v2/_catalog')?.status, 405);
     assert.equal(requests.length, 3, 'one line per request');
-    for (const line of berth.lines) assert.equal(line.environment, 'test', `log.fields on every line: ${JSON.stringify(line)}`);
+    for (const line of berth.lines)
+      assert.equal(line.environment, 'test', `log.fields on every line: ${JSON.stringify(line)}`);
   });
 });
 
@@ -75,7 +86,8 @@ describe('log.accesslog.disabled', () => {
     const lines: Array<Record<string, unknown>> = [];
     const stream = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        for (const text of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(text) as Record<string, unknown>);
+        for (const text of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(text) as Record<string, unknown>);
         done();
       },
     });

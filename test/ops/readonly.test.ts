@@ -27,8 +27,14 @@ describe('read-only mode', () => {
         assert.equal(server.berth.purger, undefined, 'no upload purging in read-only mode');
         const api = client(server.url);
         assert.equal((await api('GET', '/v2/')).status, 200);
-        assert.equal((await api('GET', '/v2/frozen/app/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).status, 200);
-        assert.equal((await api('HEAD', `/v2/frozen/app/manifests/${image.digest}`, { headers: { Accept: OCI_MANIFEST } })).status, 200);
+        assert.equal(
+          (await api('GET', '/v2/frozen/app/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).status,
+          200,
+        );
+        assert.equal(
+          (await api('HEAD', `/v2/frozen/app/manifests/${image.digest}`, { headers: { Accept: OCI_MANIFEST } })).status,
+          200,
+        );
         assert.deepEqual((await api('GET', `/v2/frozen/app/blobs/${image.config.digest}`)).body, image.config.content);
         assert.deepEqual((await api('GET', '/v2/frozen/app/tags/list')).json(), { name: 'frozen/app', tags: ['v1'] });
         assert.deepEqual((await api('GET', '/v2/_catalog')).json(), { repositories: ['frozen/app'] });

@@ -74,7 +74,14 @@ http:
     let patch!: ClientRequest;
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       patch = httpRequest(
-        { host: hostname, port, path: uploadPath, method: 'PATCH', agent, headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' } },
+        {
+          host: hostname,
+          port,
+          path: uploadPath,
+          method: 'PATCH',
+          agent,
+          headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+        },
         resolve,
       );
       patch.on('error', reject);
@@ -93,7 +100,10 @@ http:
     berth.kill('SIGTERM');
     await berth.waitForLine((line) => line.signal === 'SIGTERM', 'stopping after SIGTERM');
     const late = await freshRequest(berth.url, '/v2/');
-    assert.ok(late === 503 || late === 'ECONNREFUSED' || late === 'ECONNRESET', `a new request after SIGTERM is refused (got ${late})`);
+    assert.ok(
+      late === 503 || late === 'ECONNREFUSED' || late === 'ECONNRESET',
+      `a new request after SIGTERM is refused (got ${late})`,
+    );
     assert.equal(berth.child.exitCode, null, 'still running while the upload is in flight');
 
     send(1);
@@ -142,7 +152,10 @@ describe('npm start', () => {
       const upload = await api('POST', '/v2/started/blobs/uploads/');
       assert.equal(upload.status, 202);
       assert.equal(upload.header('x-content-type-options'), 'nosniff', 'the embedded default configuration is in use');
-      const serving = await berth.waitForLine((line) => line.msg === 'berth is serving the registry API', 'start-up line');
+      const serving = await berth.waitForLine(
+        (line) => line.msg === 'berth is serving the registry API',
+        'start-up line',
+      );
       assert.equal(serving.storage, root);
       assert.equal(serving.config, 'default');
     } finally {

@@ -23,7 +23,12 @@ interface TlsReply {
 }
 
 /** One HTTPS request on a fresh connection; rejects when the handshake or the request fails. */
-function httpsGet(port: number, path: string, options: RequestOptions & { client?: Pem } = {}, method = 'GET'): Promise<TlsReply> {
+function httpsGet(
+  port: number,
+  path: string,
+  options: RequestOptions & { client?: Pem } = {},
+  method = 'GET',
+): Promise<TlsReply> {
   const { client, ...rest } = options;
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
@@ -33,7 +38,9 @@ function httpsGet(port: number, path: string, options: RequestOptions & { client
         const protocol = socket.getProtocol();
         const cipher = socket.getCipher().name;
         response.resume();
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, protocol, cipher }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, protocol, cipher }),
+        );
         response.on('error', reject);
       },
     );
@@ -63,7 +70,10 @@ describeWithTools('HTTPS', [openssl()], () => {
   });
   after(() => rmSync(folder, { recursive: true, force: true }));
 
-  async function withServer(tls: Record<string, unknown>, body: (port: number, ca: Buffer) => Promise<void>): Promise<void> {
+  async function withServer(
+    tls: Record<string, unknown>,
+    body: (port: number, ca: Buffer) => Promise<void>,
+  ): Promise<void> {
     const server: TestBerth = await startBerth({
       config: { http: { tls: { certificate: certs.server.certFile, key: certs.server.keyFile, ...tls } } },
     });
@@ -82,7 +92,10 @@ describeWithTools('HTTPS', [openssl()], () => {
       assert.equal(base.protocol, 'TLSv1.3');
       const upload = await httpsGet(port, '/v2/tls/test/blobs/uploads/', { ca }, 'POST');
       assert.equal(upload.status, 202);
-      assert.match(String(upload.headers.location), new RegExp(`^https://127\\.0\\.0\\.1:${port}/v2/tls/test/blobs/uploads/`));
+      assert.match(
+        String(upload.headers.location),
+        new RegExp(`^https://127\\.0\\.0\\.1:${port}/v2/tls/test/blobs/uploads/`),
+      );
       await assert.rejects(httpsGet(port, '/v2/', {}), 'a client that does not trust the certificate is refused');
       await assert.rejects(plainGet(port, '/v2/'), 'plain HTTP gets no answer on the HTTPS port');
     });
@@ -104,7 +117,9 @@ describeWithTools('HTTPS', [openssl()], () => {
     await withServer({ ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'] }, async (port, ca) => {
       const reply = await httpsGet(port, '/v2/', { ca, maxVersion: 'TLSv1.2' });
       assert.equal(reply.cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256');
-      await assert.rejects(httpsGet(port, '/v2/', { ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }));
+      await assert.rejects(
+        httpsGet(port, '/v2/', { ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      );
       assert.equal((await httpsGet(port, '/v2/', { ca })).status, 200, 'TLS 1.3 suites stay available, as in Go');
     });
   });
@@ -118,11 +133,14 @@ describeWithTools('HTTPS', [openssl()], () => {
   });
 
   it('clientauth verify-client-cert-if-given lets clients without a certificate in, but not with a bad one', async () => {
-    await withServer({ clientcas: [certs.ca.certFile], clientauth: 'verify-client-cert-if-given' }, async (port, ca) => {
-      assert.equal((await httpsGet(port, '/v2/', { ca })).status, 200);
-      assert.equal((await httpsGet(port, '/v2/', { ca, client: certs.client })).status, 200);
-      await assert.rejects(httpsGet(port, '/v2/', { ca, client: certs.rogueClient }));
-    });
+    await withServer(
+      { clientcas: [certs.ca.certFile], clientauth: 'verify-client-cert-if-given' },
+      async (port, ca) => {
+        assert.equal((await httpsGet(port, '/v2/', { ca })).status, 200);
+        assert.equal((await httpsGet(port, '/v2/', { ca, client: certs.client })).status, 200);
+        await assert.rejects(httpsGet(port, '/v2/', { ca, client: certs.rogueClient }));
+      },
+    );
   });
 
   it('clientauth require-any-client-cert wants a certificate but does not verify it', async () => {
@@ -135,14 +153,39 @@ describeWithTools('HTTPS', [openssl()], () => {
   it('start-up refuses unreadable files and TLS settings without a certificate, naming the key', () => {
     const root = tempDir('berth-tls-root-');
     const build = (tls: Record<string, unknown>) => () =>
-      createBerth(validateConfig({ storage: { filesystem: { rootdirectory: root } }, http: { addr: '127.0.0.1:0', tls } }).config, pino({ level: 'silent' }));
+      createBerth(
+        validateConfig({ storage: { filesystem: { rootdirectory: root } }, http: { addr: '127.0.0.1:0', tls } }).config,
+        pino({ level: 'silent' }),
+      );
     try {
-      assert.throws(build({ certificate: `${folder}/missing.crt`, key: certs.server.keyFile }), (error: Error) => error instanceof ConfigError && /^http\.tls\.certificate: cannot read/.test(error.message));
-      assert.throws(build({ certificate: certs.server.certFile, key: certs.server.keyFile, clientcas: [`${folder}/missing-ca.pem`] }), /http\.tls\.clientcas\.0: cannot read/);
-      assert.throws(build({ certificate: certs.server.certFile }), /http\.tls\.key: required with http\.tls\.certificate/);
-      assert.throws(build({ clientcas: [certs.ca.certFile] }), /http\.tls\.clientcas needs http\.tls\.certificate and http\.tls\.key/);
-      assert.throws(build({ certificate: certs.server.certFile, key: certs.ca.keyFile }), /http\.tls: the certificate, key or cipher suites are not usable/);
-      assert.throws(build({ letsencrypt: { cachefile: '/tmp/cache', email: 'a@example.com' } }), /http\.tls\.letsencrypt: Let's Encrypt certificates are not supported/);
+      assert.throws(
+        build({ certificate: `${folder}/missing.crt`, key: certs.server.keyFile }),
+        (error: Error) => error instanceof ConfigError && /^http\.tls\.certificate: cannot read/.test(error.message),
+      );
+      assert.throws(
+        build({
+          certificate: certs.server.certFile,
+          key: certs.server.keyFile,
+          clientcas: [`${folder}/missing-ca.pem`],
+        }),
+        /http\.tls\.clientcas\.0: cannot read/,
+      );
+      assert.throws(
+        build({ certificate: certs.server.certFile }),
+        /http\.tls\.key: required with http\.tls\.certificate/,
+      );
+      assert.throws(
+        build({ clientcas: [certs.ca.certFile] }),
+        /http\.tls\.clientcas needs http\.tls\.certificate and http\.tls\.key/,
+      );
+      assert.throws(
+        build({ certificate: certs.server.certFile, key: certs.ca.keyFile }),
+        /http\.tls: the certificate, key or cipher suites are not usable/,
+      );
+      assert.throws(
+        build({ letsencrypt: { cachefile: '/tmp/cache', email: 'a@example.com' } }),
+        /http\.tls\.letsencrypt: Let's Encrypt certificates are not supported/,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -152,7 +195,11 @@ describeWithTools('HTTPS', [openssl()], () => {
 describe('TLS settings in the configuration', () => {
   it('a cipher suite name Go does not know is refused at load, naming the entry', () => {
     assert.throws(
-      () => validateConfig({ storage: { filesystem: null }, http: { tls: { ciphersuites: ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'AES128-SHA'] } } }),
+      () =>
+        validateConfig({
+          storage: { filesystem: null },
+          http: { tls: { ciphersuites: ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'AES128-SHA'] } },
+        }),
       (error: Error) => error instanceof ConfigError && /http\.tls\.ciphersuites\.1:/.test(error.message),
     );
   });

@@ -9,7 +9,11 @@ import { createBerth } from '../../src/app.js';
 import { validateConfig } from '../../src/config/load.js';
 import { tempDir } from '../helpers/berth.js';
 
-function overSocket(socketPath: string, method: string, path: string): Promise<{ status: number; headers: Record<string, unknown> }> {
+function overSocket(
+  socketPath: string,
+  method: string,
+  path: string,
+): Promise<{ status: number; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const outgoing = request({ socketPath, method, path, agent: false }, (response) => {
       response.resume();
@@ -49,6 +53,9 @@ describe('http.net: unix', () => {
   });
 
   it('an empty socket path is refused at load', () => {
-    assert.throws(() => validateConfig({ storage: { filesystem: null }, http: { net: 'unix', addr: ' ' } }), /http\.addr: with net: unix, addr is the path of the socket file/);
+    assert.throws(
+      () => validateConfig({ storage: { filesystem: null }, http: { net: 'unix', addr: ' ' } }),
+      /http\.addr: with net: unix, addr is the path of the socket file/,
+    );
   });
 });

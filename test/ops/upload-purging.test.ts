@@ -51,18 +51,21 @@ describe('upload purging', () => {
 
       const driver = server.berth.registry.driver;
       const dryRun = await purgeUploads(driver, { age: 7 * DAY, dryRun: true });
-      assert.deepEqual(dryRun.map((upload) => `${upload.name} ${upload.uuid}`).sort(), [
-        `kept/image ${undated.uuid}`,
-        `team/app ${old.uuid}`,
-        `team/app/nested ${nested.uuid}`,
-      ].sort());
-      for (const upload of [old, nested, recent, undated]) assert.equal(await uploadStatus(server, upload.path), 204, 'a dry run deletes nothing');
+      assert.deepEqual(
+        dryRun.map((upload) => `${upload.name} ${upload.uuid}`).sort(),
+        [`kept/image ${undated.uuid}`, `team/app ${old.uuid}`, `team/app/nested ${nested.uuid}`].sort(),
+      );
+      for (const upload of [old, nested, recent, undated])
+        assert.equal(await uploadStatus(server, upload.path), 204, 'a dry run deletes nothing');
 
       const purged = await purgeUploads(driver, { age: 7 * DAY, dryRun: false });
       assert.equal(purged.length, 3);
-      for (const upload of [old, nested, undated]) assert.equal(await uploadStatus(server, upload.path), 404, `${upload.path} purged`);
+      for (const upload of [old, nested, undated])
+        assert.equal(await uploadStatus(server, upload.path), 404, `${upload.path} purged`);
       assert.equal(await uploadStatus(server, recent.path), 204, 'the recent upload is kept');
-      const manifest = await client(server.url)('GET', '/v2/kept/image/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
+      const manifest = await client(server.url)('GET', '/v2/kept/image/manifests/v1', {
+        headers: { Accept: OCI_MANIFEST },
+      });
       assert.equal(manifest.status, 200, 'images are untouched');
       assert.deepEqual(await purgeUploads(driver, { age: 7 * DAY, dryRun: false }), [], 'a second run finds nothing');
     } finally {
@@ -71,7 +74,9 @@ describe('upload purging', () => {
   });
 
   it('runs on its own every interval once Berth listens', async () => {
-    const server = await startBerth({ config: { storage: { maintenance: { uploadpurging: { age: '1h', interval: '50ms' } } } } });
+    const server = await startBerth({
+      config: { storage: { maintenance: { uploadpurging: { age: '1h', interval: '50ms' } } } },
+    });
     try {
       assert.ok(server.berth.purger, 'purging is on');
       const upload = await startUpload(server, 'scheduled');

@@ -8,7 +8,10 @@ import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { OCI_MANIFEST, makeImage, randomBlob } from '../helpers/content.js';
 import { assertError, client, type Api } from '../helpers/http.js';
 
-async function withBerth(config: Record<string, unknown>, body: (server: TestBerth, api: Api) => Promise<void>): Promise<void> {
+async function withBerth(
+  config: Record<string, unknown>,
+  body: (server: TestBerth, api: Api) => Promise<void>,
+): Promise<void> {
   const server = await startBerth({ config });
   try {
     await body(server, client(server.url));
@@ -37,19 +40,30 @@ describe('http.prefix', () => {
       assertError(await api('GET', '/registryv2/'), 404, 'UNSUPPORTED', 'a path that only starts like the prefix');
 
       const { start, put, blob } = await pushBlobVia(api, '/registry', 'pre/fixed');
-      assert.match(start.header('location')!, new RegExp(`^http://${server.host}/registry/v2/pre/fixed/blobs/uploads/[0-9a-f-]{36}$`));
+      assert.match(
+        start.header('location')!,
+        new RegExp(`^http://${server.host}/registry/v2/pre/fixed/blobs/uploads/[0-9a-f-]{36}$`),
+      );
       assert.equal(put.header('location'), `http://${server.host}/registry/v2/pre/fixed/blobs/${blob.digest}`);
       assert.deepEqual((await api('GET', `/registry/v2/pre/fixed/blobs/${blob.digest}`)).body, blob.content);
 
       const image = makeImage({ layers: 1 });
       for (const part of [image.config, ...image.layers]) {
-        const upload = await api('POST', `/registry/v2/pre/fixed/blobs/uploads/?digest=${part.digest}`, { body: part.content });
+        const upload = await api('POST', `/registry/v2/pre/fixed/blobs/uploads/?digest=${part.digest}`, {
+          body: part.content,
+        });
         assert.equal(upload.status, 201);
       }
       for (const tag of ['a', 'b']) {
-        const manifest = await api('PUT', `/registry/v2/pre/fixed/manifests/${tag}`, { body: image.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+        const manifest = await api('PUT', `/registry/v2/pre/fixed/manifests/${tag}`, {
+          body: image.manifest,
+          headers: { 'Content-Type': OCI_MANIFEST },
+        });
         assert.equal(manifest.status, 201, manifest.text());
-        assert.equal(manifest.header('location'), `http://${server.host}/registry/v2/pre/fixed/manifests/${image.digest}`);
+        assert.equal(
+          manifest.header('location'),
+          `http://${server.host}/registry/v2/pre/fixed/manifests/${image.digest}`,
+        );
       }
       const tags = await api('GET', '/registry/v2/pre/fixed/tags/list?n=1');
       assert.deepEqual(tags.json(), { name: 'pre/fixed', tags: ['a'] });
@@ -67,7 +81,10 @@ describe('http.prefix', () => {
     await withBerth({ http: { prefix: '/nested/registry' } }, async (server, api) => {
       assert.equal((await api('GET', '/nested/registry/v2/')).status, 200);
       const { start } = await pushBlobVia(api, '/nested/registry', 'repo');
-      assert.match(start.header('location')!, new RegExp(`^http://${server.host}/nested/registry/v2/repo/blobs/uploads/`));
+      assert.match(
+        start.header('location')!,
+        new RegExp(`^http://${server.host}/nested/registry/v2/repo/blobs/uploads/`),
+      );
     });
   });
 });
@@ -76,7 +93,10 @@ describe('http.host and http.relativeurls', () => {
   it('http.host makes Location headers absolute URLs on that host', async () => {
     await withBerth({ http: { host: 'https://registry.example.com:8443' } }, async (_server, api) => {
       const { start, put, blob } = await pushBlobVia(api, '', 'hosted');
-      assert.match(start.header('location')!, /^https:\/\/registry\.example\.com:8443\/v2\/hosted\/blobs\/uploads\/[0-9a-f-]{36}$/);
+      assert.match(
+        start.header('location')!,
+        /^https:\/\/registry\.example\.com:8443\/v2\/hosted\/blobs\/uploads\/[0-9a-f-]{36}$/,
+      );
       assert.equal(put.header('location'), `https://registry.example.com:8443/v2/hosted/blobs/${blob.digest}`);
     });
   });
@@ -84,7 +104,10 @@ describe('http.host and http.relativeurls', () => {
   it('http.host and http.prefix together', async () => {
     await withBerth({ http: { host: 'https://registry.example.com/', prefix: '/mirror/' } }, async (_server, api) => {
       const { start } = await pushBlobVia(api, '/mirror', 'hosted');
-      assert.match(start.header('location')!, /^https:\/\/registry\.example\.com\/mirror\/v2\/hosted\/blobs\/uploads\//);
+      assert.match(
+        start.header('location')!,
+        /^https:\/\/registry\.example\.com\/mirror\/v2\/hosted\/blobs\/uploads\//,
+      );
     });
   });
 
@@ -114,7 +137,11 @@ describe('http.host and http.relativeurls', () => {
 
 describe('http.headers', () => {
   it('are added to every response: success, errors, HEAD, unknown paths and methods', async () => {
-    const headers = { 'X-Content-Type-Options': ['nosniff'], 'X-Frame-Options': 'DENY', 'X-Berth-Test': ['one', 'two'] };
+    const headers = {
+      'X-Content-Type-Options': ['nosniff'],
+      'X-Frame-Options': 'DENY',
+      'X-Berth-Test': ['one', 'two'],
+    };
     await withBerth({ http: { headers } }, async (_server, api) => {
       const replies = {
         'GET /v2/': await api('GET', '/v2/'),

@@ -13,7 +13,11 @@ import { makeImage, pushImage, OCI_MANIFEST } from '../helpers/content.js';
 
 const V2 = 'docker/registry/v2';
 
-async function getManifest(url: string, name: string, reference: string): Promise<{ status: number; digest: string | null }> {
+async function getManifest(
+  url: string,
+  name: string,
+  reference: string,
+): Promise<{ status: number; digest: string | null }> {
   const response = await fetch(`${url}/v2/${name}/manifests/${reference}`, { headers: { Accept: OCI_MANIFEST } });
   await response.arrayBuffer();
   return { status: response.status, digest: response.headers.get('docker-content-digest') };

@@ -26,12 +26,22 @@ interface Reply {
 /** One request on a connection of its own (no keep-alive), so it may reach any process. */
 function fresh(url: string, method: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method, agent: false, headers: { Connection: 'close', ...headers, 'Content-Length': String(body?.length ?? 0) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const request = httpRequest(
+      url,
+      {
+        method,
+        agent: false,
+        headers: { Connection: 'close', ...headers, 'Content-Length': String(body?.length ?? 0) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.setTimeout(20_000, () => request.destroy(new Error(`${method} ${url} timed out`)));
     request.end(body);
@@ -63,7 +73,8 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20
 }
 
 describe('how many processes serve', () => {
-  const config = (tree: Record<string, unknown>) => validateConfig({ version: '0.1', storage: { filesystem: { rootdirectory: '/tmp/x' } }, ...tree }).config;
+  const config = (tree: Record<string, unknown>) =>
+    validateConfig({ version: '0.1', storage: { filesystem: { rootdirectory: '/tmp/x' } }, ...tree }).config;
   const spare = Math.max(1, availableParallelism() - 1);
 
   it('defaults to one per core but one, and follows berth.workers', () => {
@@ -79,7 +90,10 @@ describe('how many processes serve', () => {
     const uploadsCapped = config({ berth: { limits: { maxconcurrentuploads: 4 } } });
     assert.equal(countsPerProcess(uploadsCapped), true);
     // Redis shares the counters; an explicit setting is followed (and logged).
-    assert.equal(countsPerProcess(config({ berth: { ratelimit: { requests: '100/1m' } }, redis: { addr: '127.0.0.1:1' } })), false);
+    assert.equal(
+      countsPerProcess(config({ berth: { ratelimit: { requests: '100/1m' } }, redis: { addr: '127.0.0.1:1' } })),
+      false,
+    );
     assert.equal(countsPerProcess(config({})), false);
     assert.equal(workerCount(2, { perProcessCounters: true }), 2);
   });
@@ -98,7 +112,9 @@ describe('berth serve with worker processes', { skip: process.platform !== 'linu
   let berth: BerthProcess & { url: string };
   before(async () => {
     const file = join(folder, 'config.yml');
-    writeFileSync(file, `version: 0.1
+    writeFileSync(
+      file,
+      `version: 0.1
 log:
   level: info
 storage:
@@ -110,7 +126,8 @@ http:
   addr: 127.0.0.1:0
 berth:
   workers: 3
-`);
+`,
+    );
     berth = await serveBerth({ args: ['serve', file] });
     // The first process serves at once; the two workers join it within moments.
     await until('two worker processes', () => (childrenOf(berth.child.pid!).length === 2 ? true : undefined));
@@ -130,7 +147,10 @@ berth:
     let location = new URL(String(start.headers.location), berth.url);
     let offset = 0;
     for (const chunk of chunks) {
-      const patch = await fresh(location.href, 'PATCH', chunk, { 'Content-Range': `${offset}-${offset + chunk.length - 1}`, 'Content-Type': 'application/octet-stream' });
+      const patch = await fresh(location.href, 'PATCH', chunk, {
+        'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+        'Content-Type': 'application/octet-stream',
+      });
       assert.equal(patch.status, 202, patch.body.toString());
       offset += chunk.length;
       assert.equal(patch.headers.range, `0-${offset - 1}`);
@@ -146,15 +166,23 @@ berth:
     // An image, then reads of it from fresh connections: manifest, tags, catalog.
     const image = makeImage();
     for (const blob of [image.config, ...image.layers]) {
-      const pushed = await fresh(`${berth.url}/v2/workers/app/blobs/uploads/?digest=${blob.digest}`, 'POST', blob.content);
+      const pushed = await fresh(
+        `${berth.url}/v2/workers/app/blobs/uploads/?digest=${blob.digest}`,
+        'POST',
+        blob.content,
+      );
       assert.equal(pushed.status, 201);
     }
     for (const tag of ['one', 'two', 'three']) {
-      const manifest = await fresh(`${berth.url}/v2/workers/app/manifests/${tag}`, 'PUT', image.manifest, { 'Content-Type': OCI_MANIFEST });
+      const manifest = await fresh(`${berth.url}/v2/workers/app/manifests/${tag}`, 'PUT', image.manifest, {
+        'Content-Type': OCI_MANIFEST,
+      });
       assert.equal(manifest.status, 201);
     }
     for (let i = 0; i < 6; i++) {
-      const manifest = await fresh(`${berth.url}/v2/workers/app/manifests/two`, 'GET', undefined, { Accept: OCI_MANIFEST });
+      const manifest = await fresh(`${berth.url}/v2/workers/app/manifests/two`, 'GET', undefined, {
+        Accept: OCI_MANIFEST,
+      });
       assert.equal(manifest.status, 200);
       assert.equal(sha256(manifest.body), image.digest);
       const tags = await fresh(`${berth.url}/v2/workers/app/tags/list`, 'GET');
@@ -203,7 +231,10 @@ describe('an upload whose chunks reach different processes', () => {
     await second.close();
   });
 
-  async function upload(finishOn: TestBerth, digestOf: (whole: Buffer) => string): Promise<{ status: number; whole: Buffer; digest: string }> {
+  async function upload(
+    finishOn: TestBerth,
+    digestOf: (whole: Buffer) => string,
+  ): Promise<{ status: number; whole: Buffer; digest: string }> {
     const chunks = Array.from({ length: 5 }, () => randomBytes(100_000));
     const whole = Buffer.concat(chunks);
     const start = await fresh(`${first.url}/v2/split/upload/blobs/uploads/`, 'POST');
@@ -212,7 +243,9 @@ describe('an upload whose chunks reach different processes', () => {
     // first, second, first, second, first: every process sees a hash that is behind the file.
     for (const [index, chunk] of chunks.entries()) {
       const target = index % 2 === 0 ? first : second;
-      const patch = await fresh(`${target.url}${path}`, 'PATCH', chunk, { 'Content-Range': `${offset}-${offset + chunk.length - 1}` });
+      const patch = await fresh(`${target.url}${path}`, 'PATCH', chunk, {
+        'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+      });
       assert.equal(patch.status, 202);
       offset += chunk.length;
     }

@@ -22,7 +22,13 @@ describe('the token endpoint', () => {
     folder = tempDir('berth-bruteforce-');
     const htpasswd = writeHtpasswd(folder, { alice: 'right' });
     server = await startBerth({
-      config: { berth: { auth: { htpasswd }, trustedproxies: ['127.0.0.1'], ratelimit: { failedlogins: '3/2s', tokens: '5/2s' } } },
+      config: {
+        berth: {
+          auth: { htpasswd },
+          trustedproxies: ['127.0.0.1'],
+          ratelimit: { failedlogins: '3/2s', tokens: '5/2s' },
+        },
+      },
     });
     api = client(server.url);
   });
@@ -41,10 +47,15 @@ describe('the token endpoint', () => {
     assert.match(blocked.json().errors[0].message, /too many failed logins from address 127\.0\.0\.1/);
     // The password grant is a login too.
     const form = 'grant_type=password&username=alice&password=right&service=berth';
-    const post = await api('POST', '/auth/token', { body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const post = await api('POST', '/auth/token', {
+      body: form,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     assertRefused(post, 3, 2, 'POST');
     // Another client (behind the trusted proxy) is not affected.
-    const other = await api('GET', TOKEN, { headers: { Authorization: basic('alice', 'right'), 'X-Forwarded-For': '198.51.100.7' } });
+    const other = await api('GET', TOKEN, {
+      headers: { Authorization: basic('alice', 'right'), 'X-Forwarded-For': '198.51.100.7' },
+    });
     assert.equal(other.status, 200, other.text());
     await waitWindow(2);
     const again = await api('GET', TOKEN, { headers: { Authorization: basic('alice', 'right') } });
@@ -82,7 +93,10 @@ describe('HTTP Basic on the registry', () => {
     folder = tempDir('berth-bruteforce-');
     const htpasswd = writeHtpasswd(folder, { bob: 'secret' });
     server = await startBerth({
-      config: { auth: { htpasswd: { realm: 'Berth', path: htpasswd } }, berth: { ratelimit: { failedlogins: '2/2s' } } },
+      config: {
+        auth: { htpasswd: { realm: 'Berth', path: htpasswd } },
+        berth: { ratelimit: { failedlogins: '2/2s' } },
+      },
     });
     api = client(server.url);
   });
@@ -94,7 +108,12 @@ describe('HTTP Basic on the registry', () => {
   it('refuses credentials from an address that spent its failed logins; requests without any still get the challenge', async () => {
     assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('bob', 'x') } })).status, 401);
     assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('mallory', 'y') } })).status, 401);
-    assertRefused(await api('GET', '/v2/', { headers: { Authorization: basic('bob', 'secret') } }), 2, 2, 'third login');
+    assertRefused(
+      await api('GET', '/v2/', { headers: { Authorization: basic('bob', 'secret') } }),
+      2,
+      2,
+      'third login',
+    );
     const anonymous = await api('GET', '/v2/');
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.header('www-authenticate') ?? '', /^Basic /);

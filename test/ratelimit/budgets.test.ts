@@ -73,10 +73,15 @@ describe('the requests budget', () => {
       await api('PUT', '/v2/a/manifests/x', { body: Buffer.from('{}') }),
       await api('GET', '/not-the-api'),
     ];
-    assert.deepEqual(replies.map((reply) => reply.status), [404, 400, 404]);
+    assert.deepEqual(
+      replies.map((reply) => reply.status),
+      [404, 400, 404],
+    );
     replies.forEach((reply, index) => assertBudget(reply, 3, 2 - index, 2));
     // A refused upload body is read to its end, so the client sees the answer.
-    const refused = await api('PATCH', '/v2/a/blobs/uploads/3f0c0e3a-8a0b-4c39-9d55-6f4f2c1f0a11', { body: Buffer.alloc(200_000) });
+    const refused = await api('PATCH', '/v2/a/blobs/uploads/3f0c0e3a-8a0b-4c39-9d55-6f4f2c1f0a11', {
+      body: Buffer.alloc(200_000),
+    });
     assertRefused(refused, 3, 2);
   });
 });
@@ -85,7 +90,9 @@ describe('pulls and uploads', () => {
   let server: TestBerth;
   let api: Api;
   before(async () => {
-    server = await startBerth({ config: { berth: { ratelimit: { requests: '100/2s', pulls: '2/2s', uploads: '1/2s' } } } });
+    server = await startBerth({
+      config: { berth: { ratelimit: { requests: '100/2s', pulls: '2/2s', uploads: '1/2s' } } },
+    });
     api = client(server.url);
   });
   after(() => server.close());
@@ -220,6 +227,9 @@ describe('refused configurations', () => {
     for (const [ratelimit, message] of cases) {
       await assert.rejects(startBerth({ config: { berth: { ratelimit } } }), message, JSON.stringify(ratelimit));
     }
-    await assert.rejects(startBerth({ config: { berth: { trustedproxies: ['10.0.0.0/33'] } } }), /berth\.trustedproxies/);
+    await assert.rejects(
+      startBerth({ config: { berth: { trustedproxies: ['10.0.0.0/33'] } } }),
+      /berth\.trustedproxies/,
+    );
   });
 });

@@ -29,11 +29,20 @@ describe('client address', () => {
     const request = fakeRequest('10.0.0.1', { 'x-forwarded-for': '6.6.6.6, 198.51.100.9, 192.0.2.7, 10.9.9.9' });
     assert.equal(clientAddress(request, proxies), '198.51.100.9');
     // A client cannot pick its identity by prepending entries: the walk stops before them.
-    assert.equal(clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': '1.2.3.4, 198.51.100.9' }), proxies), '198.51.100.9');
-    assert.equal(clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': '10.0.0.2, 10.0.0.3' }), proxies), '10.0.0.2');
+    assert.equal(
+      clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': '1.2.3.4, 198.51.100.9' }), proxies),
+      '198.51.100.9',
+    );
+    assert.equal(
+      clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': '10.0.0.2, 10.0.0.3' }), proxies),
+      '10.0.0.2',
+    );
     // An entry that is no address stops at the proxy that wrote it.
     assert.equal(clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': 'garbage' }), proxies), '10.0.0.1');
-    assert.equal(clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': 'unknown, 10.0.0.5' }), proxies), '10.0.0.5');
+    assert.equal(
+      clientAddress(fakeRequest('10.0.0.1', { 'x-forwarded-for': 'unknown, 10.0.0.5' }), proxies),
+      '10.0.0.5',
+    );
   });
 
   it('reads Forwarded (RFC 7239) before X-Forwarded-For, with quotes, ports and brackets', () => {

@@ -49,7 +49,10 @@ describeWithTools('rate limits shared through Redis', [redisTool()], () => {
   });
 
   it('counts one budget across both instances', async () => {
-    const [one, two] = berths.map((berth) => client(berth.url)) as [ReturnType<typeof client>, ReturnType<typeof client>];
+    const [one, two] = berths.map((berth) => client(berth.url)) as [
+      ReturnType<typeof client>,
+      ReturnType<typeof client>,
+    ];
     const image = makeImage({ layers: 1 });
     // 5 requests on instance one: POST and PUT for each of the two blobs, then the manifest.
     await pushImage(berths[0]!.url, 'shared/repo', 'v1', image);
@@ -71,10 +74,14 @@ describeWithTools('rate limits shared through Redis', [redisTool()], () => {
       assert.equal(reply.status, 200, reply.text());
       assertBudget(reply, 4, 3, 60);
       assert.equal((await api('GET', '/v2/_catalog')).status, 200);
-      await berth.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('rate limits: Redis does not answer'), 'Redis outage warning');
+      await berth.waitForLine(
+        (line) => typeof line.msg === 'string' && line.msg.startsWith('rate limits: Redis does not answer'),
+        'Redis outage warning',
+      );
     }
     const api = client(berths[0]!.url);
-    for (let remaining = 2; remaining >= 0; remaining -= 1) assertBudget(await api('GET', '/v2/shared/repo/manifests/v1'), 4, remaining, 60);
+    for (let remaining = 2; remaining >= 0; remaining -= 1)
+      assertBudget(await api('GET', '/v2/shared/repo/manifests/v1'), 4, remaining, 60);
     assertRefused(await api('GET', '/v2/shared/repo/manifests/v1'), 4, 60, 'in memory');
 
     // Redis comes back empty: the instances reconnect and count there again.
@@ -83,7 +90,9 @@ describeWithTools('rate limits shared through Redis', [redisTool()], () => {
     let back = false;
     while (!back && Date.now() < deadline) {
       const reply = await api('GET', '/v2/');
-      back = reply.status === 200 && berths[0]!.lines.some((line) => line.msg === 'rate limits: Redis answers again; budgets are shared again');
+      back =
+        reply.status === 200 &&
+        berths[0]!.lines.some((line) => line.msg === 'rate limits: Redis answers again; budgets are shared again');
       if (!back) await sleep(200);
     }
     assert.ok(back, 'instance one logged that Redis is back');

@@ -23,7 +23,10 @@ export function assertNoBudget(reply: HttpReply, context = ''): void {
 export function assertRefused(reply: HttpReply, limit: number, window: number, context = ''): void {
   assertError(reply, 429, 'TOOMANYREQUESTS', context);
   const retryAfter = Number(reply.header('retry-after'));
-  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= window, `${context} Retry-After ${reply.header('retry-after')}`);
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= window,
+    `${context} Retry-After ${reply.header('retry-after')}`,
+  );
   assertBudget(reply, limit, 0, window, context);
 }
 

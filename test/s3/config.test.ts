@@ -45,7 +45,10 @@ describe('storage.s3 configuration', () => {
     assert.equal(s3.multipartcopythresholdsize, 32 * MIB);
     assert.equal(s3.rootdirectory, '/s3/object/name/prefix');
     assert.ok(!warnings.some((warning) => warning.includes('unknown key')), warnings.join('\n'));
-    assert.ok(warnings.some((warning) => warning.includes('storage.s3.loglevel')), 'loglevel: debug is reported as ignored');
+    assert.ok(
+      warnings.some((warning) => warning.includes('storage.s3.loglevel')),
+      'loglevel: debug is reported as ignored',
+    );
     assert.deepEqual(config.redis?.addrs, ['localhost:6379']);
     assert.equal(config.redis?.password, 'asecret');
     assert.equal(config.redis?.dialtimeout, 10);
@@ -53,11 +56,26 @@ describe('storage.s3 configuration', () => {
 
   it('derives the client settings: key prefix, encryption, storage class, endpoint scheme', () => {
     const { config } = validateConfig({
-      storage: { s3: { region: 'r', bucket: 'b', rootdirectory: '/a/b/', encrypt: true, keyid: 'k', storageclass: 'reduced_redundancy', regionendpoint: 'minio:9000', secure: false } },
+      storage: {
+        s3: {
+          region: 'r',
+          bucket: 'b',
+          rootdirectory: '/a/b/',
+          encrypt: true,
+          keyid: 'k',
+          storageclass: 'reduced_redundancy',
+          regionendpoint: 'minio:9000',
+          secure: false,
+        },
+      },
     });
     const settings = s3Settings(config.storage.s3!, { redirect: true });
     assert.equal(settings.prefix, 'a/b');
-    assert.deepEqual(settings.objectOptions, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'k', StorageClass: 'REDUCED_REDUNDANCY' });
+    assert.deepEqual(settings.objectOptions, {
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: 'k',
+      StorageClass: 'REDUCED_REDUNDANCY',
+    });
     assert.equal(settings.chunkSize, 10 * MIB, 'Distribution’s default chunk size');
     settings.client.destroy();
     assert.equal(endpointUrl('minio:9000', false), 'http://minio:9000');
@@ -70,15 +88,27 @@ describe('storage.s3 configuration', () => {
   });
 
   it('accepts exactly one storage driver', () => {
-    assert.match(refused({ storage: { filesystem: { rootdirectory: '/x' }, s3: { region: 'r', bucket: 'b' } } }), /exactly one storage driver, not filesystem and s3/);
-    assert.match(refused({ storage: { delete: { enabled: true } } }), /Berth serves storage\.filesystem or storage\.s3/);
+    assert.match(
+      refused({ storage: { filesystem: { rootdirectory: '/x' }, s3: { region: 'r', bucket: 'b' } } }),
+      /exactly one storage driver, not filesystem and s3/,
+    );
+    assert.match(
+      refused({ storage: { delete: { enabled: true } } }),
+      /Berth serves storage\.filesystem or storage\.s3/,
+    );
   });
 
   it('refuses missing or impossible S3 values, naming the key', () => {
     assert.match(refused({ storage: { s3: { bucket: 'b' } } }), /storage\.s3\.region/);
     assert.match(refused({ storage: { s3: { region: 'r' } } }), /storage\.s3\.bucket/);
-    assert.match(refused({ storage: { s3: { region: 'r', bucket: 'b', chunksize: 1024 } } }), /storage\.s3\.chunksize: .*5 MiB/);
-    assert.match(refused({ storage: { s3: { region: 'r', bucket: 'b', forcepathstyle: 'maybe' } } }), /storage\.s3\.forcepathstyle/);
+    assert.match(
+      refused({ storage: { s3: { region: 'r', bucket: 'b', chunksize: 1024 } } }),
+      /storage\.s3\.chunksize: .*5 MiB/,
+    );
+    assert.match(
+      refused({ storage: { s3: { region: 'r', bucket: 'b', forcepathstyle: 'maybe' } } }),
+      /storage\.s3\.forcepathstyle/,
+    );
     assert.match(refused({ storage: { filesystem: {} }, redis: { password: 'x' } }), /redis: set addr/);
   });
 

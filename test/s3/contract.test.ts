@@ -24,7 +24,9 @@ describeWithTools('S3 driver contract on Ceph', cephTools(), () => {
 
   // Each case gets its own root directory in the shared bucket: fresh, empty storage.
   runDriverContract('s3', () => {
-    const { config } = validateConfig({ storage: { s3: ceph.s3Config(bucket, { rootdirectory: `/contract-${++count}` }) } });
+    const { config } = validateConfig({
+      storage: { s3: ceph.s3Config(bucket, { rootdirectory: `/contract-${++count}` }) },
+    });
     const driver = new S3Driver(config.storage.s3!);
     drivers.push(driver);
     return driver;

@@ -37,7 +37,11 @@ describe('S3 part-size plan (no server)', () => {
 
   it('plans server-side copy parts of 5 MiB to 5 GiB, in order, at most 10,000', () => {
     const cases = [
-      [{ key: 'a', size: 12 * MIB }, { key: 'b', size: 6 * MIB }, { key: 'c', size: 1 }],
+      [
+        { key: 'a', size: 12 * MIB },
+        { key: 'b', size: 6 * MIB },
+        { key: 'c', size: 1 },
+      ],
       [{ key: 'big', size: 20 * GIB }],
       [{ key: 'odd', size: 33 * MIB }],
       Array.from({ length: 9_000 }, (_, index) => ({ key: `p${index}`, size: 40 * MIB })),
@@ -99,7 +103,12 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
   before(async () => {
     ceph = await startCeph();
     bucket = await ceph.createBucket();
-    raw = new S3Client({ region: ceph.region, endpoint: ceph.endpoint, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKey, secretAccessKey: ceph.secretKey } });
+    raw = new S3Client({
+      region: ceph.region,
+      endpoint: ceph.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: ceph.accessKey, secretAccessKey: ceph.secretKey },
+    });
   });
 
   after(async () => {
@@ -111,10 +120,11 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
   it('stores paths under rootdirectory exactly as Distribution names its keys', async () => {
     const s3 = driver({ rootdirectory: '/registry/' });
     await s3.putContent('/docker/registry/v2/repositories/a/_layers/sha256/ab/link', 'sha256:ab');
-    assert.deepEqual(await keys('registry/'), [
-      'registry/docker/registry/v2/repositories/a/_layers/sha256/ab/link',
-      'registry/~berth/catalog/repositories/a',
-    ], 'the link, and the repository index entry beside the tree');
+    assert.deepEqual(
+      await keys('registry/'),
+      ['registry/docker/registry/v2/repositories/a/_layers/sha256/ab/link', 'registry/~berth/catalog/repositories/a'],
+      'the link, and the repository index entry beside the tree',
+    );
     const bare = driver();
     await bare.putContent('/docker/registry/v2/blobs/x', 'x');
     assert.deepEqual(await keys('docker/'), ['docker/registry/v2/blobs/x']);
@@ -133,12 +143,19 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
       // 2 MiB; 2+2; then the two small ones and 1 MiB of the third chunk fold into a 5 MiB part,
       // the rest is small again; then 5 MiB, 1 MiB and 2 MiB.
       const sizes = await pieceSizes('fold/uploads/u1/data~pieces/');
-      assert.deepEqual(sizes, [[2 * MIB], [2 * MIB, 2 * MIB], [5 * MIB, MIB], [5 * MIB, MIB, 2 * MIB]][index], `after append ${index + 1}`);
+      assert.deepEqual(
+        sizes,
+        [[2 * MIB], [2 * MIB, 2 * MIB], [5 * MIB, MIB], [5 * MIB, MIB, 2 * MIB]][index],
+        `after append ${index + 1}`,
+      );
     }
     const whole = Buffer.concat(chunks);
     assert.ok((await s3.getContent(path)).equals(whole));
     // Ranges that cross from the folded piece into the small ones.
-    for (const [start, end] of [[5 * MIB - 10, 5 * MIB + 9], [MIB, 7 * MIB]] as const) {
+    for (const [start, end] of [
+      [5 * MIB - 10, 5 * MIB + 9],
+      [MIB, 7 * MIB],
+    ] as const) {
       const range = await readAll(await s3.reader(path, { start, end }));
       assert.ok(range.equals(whole.subarray(start, end + 1)), `bytes ${start}-${end}`);
     }
@@ -193,7 +210,12 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
     assert.deepEqual(await keys('move/up'), [], 'the upload and its pieces are gone');
     // A plain object above the copy threshold is copied in ranged parts.
     await s3.move('/blobs/data', '/blobs/moved');
-    assert.equal(createHash('sha256').update(await s3.getContent('/blobs/moved')).digest('hex'), createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
+    assert.equal(
+      createHash('sha256')
+        .update(await s3.getContent('/blobs/moved'))
+        .digest('hex'),
+      createHash('sha256').update(Buffer.concat(parts)).digest('hex'),
+    );
     await assert.rejects(s3.stat('/blobs/data'), PathNotFoundError);
     await s3.delete('/blobs');
   });
@@ -212,9 +234,15 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(content.subarray(10, 20)));
     const head = await fetch((await s3.redirectURL('/blob/data', 'HEAD'))!, { method: 'HEAD' });
     assert.equal(head.headers.get('content-length'), '1000');
-    const off = new S3Driver(validateConfig({ storage: { s3: ceph.s3Config(bucket) } }).config.storage.s3!, { redirect: false });
+    const off = new S3Driver(validateConfig({ storage: { s3: ceph.s3Config(bucket) } }).config.storage.s3!, {
+      redirect: false,
+    });
     drivers.push(off);
-    assert.equal(await off.redirectURL('/presign/blob/data', 'GET'), undefined, 'storage.redirect.disable turns it off');
+    assert.equal(
+      await off.redirectURL('/presign/blob/data', 'GET'),
+      undefined,
+      'storage.redirect.disable turns it off',
+    );
   });
 
   it('a writer whose stream ends without data keeps a plain empty file plain', async () => {

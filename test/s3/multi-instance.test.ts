@@ -103,7 +103,10 @@ describeWithTools('two Berth instances over one bucket and one Redis', [...cephT
       const patch = await http(target.url, path, {
         method: 'PATCH',
         body: content.subarray(cuts[index]!, cuts[index + 1]!),
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${cuts[index]}-${cuts[index + 1]! - 1}` },
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Range': `${cuts[index]}-${cuts[index + 1]! - 1}`,
+        },
       });
       assert.equal(patch.status, 202, `chunk ${index} on ${target === a ? 'A' : 'B'}: ${patch.text()}`);
       assert.equal(patch.header('range'), `0-${cuts[index + 1]! - 1}`);
@@ -151,9 +154,15 @@ describeWithTools('two Berth instances over one bucket and one Redis', [...cephT
     // Both images share their config blob (the test helper's config is the same JSON).
     assert.ok(report.blobsDeleted >= 3, `old manifest and layers deleted: ${JSON.stringify(report)}`);
     for (const blob of old.layers) {
-      assert.equal((await fetch(`${a.url}/v2/multi/gc/blobs/${blob.digest}`, { method: 'HEAD' })).status, 404, blob.digest);
+      assert.equal(
+        (await fetch(`${a.url}/v2/multi/gc/blobs/${blob.digest}`, { method: 'HEAD' })).status,
+        404,
+        blob.digest,
+      );
     }
-    const manifest = await client(a.url)('GET', '/v2/multi/gc/manifests/latest', { headers: { Accept: current.mediaType } });
+    const manifest = await client(a.url)('GET', '/v2/multi/gc/manifests/latest', {
+      headers: { Accept: current.mediaType },
+    });
     assert.ok(manifest.body.equals(current.manifest));
     for (const blob of [current.config, ...current.layers]) {
       const response = await fetch(`${a.url}/v2/multi/gc/blobs/${blob.digest}`);
@@ -166,9 +175,15 @@ describeWithTools('two Berth instances over one bucket and one Redis', [...cephT
     const path = new URL(start.header('location')!).pathname;
     const chunk = randomBytes(3 * MIB);
     const replies = await Promise.all(
-      [a, b].map((target) => http(target.url, path, { method: 'PATCH', body: chunk, headers: { 'Content-Range': `0-${chunk.length - 1}` } })),
+      [a, b].map((target) =>
+        http(target.url, path, { method: 'PATCH', body: chunk, headers: { 'Content-Range': `0-${chunk.length - 1}` } }),
+      ),
     );
-    assert.deepEqual(replies.map((reply) => reply.status).sort(), [202, 416], 'one appends, the other finds the offset moved');
+    assert.deepEqual(
+      replies.map((reply) => reply.status).sort(),
+      [202, 416],
+      'one appends, the other finds the offset moved',
+    );
     const put = await client(b.url)('PUT', `${path}?digest=${sha256(chunk)}`);
     assert.equal(put.status, 201, 'the upload holds exactly one copy of the chunk');
   });
@@ -191,8 +206,10 @@ describeWithTools('two Berth instances over one bucket and one Redis', [...cephT
     const finished = Date.now();
     assert.equal(put.status, 201, put.text());
     const peak = peakRssMiB(a.child.pid!);
-    console.log(`1 GiB upload: peak RSS of the receiving Berth ${peak} MiB (before the upload: ${before} MiB); ` +
-      `PATCH ${patched - started} ms, PUT (server-side assembly) ${finished - patched} ms`);
+    console.log(
+      `1 GiB upload: peak RSS of the receiving Berth ${peak} MiB (before the upload: ${before} MiB); ` +
+        `PATCH ${patched - started} ms, PUT (server-side assembly) ${finished - patched} ms`,
+    );
     assert.ok(peak < MEMORY_BOUND_MIB, `peak RSS ${peak} MiB`);
     assert.ok(peak - before < GROWTH_BOUND_MIB, `peak RSS grew by ${peak - before} MiB during the upload`);
     const head = await fetch(`${b.url}/v2/multi/big/blobs/${digest}`, { method: 'HEAD' });

@@ -8,7 +8,13 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { validateConfig } from '../../src/config/load.js';
 import { checkHealth } from '../../src/http/health.js';
 import { S3Driver } from '../../src/storage/s3/driver.js';
@@ -44,7 +50,9 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     const found: string[] = [];
     let token: string | undefined;
     do {
-      const page = await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await raw.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
       found.push(...(page.Contents ?? []).map((object) => object.Key!));
       token = page.NextContinuationToken;
     } while (token);
@@ -53,7 +61,12 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
 
   before(async () => {
     ceph = await startCeph();
-    raw = new S3Client({ region: ceph.region, endpoint: ceph.endpoint, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKey, secretAccessKey: ceph.secretKey } });
+    raw = new S3Client({
+      region: ceph.region,
+      endpoint: ceph.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: ceph.accessKey, secretAccessKey: ceph.secretKey },
+    });
   });
 
   after(async () => {
@@ -70,7 +83,10 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     const stored = await keys(bucket, 'registry/docker/registry/v2/');
     for (const blob of [image.config, ...image.layers]) {
       const hex = blob.digest.slice('sha256:'.length);
-      assert.ok(stored.includes(`registry/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`), `blob ${blob.digest}`);
+      assert.ok(
+        stored.includes(`registry/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`),
+        `blob ${blob.digest}`,
+      );
       assert.ok(stored.includes(`registry/docker/registry/v2/repositories/library/app/_layers/sha256/${hex}/link`));
     }
     assert.ok(stored.includes('registry/docker/registry/v2/repositories/library/app/_manifests/tags/v1/current/link'));
@@ -103,7 +119,10 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
       const chunk = content.subarray(cuts[index]!, cuts[index + 1]!);
       const patch = await api('PATCH', location, {
         body: chunk,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${cuts[index]}-${cuts[index + 1]! - 1}` },
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Range': `${cuts[index]}-${cuts[index + 1]! - 1}`,
+        },
       });
       assert.equal(patch.status, 202, patch.text());
       assert.equal(patch.header('range'), `0-${cuts[index + 1]! - 1}`);
@@ -114,9 +133,15 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     const put = await api('PUT', `${location}?digest=${digest}`);
     assert.equal(put.status, 201, put.text());
     const hex = digest.slice('sha256:'.length);
-    const head = await raw.send(new HeadObjectCommand({ Bucket: bucket, Key: `docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data` }));
+    const head = await raw.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: `docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data` }),
+    );
     assert.equal(head.ContentLength, content.length);
-    assert.deepEqual(await keys(bucket, 'docker/registry/v2/repositories/chunks/_uploads/'), [], 'upload pieces removed');
+    assert.deepEqual(
+      await keys(bucket, 'docker/registry/v2/repositories/chunks/_uploads/'),
+      [],
+      'upload pieces removed',
+    );
     // Redirect on: GET answers 307 to a presigned URL that serves the bytes (and ranges).
     const redirected = await fetch(`${berth.url}/v2/chunks/blobs/${digest}`, { redirect: 'manual' });
     assert.equal(redirected.status, 307);
@@ -126,7 +151,9 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     const followed = await fetch(`${berth.url}/v2/chunks/blobs/${digest}`);
     assert.equal(followed.status, 200);
     assert.equal(sha256(Buffer.from(await followed.arrayBuffer())), digest);
-    const ranged = await fetch(`${berth.url}/v2/chunks/blobs/${digest}`, { headers: { Range: 'bytes=5242870-5242889' } });
+    const ranged = await fetch(`${berth.url}/v2/chunks/blobs/${digest}`, {
+      headers: { Range: 'bytes=5242870-5242889' },
+    });
     assert.equal(ranged.status, 206);
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(content.subarray(5242870, 5242890)));
     const headBlob = await api('HEAD', `/v2/chunks/blobs/${digest}`);
@@ -154,9 +181,15 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
   it('lists the catalog from the repository index, builds it for a bucket without one, and drops emptied repositories', async () => {
     const bucket = await ceph.createBucket();
     // Repositories written by another registry: links only, no index.
-    const link = 'sha256:' + 'a'.repeat(64);
+    const link = `sha256:${'a'.repeat(64)}`;
     for (const name of ['legacy/one', 'legacy/two']) {
-      await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `docker/registry/v2/repositories/${name}/_layers/sha256/${'a'.repeat(64)}/link`, Body: link }));
+      await raw.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `docker/registry/v2/repositories/${name}/_layers/sha256/${'a'.repeat(64)}/link`,
+          Body: link,
+        }),
+      );
     }
     const berth = await berthOn(bucket);
     const api = client(berth.url);
@@ -175,11 +208,21 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     // Tags are one listing of the repository's tags folder.
     const image = makeImage({ layers: 1 });
     for (const tag of ['v2', 'v1', 'latest']) await pushImage(berth.url, 'tagged', tag, image);
-    assert.deepEqual((await api('GET', '/v2/tagged/tags/list')).json(), { name: 'tagged', tags: ['latest', 'v1', 'v2'] });
+    assert.deepEqual((await api('GET', '/v2/tagged/tags/list')).json(), {
+      name: 'tagged',
+      tags: ['latest', 'v1', 'v2'],
+    });
     // A missing state record makes the next catalog request rebuild the index from the bucket.
     await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: '~berth/catalog/repositories/legacy/two' }));
     await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: '~berth/catalog/state' }));
-    assert.deepEqual((await api('GET', '/v2/_catalog')).json().repositories, ['a', 'a-b', 'a/b', 'b/c', 'legacy/two', 'tagged']);
+    assert.deepEqual((await api('GET', '/v2/_catalog')).json().repositories, [
+      'a',
+      'a-b',
+      'a/b',
+      'b/c',
+      'legacy/two',
+      'tagged',
+    ]);
   });
 
   it('reports storage reachability at /_berth/health', async () => {
@@ -187,12 +230,17 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     const berth = await berthOn(bucket);
     const reply = await fetch(`${berth.url}/_berth/health`);
     assert.equal(reply.status, 200);
-    const body = (await reply.json()) as { status: string; checks: { storage: { status: string; driver: string }; redis: { status: string } } };
+    const body = (await reply.json()) as {
+      status: string;
+      checks: { storage: { status: string; driver: string }; redis: { status: string } };
+    };
     assert.equal(body.status, 'ok');
     assert.equal(body.checks.storage.status, 'ok');
     assert.equal(body.checks.storage.driver, 's3');
     assert.equal(body.checks.redis.status, 'disabled');
-    const missing = new S3Driver(validateConfig({ storage: { s3: ceph.s3Config('no-such-bucket') } }).config.storage.s3!);
+    const missing = new S3Driver(
+      validateConfig({ storage: { s3: ceph.s3Config('no-such-bucket') } }).config.storage.s3!,
+    );
     const health = await checkHealth(missing, undefined);
     assert.equal(health.healthy, false);
     assert.equal((health.body as { checks: { storage: { status: string } } }).checks.storage.status, 'error');

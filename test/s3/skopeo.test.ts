@@ -41,7 +41,8 @@ describeWithTools('skopeo against Berth on S3', [tools.skopeo(), ...cephTools()]
     single = await source.writeImage({ label: 'single' });
     await source.tag(single.manifest, 'single');
     const layers = [];
-    for (let index = 0; index < 3; index++) layers.push(await source.writeLayer({ [`layer-${index}.txt`]: `layer ${index}\n`.repeat(100 * (index + 1)) }));
+    for (let index = 0; index < 3; index++)
+      layers.push(await source.writeLayer({ [`layer-${index}.txt`]: `layer ${index}\n`.repeat(100 * (index + 1)) }));
     layers.push(await source.writeRandomLayer(24 * MIB));
     layered = await source.writeImage({ layers, label: 'layered' });
     await source.tag(layered.manifest, 'layered');
@@ -89,8 +90,14 @@ describeWithTools('skopeo against Berth on S3', [tools.skopeo(), ...cephTools()]
     assert.deepEqual((JSON.parse(tags.stdout) as { Tags: string[] }).Tags, ['kept', 'v1', 'v2']);
     await skopeo(['delete', '--tls-verify=false', `docker://${redirecting.host}/s3/ops:v1`]);
     const after = await skopeo(['list-tags', '--tls-verify=false', `docker://${streaming.host}/s3/ops`]);
-    assert.deepEqual((JSON.parse(after.stdout) as { Tags: string[] }).Tags, ['kept'], 'deleting the digest removed both of its tags');
-    const gone = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${streaming.host}/s3/ops:v2`], { allowFailure: true });
+    assert.deepEqual(
+      (JSON.parse(after.stdout) as { Tags: string[] }).Tags,
+      ['kept'],
+      'deleting the digest removed both of its tags',
+    );
+    const gone = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${streaming.host}/s3/ops:v2`], {
+      allowFailure: true,
+    });
     assert.notEqual(gone.code, 0);
   });
 });

@@ -58,7 +58,11 @@ async function listOrNone(driver: StorageDriver, path: string): Promise<string[]
   }
 }
 
-async function walkAll(driver: StorageDriver, path: string, skip: (info: FileInfo) => boolean = () => false): Promise<FileInfo[]> {
+async function walkAll(
+  driver: StorageDriver,
+  path: string,
+  skip: (info: FileInfo) => boolean = () => false,
+): Promise<FileInfo[]> {
   const seen: FileInfo[] = [];
   await driver.walk(path, (info) => {
     seen.push(info);
@@ -150,11 +154,20 @@ export function runDriverContract(name: string, makeDriver: DriverFactory): void
 
       contractCase('concurrent putContent to one path ends with one complete value', async (driver) => {
         const path = `${BASE}/race/link`;
-        const values = Array.from({ length: 12 }, (_, index) => filled(String.fromCharCode(97 + index), 64 * 1024 + index));
+        const values = Array.from({ length: 12 }, (_, index) =>
+          filled(String.fromCharCode(97 + index), 64 * 1024 + index),
+        );
         await Promise.all(values.map((value) => driver.putContent(path, value)));
         const final = await driver.getContent(path);
-        assert.ok(values.some((value) => value.equals(final)), 'the final content is exactly one of the values written');
-        assert.deepEqual(await everything(driver), [BASE, `${BASE}/race`, path], 'no temporary file is visible in the tree');
+        assert.ok(
+          values.some((value) => value.equals(final)),
+          'the final content is exactly one of the values written',
+        );
+        assert.deepEqual(
+          await everything(driver),
+          [BASE, `${BASE}/race`, path],
+          'no temporary file is visible in the tree',
+        );
       });
 
       contractCase('putContent leaves no temporary file visible in the tree', async (driver) => {
@@ -177,8 +190,16 @@ export function runDriverContract(name: string, makeDriver: DriverFactory): void
         assert.equal((await readAll(await driver.reader(path, { start: 10 }))).toString(), 'abcdefghij');
         assert.equal((await readAll(await driver.reader(path, { start: 2, end: 4 }))).toString(), '234');
         assert.equal((await readAll(await driver.reader(path, { start: 5, end: 5 }))).toString(), '5');
-        assert.equal((await readAll(await driver.reader(path, { start: 15, end: 1000 }))).toString(), 'fghij', 'an end past the file stops at its end');
-        assert.equal((await readAll(await driver.reader(path, { start: content.length }))).length, 0, 'starting at the end reads nothing');
+        assert.equal(
+          (await readAll(await driver.reader(path, { start: 15, end: 1000 }))).toString(),
+          'fghij',
+          'an end past the file stops at its end',
+        );
+        assert.equal(
+          (await readAll(await driver.reader(path, { start: content.length }))).length,
+          0,
+          'starting at the end reads nothing',
+        );
       });
 
       contractCase('refuses offsets it cannot serve with InvalidOffsetError', async (driver) => {
@@ -341,7 +362,10 @@ export function runDriverContract(name: string, makeDriver: DriverFactory): void
       contractCase('visits every file and folder depth first in lexical order', async (driver) => {
         for (const file of files) await driver.putContent(`${BASE}${file}`, file);
         const seen = await walkAll(driver, `${BASE}/w`);
-        assert.deepEqual(seen.map((info) => info.path), all.map((path) => `${BASE}${path}`));
+        assert.deepEqual(
+          seen.map((info) => info.path),
+          all.map((path) => `${BASE}${path}`),
+        );
         const byPath = new Map(seen.map((info) => [info.path, info]));
         assert.equal(byPath.get(`${BASE}/w/a`)?.isDir, true);
         assert.equal(byPath.get(`${BASE}/w/b`)?.isDir, false);
@@ -356,11 +380,17 @@ export function runDriverContract(name: string, makeDriver: DriverFactory): void
           seen.push(info.path);
           return info.path.endsWith('/a') || info.path.endsWith('/x') ? 'skip' : undefined;
         });
-        assert.deepEqual(seen, ['/w/a', '/w/b', '/w/c', '/w/c/x', '/w/c/z'].map((path) => `${BASE}${path}`));
+        assert.deepEqual(
+          seen,
+          ['/w/a', '/w/b', '/w/c', '/w/c/x', '/w/c/z'].map((path) => `${BASE}${path}`),
+        );
       });
 
       contractCase('a missing folder throws PathNotFoundError', async (driver) => {
-        await assert.rejects(driver.walk(`${BASE}/missing`, () => undefined), PathNotFoundError);
+        await assert.rejects(
+          driver.walk(`${BASE}/missing`, () => undefined),
+          PathNotFoundError,
+        );
       });
     });
 
@@ -378,7 +408,11 @@ export function runDriverContract(name: string, makeDriver: DriverFactory): void
           await assert.rejects(driver.move(bad, `${BASE}/moved`), InvalidPathError, `move from ${label}`);
           await assert.rejects(driver.move(`${BASE}/valid`, bad), InvalidPathError, `move to ${label}`);
           await assert.rejects(driver.delete(bad), InvalidPathError, `delete ${label}`);
-          await assert.rejects(driver.walk(bad, () => undefined), InvalidPathError, `walk ${label}`);
+          await assert.rejects(
+            driver.walk(bad, () => undefined),
+            InvalidPathError,
+            `walk ${label}`,
+          );
         }
         assert.deepEqual(await everything(driver), [BASE, `${BASE}/valid`], 'nothing but the valid file exists');
         assert.equal((await driver.getContent(`${BASE}/valid`)).toString(), 'kept');

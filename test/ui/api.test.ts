@@ -20,7 +20,9 @@ after(() => folders.removeAll());
 /** The stated budget for the UI's script and style sheet together, gzip-compressed. */
 const BUNDLE_BUDGET_BYTES = 20 * 1024;
 
-const basic = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const basic = (user: string, password: string) => ({
+  Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
 
 before(() => buildUi());
 
@@ -35,7 +37,10 @@ describe('the UI page and its assets', () => {
     const page = await http(server.url, '/');
     assert.equal(page.status, 200);
     assert.match(page.header('content-type')!, /^text\/html/);
-    assert.match(page.header('content-security-policy')!, /default-src 'none'; script-src 'self'; style-src 'self'.*connect-src 'self'/);
+    assert.match(
+      page.header('content-security-policy')!,
+      /default-src 'none'; script-src 'self'; style-src 'self'.*connect-src 'self'/,
+    );
     const script = /src="([^"]+app\.js\?v=[0-9a-f]+)"/.exec(page.text())?.[1];
     const style = /href="([^"]+app\.css\?v=[0-9a-f]+)"/.exec(page.text())?.[1];
     assert.ok(script && style, page.text());
@@ -44,7 +49,9 @@ describe('the UI page and its assets', () => {
     assert.match(js.header('content-type')!, /^text\/javascript/);
     assert.match(js.header('cache-control')!, /immutable/);
     // XML namespace names (www.w3.org) are identifiers, not addresses anything is loaded from.
-    const origins = [...js.text().matchAll(/https?:\/\/[a-z0-9.-]+/gi)].map((match) => match[0]).filter((url) => url !== 'http://www.w3.org');
+    const origins = [...js.text().matchAll(/https?:\/\/[a-z0-9.-]+/gi)]
+      .map((match) => match[0])
+      .filter((url) => url !== 'http://www.w3.org');
     assert.deepEqual(origins, [], 'the script names no other origin');
     assert.equal((await http(server.url, '/_berth/ui/other.js')).status, 404);
     assert.equal((await http(server.url, '/_berth/ui/..%2fbuild.js')).status, 400);
@@ -53,7 +60,10 @@ describe('the UI page and its assets', () => {
   it('keeps the script and style sheet within the budget', () => {
     const sizes = ['app.js', 'app.css'].map((name) => gzipSync(readFileSync(`${UI_OUTDIR}/${name}`)).length);
     const total = sizes.reduce((a, b) => a + b, 0);
-    assert.ok(total <= BUNDLE_BUDGET_BYTES, `gzip: ${sizes.join(' + ')} = ${total} bytes, budget ${BUNDLE_BUDGET_BYTES}`);
+    assert.ok(
+      total <= BUNDLE_BUDGET_BYTES,
+      `gzip: ${sizes.join(' + ')} = ${total} bytes, budget ${BUNDLE_BUDGET_BYTES}`,
+    );
     assert.ok(statSync(`${UI_OUTDIR}/app.js`).size > 1000);
   });
 });
@@ -84,7 +94,8 @@ describe('the UI JSON endpoints', () => {
     const seeding = await startBerth({ root });
     await pushImage(seeding.url, 'team/app', 'v1.10', image);
     await pushImage(seeding.url, 'team/app', 'v1.9', image);
-    for (const name of ['team/other', 'public/base', 'private/secret']) await tagEmptyIndex(seeding.url, name, ['latest']);
+    for (const name of ['team/other', 'public/base', 'private/secret'])
+      await tagEmptyIndex(seeding.url, name, ['latest']);
     await seeding.close({ keepRoot: true });
     const htpasswd = writeHtpasswd(folders.make('berth-ui-api-users-'), { alice: 'a-secret', bob: 'b-secret' });
     server = await startBerth({
@@ -119,37 +130,74 @@ describe('the UI JSON endpoints', () => {
     assert.deepEqual(all.json(), { repositories: ['public/base', 'team/app', 'team/other'], total: 3, offset: 0 });
     const bob = await http(server.url, '/_berth/api/repositories?q=a', { headers: basic('bob', 'b-secret') });
     assert.deepEqual(bob.json().repositories, ['public/base']);
-    const paged = await http(server.url, '/_berth/api/repositories?prefix=team/&n=1&offset=1', { headers: basic('alice', 'a-secret') });
+    const paged = await http(server.url, '/_berth/api/repositories?prefix=team/&n=1&offset=1', {
+      headers: basic('alice', 'a-secret'),
+    });
     assert.deepEqual(paged.json(), { repositories: ['team/other'], total: 2, offset: 1 });
-    assert.equal((await http(server.url, '/_berth/api/repositories?n=x', { headers: basic('alice', 'a-secret') })).status, 400);
+    assert.equal(
+      (await http(server.url, '/_berth/api/repositories?n=x', { headers: basic('alice', 'a-secret') })).status,
+      400,
+    );
   });
 
-  it('gives tags with digest, size, platforms and push date, in natural order, and the caller\'s rights', async () => {
-    const reply = await http(server.url, '/_berth/api/repositories/team/app/tags?sort=natural', { headers: basic('alice', 'a-secret') });
+  it("gives tags with digest, size, platforms and push date, in natural order, and the caller's rights", async () => {
+    const reply = await http(server.url, '/_berth/api/repositories/team/app/tags?sort=natural', {
+      headers: basic('alice', 'a-secret'),
+    });
     assert.equal(reply.status, 200, reply.text());
     const body = reply.json();
     assert.deepEqual(body.actions, ['pull', 'push', 'delete']);
-    assert.deepEqual(body.tags.map((row: { tag: string }) => row.tag), ['v1.9', 'v1.10']);
-    const size = image.manifest.length + image.config.content.length + image.layers.reduce((total, layer) => total + layer.content.length, 0);
+    assert.deepEqual(
+      body.tags.map((row: { tag: string }) => row.tag),
+      ['v1.9', 'v1.10'],
+    );
+    const size =
+      image.manifest.length +
+      image.config.content.length +
+      image.layers.reduce((total, layer) => total + layer.content.length, 0);
     for (const row of body.tags) {
       assert.equal(row.digest, image.digest);
       assert.equal(row.size, size);
       assert.deepEqual(row.platforms, [{ os: 'linux', architecture: 'amd64' }]);
       assert.ok(Date.parse(row.pushed) > Date.now() - 600_000);
     }
-    const bytes = await http(server.url, '/_berth/api/repositories/team/app/tags?sort=name', { headers: basic('alice', 'a-secret') });
-    assert.deepEqual(bytes.json().tags.map((row: { tag: string }) => row.tag), ['v1.10', 'v1.9']);
-    assert.equal((await http(server.url, '/_berth/api/repositories/team/app/tags', { headers: basic('bob', 'b-secret') })).status, 403);
-    const bobs = await http(server.url, '/_berth/api/repositories/public/base/tags', { headers: basic('bob', 'b-secret') });
+    const bytes = await http(server.url, '/_berth/api/repositories/team/app/tags?sort=name', {
+      headers: basic('alice', 'a-secret'),
+    });
+    assert.deepEqual(
+      bytes.json().tags.map((row: { tag: string }) => row.tag),
+      ['v1.10', 'v1.9'],
+    );
+    assert.equal(
+      (await http(server.url, '/_berth/api/repositories/team/app/tags', { headers: basic('bob', 'b-secret') })).status,
+      403,
+    );
+    const bobs = await http(server.url, '/_berth/api/repositories/public/base/tags', {
+      headers: basic('bob', 'b-secret'),
+    });
     assert.deepEqual(bobs.json().actions, ['pull']);
-    assert.equal((await http(server.url, '/_berth/api/repositories/team/none/tags', { headers: basic('alice', 'a-secret') })).status, 404);
-    assert.equal((await http(server.url, '/_berth/api/repositories/team/app/tags?sort=size', { headers: basic('alice', 'a-secret') })).status, 400);
+    assert.equal(
+      (await http(server.url, '/_berth/api/repositories/team/none/tags', { headers: basic('alice', 'a-secret') }))
+        .status,
+      404,
+    );
+    assert.equal(
+      (
+        await http(server.url, '/_berth/api/repositories/team/app/tags?sort=size', {
+          headers: basic('alice', 'a-secret'),
+        })
+      ).status,
+      400,
+    );
   });
 
   it('counts bytes stored once per blob', async () => {
     const reply = await http(server.url, '/_berth/api/storage', { headers: basic('alice', 'a-secret') });
     assert.equal(reply.status, 200);
-    const expected = image.manifest.length + image.config.content.length + image.layers.reduce((total, layer) => total + layer.content.length, 0);
+    const expected =
+      image.manifest.length +
+      image.config.content.length +
+      image.layers.reduce((total, layer) => total + layer.content.length, 0);
     // The image once (two tags name it), plus the one empty index the three other repositories share.
     assert.ok(reply.json().bytes > expected && reply.json().bytes < expected + 1024, JSON.stringify(reply.json()));
     assert.equal(reply.json().repositories, 4);

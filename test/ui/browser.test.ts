@@ -30,7 +30,10 @@ const REPOSITORIES = 10_000;
 
 /** What pulling an image transfers, from its manifest: the manifest, config and layers. */
 function expectedImageSize(image: BuiltImage): number {
-  const manifest = JSON.parse(image.manifest.toString('utf8')) as { config: { size: number }; layers: Array<{ size: number }> };
+  const manifest = JSON.parse(image.manifest.toString('utf8')) as {
+    config: { size: number };
+    layers: Array<{ size: number }>;
+  };
   return image.manifest.length + manifest.config.size + manifest.layers.reduce((total, layer) => total + layer.size, 0);
 }
 
@@ -65,13 +68,22 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
     await pushDoc(seeding.url, 'team/app', 'v1', indexDoc);
     await pushDoc(seeding.url, 'team/app', 'v1-copy', indexDoc);
     await pushImageBlobs(seeding.url, 'team/app', images[0]!);
-    await pushDoc(seeding.url, 'team/app', 'v2', { bytes: images[0]!.manifest, digest: images[0]!.digest, mediaType: images[0]!.mediaType });
+    await pushDoc(seeding.url, 'team/app', 'v2', {
+      bytes: images[0]!.manifest,
+      digest: images[0]!.digest,
+      mediaType: images[0]!.mediaType,
+    });
     // Referrers: an SBOM of the index, and a signature of the SBOM.
     const { createHash } = await import('node:crypto');
     sbomContent.digest = `sha256:${createHash('sha256').update(sbomContent.content).digest('hex')}`;
     await pushBlob(seeding.url, 'team/app', EMPTY_CONFIG);
     await pushBlob(seeding.url, 'team/app', sbomContent);
-    sbom = makeArtifact({ artifactType: 'application/spdx+json', subject: indexDoc, layers: [blobDescriptor(sbomContent, 'application/spdx+json')], annotations: { 'org.example.tool': 'syft' } });
+    sbom = makeArtifact({
+      artifactType: 'application/spdx+json',
+      subject: indexDoc,
+      layers: [blobDescriptor(sbomContent, 'application/spdx+json')],
+      annotations: { 'org.example.tool': 'syft' },
+    });
     signature = makeArtifact({ artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject: sbom });
     await pushDoc(seeding.url, 'team/app', sbom.digest, sbom);
     await pushDoc(seeding.url, 'team/app', signature.digest, signature);
@@ -96,7 +108,11 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
     });
     open = await startBerth();
     await pushImageBlobs(open.url, 'open/app', images[1]!);
-    await pushDoc(open.url, 'open/app', 'latest', { bytes: images[1]!.manifest, digest: images[1]!.digest, mediaType: images[1]!.mediaType });
+    await pushDoc(open.url, 'open/app', 'latest', {
+      bytes: images[1]!.manifest,
+      digest: images[1]!.digest,
+      mediaType: images[1]!.mediaType,
+    });
     browser = await launchChromium();
   });
 
@@ -141,7 +157,9 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
     const token = await fetch(`${server.url}/auth/token?service=berth&scope=repository:${name}:pull`, {
       headers: { Authorization: `Basic ${Buffer.from(`root:${USERS.root}`).toString('base64')}` },
     }).then((response) => response.json() as Promise<{ token: string }>);
-    const listed = await fetch(`${server.url}/v2/${name}/tags/list`, { headers: { Authorization: `Bearer ${token.token}` } });
+    const listed = await fetch(`${server.url}/v2/${name}/tags/list`, {
+      headers: { Authorization: `Bearer ${token.token}` },
+    });
     return ((await listed.json()) as { tags: string[] }).tags;
   }
 
@@ -158,10 +176,18 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
       await page.getByRole('link', { name: 'team/app' }).click();
       await page.locator('tr[data-tag="v1"]').waitFor();
       // Natural order by default: a suffix after "-" sorts before the plain tag, as a pre-release does.
-      assert.deepEqual(await page.locator('table.tags tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-tag'))), ['v1-copy', 'v1', 'v2']);
+      assert.deepEqual(
+        await page
+          .locator('table.tags tbody tr')
+          .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-tag'))),
+        ['v1-copy', 'v1', 'v2'],
+      );
       assert.match(await page.locator('tr[data-tag="v1"]').innerText(), /linux\/amd64, linux\/arm64/);
       await screenshot(page, 'tags');
-      assert.ok(requests.every((url) => url.startsWith(server.url)), `every request stays on the registry's origin: ${requests.filter((url) => !url.startsWith(server.url))}`);
+      assert.ok(
+        requests.every((url) => url.startsWith(server.url)),
+        `every request stays on the registry's origin: ${requests.filter((url) => !url.startsWith(server.url))}`,
+      );
     } finally {
       await context.close();
     }
@@ -173,7 +199,11 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
       for (const image of images) {
         const cell = page.locator(`tr[data-digest="${image.digest}"] td[data-size]`);
         await cell.waitFor();
-        assert.equal(Number(await cell.getAttribute('data-size')), expectedImageSize(image), `${image.platform.architecture} size`);
+        assert.equal(
+          Number(await cell.getAttribute('data-size')),
+          expectedImageSize(image),
+          `${image.platform.architecture} size`,
+        );
       }
       const referrers = page.locator('section[aria-labelledby="referrers-title"]');
       await referrers.getByText('application/spdx+json').waitFor();
@@ -218,8 +248,13 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
       assert.equal(await page.getByRole('button', { name: /Delete/ }).count(), 0);
       const status = await page.evaluate(async (password) => {
         const basic = `Basic ${btoa(`reader:${password}`)}`;
-        const token = await fetch('/auth/token?service=berth&scope=repository:team/app:delete', { headers: { Authorization: basic } }).then((response) => response.json());
-        const forged = await fetch('/v2/team/app/manifests/v1', { method: 'DELETE', headers: { Authorization: `Bearer ${token.token}` } });
+        const token = await fetch('/auth/token?service=berth&scope=repository:team/app:delete', {
+          headers: { Authorization: basic },
+        }).then((response) => response.json());
+        const forged = await fetch('/v2/team/app/manifests/v1', {
+          method: 'DELETE',
+          headers: { Authorization: `Bearer ${token.token}` },
+        });
         return forged.status;
       }, USERS.reader);
       assert.equal(status, 401);
@@ -233,7 +268,8 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
       await page.getByRole('heading', { name: 'Garbage collection' }).waitFor();
       const before = server.berth.gc.status().runs;
       await page.getByRole('button', { name: 'Run now' }).click();
-      for (let waited = 0; server.berth.gc.status().runs === before && waited < 100; waited += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let waited = 0; server.berth.gc.status().runs === before && waited < 100; waited += 1)
+        await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(server.berth.gc.status().runs, before + 1);
       assert.ok(Number(await page.locator('dd[data-bytes]').getAttribute('data-bytes')) > 0);
     });
@@ -269,8 +305,14 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
           await page.locator(ready).first().waitFor();
           await page.addScriptTag({ content: axeSource });
           const violations = await page.evaluate(async () => {
-            const result = await (window as unknown as { axe: { run: () => Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }).axe.run();
-            return result.violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical').map((violation) => `${violation.id} (${violation.nodes.length})`);
+            const result = await (
+              window as unknown as {
+                axe: { run: () => Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> };
+              }
+            ).axe.run();
+            return result.violations
+              .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+              .map((violation) => `${violation.id} (${violation.nodes.length})`);
           });
           assert.deepEqual(violations, [], `${path} in the ${theme} theme`);
         }

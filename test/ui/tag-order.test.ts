@@ -6,7 +6,19 @@ import { compareTagsNaturally } from '../../src/api/tag-order.js';
 
 describe('natural tag order', () => {
   it('orders numbers by value and pre-releases before their release', () => {
-    const tags = ['v1.10.0', 'latest', 'v1.9.2', '2', '10', 'v1.10.0-rc.1', 'v1.2', '1.0.0', '1.0.0-beta', '1.0.0-alpha', 'v1.10.0-rc.2'];
+    const tags = [
+      'v1.10.0',
+      'latest',
+      'v1.9.2',
+      '2',
+      '10',
+      'v1.10.0-rc.1',
+      'v1.2',
+      '1.0.0',
+      '1.0.0-beta',
+      '1.0.0-alpha',
+      'v1.10.0-rc.2',
+    ];
     assert.deepEqual([...tags].sort(compareTagsNaturally), [
       '1.0.0-alpha',
       '1.0.0-beta',
@@ -28,7 +40,8 @@ describe('natural tag order', () => {
       fc.property(tag, tag, tag, (a, b, c) => {
         assert.ok(Math.sign(compareTagsNaturally(a, b)) === -Math.sign(compareTagsNaturally(b, a)), `${a} ~ ${b}`);
         if (compareTagsNaturally(a, b) === 0) assert.equal(a, b);
-        if (compareTagsNaturally(a, b) < 0 && compareTagsNaturally(b, c) < 0) assert.ok(compareTagsNaturally(a, c) < 0, `${a} < ${b} < ${c}`);
+        if (compareTagsNaturally(a, b) < 0 && compareTagsNaturally(b, c) < 0)
+          assert.ok(compareTagsNaturally(a, c) < 0, `${a} < ${b} < ${c}`);
       }),
       { numRuns: 2000 },
     );

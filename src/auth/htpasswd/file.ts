@@ -32,7 +32,6 @@ export function hashKind(hash: string): string {
   return 'plain text or unknown';
 }
 
-
 /**
  * Parses a file. `strict` (what the server uses) refuses hashes other than bcrypt; the management
  * command reads leniently, so that it can replace such an entry.
@@ -62,12 +61,17 @@ export function parseHtpasswd(text: string, source = 'htpasswd', strict = true):
     seen.add(user);
     lines.push({ user, hash, line: index + 1 });
   });
-  while (lines.length > 0 && 'text' in lines[lines.length - 1]! && (lines[lines.length - 1] as { text: string }).text.trim() === '') lines.pop();
+  while (
+    lines.length > 0 &&
+    'text' in lines[lines.length - 1]! &&
+    (lines[lines.length - 1] as { text: string }).text.trim() === ''
+  )
+    lines.pop();
   return lines;
 }
 
 export function serializeHtpasswd(lines: HtpasswdLine[]): string {
-  return lines.map((line) => ('text' in line ? line.text : `${line.user}:${line.hash}`)).join('\n') + '\n';
+  return `${lines.map((line) => ('text' in line ? line.text : `${line.user}:${line.hash}`)).join('\n')}\n`;
 }
 
 export interface HtpasswdUsersRead {
@@ -97,7 +101,10 @@ export function readHtpasswd(path: string): HtpasswdUsersRead {
     if (!('user' in line)) continue;
     const problem = userNameProblem(line.user);
     if (problem === undefined) users.set(line.user, line.hash);
-    else refused.push(`${path}:${line.line}: user ${JSON.stringify(line.user)} ${problem}; the entry is ignored (user names may have ${USER_NAME_RULE})`);
+    else
+      refused.push(
+        `${path}:${line.line}: user ${JSON.stringify(line.user)} ${problem}; the entry is ignored (user names may have ${USER_NAME_RULE})`,
+      );
   }
   return { users, refused };
 }

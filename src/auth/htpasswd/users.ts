@@ -63,7 +63,10 @@ export class HtpasswdUsers {
       this.log?.info({ path: this.path, users: this.users.size }, 'htpasswd file reloaded');
     } catch (error) {
       const message = error instanceof HtpasswdError ? error.message : String(error);
-      this.log?.error({ path: this.path }, `htpasswd file changed but cannot be used; keeping the previous users: ${message}`);
+      this.log?.error(
+        { path: this.path },
+        `htpasswd file changed but cannot be used; keeping the previous users: ${message}`,
+      );
     }
   }
 

@@ -63,7 +63,13 @@ export class TokenIssuer {
 
   refreshToken(record: RefreshRecord): string {
     const now = Math.floor(Date.now() / 1000);
-    const body = { s: record.subject, a: record.service, f: record.fingerprint, i: now, ...(this.refreshLifetimeSeconds > 0 ? { e: now + this.refreshLifetimeSeconds } : {}) };
+    const body = {
+      s: record.subject,
+      a: record.service,
+      f: record.fingerprint,
+      i: now,
+      ...(this.refreshLifetimeSeconds > 0 ? { e: now + this.refreshLifetimeSeconds } : {}),
+    };
     const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
     return `${REFRESH_PREFIX}~${payload}~${this.mac(payload)}`;
   }
@@ -76,7 +82,12 @@ export class TokenIssuer {
     const given = Buffer.from(mac);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
     try {
-      const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { s: string; a: string; f: string; e?: number };
+      const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+        s: string;
+        a: string;
+        f: string;
+        e?: number;
+      };
       if (body.e !== undefined && body.e < Date.now() / 1000) return undefined;
       return { subject: body.s, service: body.a, fingerprint: body.f };
     } catch {

@@ -5,7 +5,14 @@
  * Also the two key identifiers registries look tokens' keys up by: libtrust's (Distribution 2.x)
  * and the RFC 7638 JWK thumbprint (Distribution 3).
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedCertificate } from './x509.js';
@@ -56,7 +63,9 @@ export function algorithmFor(key: KeyObject): string {
     if (curve === 'secp384r1') return 'ES384';
     if (curve === 'secp521r1') return 'ES512';
   }
-  throw new KeyError(`token signing keys must be EC (P-256, P-384, P-521) or RSA, not ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ''}`.trim());
+  throw new KeyError(
+    `token signing keys must be EC (P-256, P-384, P-521) or RSA, not ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ''}`.trim(),
+  );
 }
 
 /**
@@ -64,7 +73,10 @@ export function algorithmFor(key: KeyObject): string {
  * padding, in 12 groups of 4 joined by ":" (for example "PYYO:TEWU:…:Z7Q6").
  */
 export function libtrustKeyId(publicKey: KeyObject): string {
-  const digest = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const digest = createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 30);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let bitsHeld = 0;
   let value = 0;
@@ -82,7 +94,11 @@ export function libtrustKeyId(publicKey: KeyObject): string {
 }
 
 /** The members RFC 7638 hashes, per key type, in the lexicographic order it requires. */
-const THUMBPRINT_MEMBERS: Record<string, string[]> = { EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] };
+const THUMBPRINT_MEMBERS: Record<string, string[]> = {
+  EC: ['crv', 'kty', 'x', 'y'],
+  RSA: ['e', 'kty', 'n'],
+  OKP: ['crv', 'kty', 'x'],
+};
 
 /** RFC 7638 thumbprint (SHA-256) of a public key, the `kid` Distribution 3 derives from `rootcertbundle`. */
 export function jwkThumbprint(publicKey: KeyObject): string {
@@ -132,7 +148,10 @@ export function loadSigningKey(keyPath: string, certificatePath: string): Signin
  * The key and certificate kept in the data folder, created if absent: an EC P-256 key (ES256,
  * which Distribution 2.8 and 3 both verify) and a self-signed certificate valid ten years.
  */
-export function ensureGeneratedKey(folder: string, commonName = 'Berth token signer'): { key: SigningKey; created: boolean } {
+export function ensureGeneratedKey(
+  folder: string,
+  commonName = 'Berth token signer',
+): { key: SigningKey; created: boolean } {
   const keyPath = join(folder, GENERATED_KEY);
   const certificatePath = join(folder, GENERATED_CERT);
   mkdirSync(folder, { recursive: true, mode: 0o700 });

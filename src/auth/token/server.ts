@@ -47,7 +47,10 @@ export interface TokenService {
 export function createTokenService({ server, users, policy }: TokenServerDeps): TokenService {
   function serviceOf(params: URLSearchParams): string {
     const service = params.get('service') || server.services[0]!;
-    if (!server.services.includes(service)) throw badRequest(`this token server issues tokens for ${server.services.map((each) => `"${each}"`).join(', ')}, not "${service}"`);
+    if (!server.services.includes(service))
+      throw badRequest(
+        `this token server issues tokens for ${server.services.map((each) => `"${each}"`).join(', ')}, not "${service}"`,
+      );
     return service;
   }
 
@@ -60,7 +63,10 @@ export function createTokenService({ server, users, policy }: TokenServerDeps): 
   async function issue(identity: Identity, service: string, requested: ResourceAccess[], request: TokenRequest) {
     const granted = policy.grant(identity, requested);
     const issued = await server.issuer.accessToken(identity.user ?? '', service, granted);
-    request.log.debug({ user: identity.user ?? '(anonymous)', service, granted: granted.map(formatScope) }, 'issued a token');
+    request.log.debug(
+      { user: identity.user ?? '(anonymous)', service, granted: granted.map(formatScope) },
+      'issued a token',
+    );
     return { issued, granted };
   }
 
@@ -74,7 +80,8 @@ export function createTokenService({ server, users, policy }: TokenServerDeps): 
     const requested = scopesOf(params.getAll('scope'));
     const credentials = basicCredentials(request.authorization);
     const challenge = { 'WWW-Authenticate': basicChallenge(server.basicRealm) };
-    if (credentials === 'malformed') throw new TokenRequestError(401, 'invalid_client', 'malformed Basic credentials', challenge);
+    if (credentials === 'malformed')
+      throw new TokenRequestError(401, 'invalid_client', 'malformed Basic credentials', challenge);
     const identity: Identity = {};
     if (credentials) {
       if (!(await users.verify(credentials.user, credentials.password))) {
@@ -83,11 +90,18 @@ export function createTokenService({ server, users, policy }: TokenServerDeps): 
       }
       identity.user = credentials.user;
       const account = params.get('account');
-      if (account && account !== credentials.user) throw badRequest(`account "${account}" does not match the credentials' user`);
+      if (account && account !== credentials.user)
+        throw badRequest(`account "${account}" does not match the credentials' user`);
     }
     const { issued } = await issue(identity, service, requested, request);
-    const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt };
-    if (params.get('offline_token') === 'true' && identity.user) body.refresh_token = refreshFor(identity.user, service);
+    const body: Record<string, unknown> = {
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt,
+    };
+    if (params.get('offline_token') === 'true' && identity.user)
+      body.refresh_token = refreshFor(identity.user, service);
     return body;
   }
 
@@ -112,14 +126,23 @@ export function createTokenService({ server, users, policy }: TokenServerDeps): 
       const presented = form.get('refresh_token') ?? '';
       const record = server.issuer.readRefreshToken(presented);
       if (!record) throw new TokenRequestError(400, 'invalid_grant', 'refresh token is invalid or expired');
-      if (record.service !== service) throw new TokenRequestError(400, 'invalid_grant', `refresh token was issued for service "${record.service}"`);
+      if (record.service !== service)
+        throw new TokenRequestError(400, 'invalid_grant', `refresh token was issued for service "${record.service}"`);
       if (users.fingerprint(record.subject) !== record.fingerprint) {
-        throw new TokenRequestError(400, 'invalid_grant', 'refresh token is revoked (the user was removed or changed password)');
+        throw new TokenRequestError(
+          400,
+          'invalid_grant',
+          'refresh token is revoked (the user was removed or changed password)',
+        );
       }
       user = record.subject;
       refreshToken = presented;
     } else {
-      throw new TokenRequestError(400, 'unsupported_grant_type', `grant_type must be password or refresh_token, not "${grant ?? ''}"`);
+      throw new TokenRequestError(
+        400,
+        'unsupported_grant_type',
+        `grant_type must be password or refresh_token, not "${grant ?? ''}"`,
+      );
     }
     const { issued, granted } = await issue({ user }, service, requested, request);
     const body: Record<string, unknown> = {

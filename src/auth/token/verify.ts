@@ -16,7 +16,18 @@ import type { ResourceAccess } from '../scope.js';
 import { jwkThumbprint, libtrustKeyId, readCertificates } from './keys.js';
 
 /** Asymmetric algorithms Berth verifies (Distribution's list without the HMAC ones). */
-export const VERIFY_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
+export const VERIFY_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+] as const;
 export const LEEWAY_SECONDS = 60;
 const MAX_CHAIN = 10;
 
@@ -48,7 +59,10 @@ export function readJwks(path: string): Map<string, KeyObject> {
   if (!Array.isArray(set.keys)) throw new TokenError(`auth.token.jwks ${path}: expected {"keys": [...]}`);
   const keys = new Map<string, KeyObject>();
   for (const [index, jwk] of set.keys.entries()) {
-    if (jwk.kty === 'oct') throw new TokenError(`auth.token.jwks ${path}: key ${index + 1} is a shared secret (kty "oct"); HMAC tokens are not accepted`);
+    if (jwk.kty === 'oct')
+      throw new TokenError(
+        `auth.token.jwks ${path}: key ${index + 1} is a shared secret (kty "oct"); HMAC tokens are not accepted`,
+      );
     const { d: _private, ...publicPart } = jwk;
     let key: KeyObject;
     try {
@@ -89,7 +103,11 @@ function parseAccess(claim: unknown): ResourceAccess[] {
   const access: ResourceAccess[] = [];
   for (const entry of claim as Array<Record<string, unknown>>) {
     if (typeof entry?.type !== 'string' || typeof entry.name !== 'string' || !Array.isArray(entry.actions)) continue;
-    access.push({ type: entry.type, name: entry.name, actions: entry.actions.filter((action): action is string => typeof action === 'string') });
+    access.push({
+      type: entry.type,
+      name: entry.name,
+      actions: entry.actions.filter((action): action is string => typeof action === 'string'),
+    });
   }
   return access;
 }
@@ -127,7 +145,12 @@ export class TokenVerifier {
 
   /** The certificate chain of `x5c`, checked up to a root; returns the leaf's key. */
   private verifyChain(x5c: unknown): KeyObject {
-    if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > MAX_CHAIN || !x5c.every((entry) => typeof entry === 'string')) {
+    if (
+      !Array.isArray(x5c) ||
+      x5c.length === 0 ||
+      x5c.length > MAX_CHAIN ||
+      !x5c.every((entry) => typeof entry === 'string')
+    ) {
       throw new TokenError('x5c header is not a list of certificates');
     }
     const chain = x5c.map((entry: string, index) => {
@@ -142,14 +165,25 @@ export class TokenVerifier {
       Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
     let current = chain[0]!;
     for (let depth = 0; depth <= MAX_CHAIN; depth++) {
-      if (!valid(current)) throw new TokenError(`certificate "${current.subject}" in x5c is not valid now (${current.validFrom} to ${current.validTo})`);
+      if (!valid(current))
+        throw new TokenError(
+          `certificate "${current.subject}" in x5c is not valid now (${current.validFrom} to ${current.validTo})`,
+        );
       if (this.options.roots.some((root) => root.raw.equals(current.raw))) return chain[0]!.publicKey;
-      const root = this.options.roots.find((candidate) => current.checkIssued(candidate) && current.verify(candidate.publicKey));
+      const root = this.options.roots.find(
+        (candidate) => current.checkIssued(candidate) && current.verify(candidate.publicKey),
+      );
       if (root) {
         if (!valid(root)) throw new TokenError(`root certificate "${root.subject}" is not valid now`);
         return chain[0]!.publicKey;
       }
-      const next = chain.find((candidate) => candidate !== current && candidate.ca && current.checkIssued(candidate) && current.verify(candidate.publicKey));
+      const next = chain.find(
+        (candidate) =>
+          candidate !== current &&
+          candidate.ca &&
+          current.checkIssued(candidate) &&
+          current.verify(candidate.publicKey),
+      );
       if (!next) break;
       current = next;
     }
@@ -197,7 +231,10 @@ export class TokenVerifier {
     }
     const alg = String(header.alg);
     if (alg.toLowerCase() === 'none') throw new TokenError('unsigned tokens (alg "none") are refused');
-    if (/^HS\d+$/i.test(alg)) throw new TokenError(`HMAC-signed tokens (alg "${alg}") are refused: tokens must be signed with a certificate's or trusted key's private key`);
+    if (/^HS\d+$/i.test(alg))
+      throw new TokenError(
+        `HMAC-signed tokens (alg "${alg}") are refused: tokens must be signed with a certificate's or trusted key's private key`,
+      );
     if (!this.algorithms.includes(alg)) throw new TokenError(`token signing algorithm "${alg}" is not accepted`);
     try {
       const { payload } = await jwtVerify(token, (protectedHeader) => this.signingKey(protectedHeader), {
@@ -207,7 +244,11 @@ export class TokenVerifier {
         clockTolerance: LEEWAY_SECONDS,
         requiredClaims: ['exp'],
       });
-      return { subject: typeof payload.sub === 'string' ? payload.sub : '', issuer: String(payload.iss), access: parseAccess(payload.access) };
+      return {
+        subject: typeof payload.sub === 'string' ? payload.sub : '',
+        issuer: String(payload.iss),
+        access: parseAccess(payload.access),
+      };
     } catch (error) {
       throw this.explain(error);
     }
@@ -232,7 +273,8 @@ export class TokenVerifier {
           return new TokenError(`token claim ${error.claim} is invalid: ${error.message}`);
       }
     }
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('token signature does not verify (tampered, or signed by another key)');
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+      return new TokenError('token signature does not verify (tampered, or signed by another key)');
     if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('token signing algorithm is not accepted');
     if (error instanceof joseErrors.JOSEError) return new TokenError(`invalid token: ${error.message}`);
     return new TokenError(`invalid token: ${(error as Error)?.message ?? String(error)}`);

@@ -1,7 +1,14 @@
 /** `berth catalog REGISTRY`: every repository of a registry, following pagination. */
 import type { Command } from 'commander';
 import { normalizeRegistryHost } from '../../client/reference.js';
-import { positiveInteger, printJson, printLines, runCommand, withConnectionOptions, type ConnectionOptions } from '../common.js';
+import {
+  positiveInteger,
+  printJson,
+  printLines,
+  runCommand,
+  withConnectionOptions,
+  type ConnectionOptions,
+} from '../common.js';
 
 interface CatalogOptions extends ConnectionOptions {
   pageSize?: string;
@@ -21,5 +28,6 @@ export function registerCatalog(program: Command): void {
       const repositories = await registry.catalog(pageSize === undefined ? {} : { pageSize });
       if (options.json) printJson({ registry: registry.host, repositories });
       else printLines(repositories);
-    }));
+    }),
+  );
 }

@@ -11,7 +11,15 @@ import { ClientError } from '../../client/errors.js';
 import { OciLayout } from '../../client/oci-layout.js';
 import { parseImageReference } from '../../client/reference.js';
 import type { Registry } from '../../client/registry.js';
-import { type ConnectionOptions, formatBytes, io, positiveInteger, printJson, runCommand, withConnectionOptions } from '../common.js';
+import {
+  type ConnectionOptions,
+  formatBytes,
+  io,
+  positiveInteger,
+  printJson,
+  runCommand,
+  withConnectionOptions,
+} from '../common.js';
 import { progressReporter } from '../progress.js';
 
 interface CpOptions extends ConnectionOptions {
@@ -36,15 +44,31 @@ export function parseLocation(text: string): Location {
     const colon = rest.indexOf(':');
     const dir = colon === -1 ? rest : rest.slice(0, colon);
     const tag = colon === -1 ? undefined : rest.slice(colon + 1);
-    if (!dir) throw new ClientError('usage', `"${text}" names no folder`, { hint: 'write an OCI layout as oci:DIR or oci:DIR:TAG' });
-    if (tag !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/.test(tag)) throw new ClientError('usage', `"${tag}" is not a valid OCI layout reference name`);
+    if (!dir)
+      throw new ClientError('usage', `"${text}" names no folder`, {
+        hint: 'write an OCI layout as oci:DIR or oci:DIR:TAG',
+      });
+    if (tag !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/.test(tag))
+      throw new ClientError('usage', `"${tag}" is not a valid OCI layout reference name`);
     return { kind: 'oci', where: dir, ...(tag ? { tag } : {}), text };
   }
   const ref = parseImageReference(text, { allowTagless: true });
-  return { kind: 'registry', where: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), ...(ref.digest ? { digest: ref.digest } : {}), text };
+  return {
+    kind: 'registry',
+    where: ref.registry,
+    repository: ref.repository,
+    ...(ref.tag ? { tag: ref.tag } : {}),
+    ...(ref.digest ? { digest: ref.digest } : {}),
+    text,
+  };
 }
 
-async function endpointFor(location: Location, open: (host: string) => Registry, registries: Map<string, Registry>, create: boolean): Promise<ImageEndpoint> {
+async function endpointFor(
+  location: Location,
+  open: (host: string) => Registry,
+  registries: Map<string, Registry>,
+  create: boolean,
+): Promise<ImageEndpoint> {
   if (location.kind === 'oci') return new LayoutEndpoint(await OciLayout.open(location.where, { create }));
   // One client per registry, so source and destination on the same registry share tokens and connections.
   let registry = registries.get(location.where);
@@ -70,7 +94,10 @@ export function registerCp(program: Command): void {
       const destination = parseLocation(destinationText);
       if (source.kind === 'registry' && !source.tag && !source.digest) source.tag = 'latest';
       if (destination.digest && !destination.tag) {
-        throw new ClientError('usage', `the destination "${destinationText}" has a digest: give a tag, or no tag to keep the source's`);
+        throw new ClientError(
+          'usage',
+          `the destination "${destinationText}" has a digest: give a tag, or no tag to keep the source's`,
+        );
       }
       const concurrency = positiveInteger('--concurrency', options.concurrency) ?? 3;
       const registries = new Map<string, Registry>();
@@ -81,7 +108,10 @@ export function registerCp(program: Command): void {
       const progress = progressReporter(options.progress !== false && !options.json && process.stderr.isTTY === true);
       let result;
       try {
-        result = await copyImage(from, source.digest ?? source.tag, to, tag, { concurrency, onEvent: (event) => progress.onEvent(event) });
+        result = await copyImage(from, source.digest ?? source.tag, to, tag, {
+          concurrency,
+          onEvent: (event) => progress.onEvent(event),
+        });
       } finally {
         progress.stop();
       }
@@ -96,5 +126,6 @@ export function registerCp(program: Command): void {
           `  digest ${result.digest}\n` +
           `  ${result.manifests} manifest${result.manifests === 1 ? '' : 's'}; blobs: ${blobs.uploaded} copied (${formatBytes(result.bytes)}), ${blobs.mounted} mounted, ${blobs.existing} already there${blobs.skipped ? `, ${blobs.skipped} non-distributable skipped` : ''}\n`,
       );
-    }));
+    }),
+  );
 }

@@ -14,7 +14,9 @@ export function registerDigest(program: Command): void {
       const ref = parseImageReference(referenceArg);
       const registry = open(ref.registry);
       const digest = await registry.digest(ref.repository, referenceOf(ref));
-      if (options.json) printJson({ registry: registry.host, repository: ref.repository, reference: referenceOf(ref), digest });
+      if (options.json)
+        printJson({ registry: registry.host, repository: ref.repository, reference: referenceOf(ref), digest });
       else io.out(`${digest}\n`);
-    }));
+    }),
+  );
 }

@@ -32,7 +32,8 @@ export async function garbageCollect(configPath: string | undefined, options: Ga
   let gracePeriodMs = config.berth.gc.graceperiod;
   if (options.gracePeriod !== undefined) {
     const parsed = parseDuration(options.gracePeriod);
-    if (parsed === undefined) throw new ConfigError(`--grace-period "${options.gracePeriod}" is not a duration (for example 24h, 10m, 0s)`);
+    if (parsed === undefined)
+      throw new ConfigError(`--grace-period "${options.gracePeriod}" is not a duration (for example 24h, 10m, 0s)`);
     gracePeriodMs = parsed;
   }
   const root = config.storage.filesystem ? resolve(config.storage.filesystem.rootdirectory) : undefined;
@@ -43,7 +44,10 @@ export async function garbageCollect(configPath: string | undefined, options: Ga
   }
   const registry = new Registry(createDriver(config.storage));
   // Figures go to the log (stderr, JSON lines); the listing goes to stdout.
-  const logger = pino({ level: options.quiet ? 'warn' : config.log.level, base: { service: 'berth' } }, destination({ dest: 2, sync: true }));
+  const logger = pino(
+    { level: options.quiet ? 'warn' : config.log.level, base: { service: 'berth' } },
+    destination({ dest: 2, sync: true }),
+  );
   const quietOutput = options.quiet || options.json;
   const emit = quietOutput ? () => undefined : (line: string) => void process.stdout.write(`${line}\n`);
   const report = await new GarbageCollector(registry, logger).collect({
@@ -61,9 +65,15 @@ export function registerGarbageCollect(program: Command): void {
     .description('delete blobs no kept manifest references (safe while Berth serves the same storage)')
     .argument('[config]', 'Distribution-format config.yml (default: the built-in configuration)')
     .option('-d, --dry-run', 'report what would be deleted; change nothing')
-    .option('-m, --delete-untagged', 'also delete manifests no tag reaches (keeps index children and referrers of kept manifests)')
+    .option(
+      '-m, --delete-untagged',
+      'also delete manifests no tag reaches (keeps index children and referrers of kept manifests)',
+    )
     .option('-q, --quiet', 'print nothing but errors')
-    .option('--grace-period <duration>', 'keep unreferenced blobs and untagged manifests younger than this (default: berth.gc.graceperiod, 24h)')
-    .option('--json', 'print the run\'s report as JSON instead of the listing')
+    .option(
+      '--grace-period <duration>',
+      'keep unreferenced blobs and untagged manifests younger than this (default: berth.gc.graceperiod, 24h)',
+    )
+    .option('--json', "print the run's report as JSON instead of the listing")
     .action((config: string | undefined, options: GarbageCollectOptions) => garbageCollect(config, options));
 }

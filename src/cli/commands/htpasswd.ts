@@ -63,12 +63,14 @@ async function readPassword(): Promise<string> {
 export async function htpasswd(action: string, file: string, user: string, options: { cost: number }): Promise<string> {
   // `rm` takes any name, so that an entry the server ignores can still be removed.
   const problem = action === 'rm' ? undefined : userNameProblem(user);
-  if (problem !== undefined) throw new HtpasswdCommandError(`${JSON.stringify(user)} cannot be a user name: it ${problem} (${USER_NAME_RULE})`);
+  if (problem !== undefined)
+    throw new HtpasswdCommandError(`${JSON.stringify(user)} cannot be a user name: it ${problem} (${USER_NAME_RULE})`);
   const lines = readLines(file);
   const index = lines.findIndex((line) => 'user' in line && line.user === user);
   switch (action) {
     case 'add': {
-      if (index !== -1) throw new HtpasswdCommandError(`user "${user}" already exists in ${file} (use passwd to change the password)`);
+      if (index !== -1)
+        throw new HtpasswdCommandError(`user "${user}" already exists in ${file} (use passwd to change the password)`);
       lines.push({ user, hash: hashPassword(await readPassword(), options.cost) });
       writeAtomically(file, lines);
       return `added user "${user}" to ${file}`;
@@ -97,11 +99,17 @@ export function registerHtpasswd(program: Command): void {
     .argument('<action>', 'add | passwd | rm')
     .argument('<file>', 'the htpasswd file (created by add if missing)')
     .argument('<user>', 'the user name')
-    .option('--cost <n>', 'bcrypt cost (4 to 31)', (value) => {
-      const cost = Number(value);
-      if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new HtpasswdCommandError('--cost must be an integer from 4 to 31');
-      return cost;
-    }, 10)
+    .option(
+      '--cost <n>',
+      'bcrypt cost (4 to 31)',
+      (value) => {
+        const cost = Number(value);
+        if (!Number.isInteger(cost) || cost < 4 || cost > 31)
+          throw new HtpasswdCommandError('--cost must be an integer from 4 to 31');
+        return cost;
+      },
+      10,
+    )
     .addHelpText('after', '\nThe password is read from standard input (first line), or asked for on a terminal.')
     .action(async (action: string, file: string, user: string, options: { cost: number }) => {
       console.log(await htpasswd(action, file, user, options));

@@ -5,7 +5,14 @@
 import type { Command } from 'commander';
 import { parseImageReference, referenceOf } from '../../client/reference.js';
 import type { Registry } from '../../client/registry.js';
-import { formatPlatform, isIndex, type Annotations, type Descriptor, type FetchedManifest, type ImageConfig } from '../../client/types.js';
+import {
+  formatPlatform,
+  isIndex,
+  type Annotations,
+  type Descriptor,
+  type FetchedManifest,
+  type ImageConfig,
+} from '../../client/types.js';
 import { CREATED_ANNOTATION } from '../../client/types.js';
 import { type ConnectionOptions, formatBytes, io, printJson, runCommand, withConnectionOptions } from '../common.js';
 
@@ -32,11 +39,23 @@ interface IndexSummary {
   mediaType: string;
   created?: string;
   annotations?: Annotations;
-  platforms: Array<{ platform: string; digest: string; mediaType: string; size: number; created?: string; annotations?: Annotations }>;
+  platforms: Array<{
+    platform: string;
+    digest: string;
+    mediaType: string;
+    size: number;
+    created?: string;
+    annotations?: Annotations;
+  }>;
 }
 
 async function summarizeImage(registry: Registry, repository: string, fetched: FetchedManifest): Promise<ImageSummary> {
-  const manifest = fetched.manifest as { config: Descriptor; layers?: Descriptor[]; annotations?: Annotations; artifactType?: string };
+  const manifest = fetched.manifest as {
+    config: Descriptor;
+    layers?: Descriptor[];
+    annotations?: Annotations;
+    artifactType?: string;
+  };
   const layers = manifest.layers ?? [];
   const summary: ImageSummary = {
     digest: fetched.digest,
@@ -49,12 +68,20 @@ async function summarizeImage(registry: Registry, repository: string, fetched: F
   if (manifest.annotations) summary.annotations = manifest.annotations;
   const configType = manifest.config.mediaType ?? '';
   if (configType.includes('image.config') || configType.includes('container.image')) {
-    const config = JSON.parse((await registry.getBlobBytes(repository, manifest.config.digest)).toString('utf8')) as ImageConfig;
-    if (config.os || config.architecture) summary.platform = formatPlatform({ os: config.os ?? '?', architecture: config.architecture ?? '?', variant: config.variant });
+    const config = JSON.parse(
+      (await registry.getBlobBytes(repository, manifest.config.digest)).toString('utf8'),
+    ) as ImageConfig;
+    if (config.os || config.architecture)
+      summary.platform = formatPlatform({
+        os: config.os ?? '?',
+        architecture: config.architecture ?? '?',
+        variant: config.variant,
+      });
     if (config.created) summary.created = config.created;
     if (config.config?.Labels) summary.labels = config.config.Labels;
   }
-  if (!summary.created && manifest.annotations?.[CREATED_ANNOTATION]) summary.created = manifest.annotations[CREATED_ANNOTATION];
+  if (!summary.created && manifest.annotations?.[CREATED_ANNOTATION])
+    summary.created = manifest.annotations[CREATED_ANNOTATION];
   return summary;
 }
 
@@ -63,7 +90,7 @@ async function summarizeIndex(registry: Registry, repository: string, fetched: F
   const platforms: IndexSummary['platforms'] = [];
   for (const child of index.manifests) {
     const entry: IndexSummary['platforms'][number] = {
-      platform: child.platform ? formatPlatform(child.platform) : child.artifactType ?? 'unknown',
+      platform: child.platform ? formatPlatform(child.platform) : (child.artifactType ?? 'unknown'),
       digest: child.digest,
       mediaType: child.mediaType,
       size: child.size,
@@ -114,7 +141,9 @@ export function registerInspect(program: Command): void {
         if (summary.created) lines.push(`Created:    ${summary.created}`);
         lines.push(`Platforms:  ${summary.platforms.length}`);
         for (const entry of summary.platforms) {
-          lines.push(`  ${entry.platform.padEnd(16)} ${entry.digest}  ${formatBytes(entry.size).padStart(10)}${entry.created ? `  created ${entry.created}` : ''}`);
+          lines.push(
+            `  ${entry.platform.padEnd(16)} ${entry.digest}  ${formatBytes(entry.size).padStart(10)}${entry.created ? `  created ${entry.created}` : ''}`,
+          );
         }
         lines.push(...annotationLines('Annotations', summary.annotations));
         io.out(`${lines.join('\n')}\n`);
@@ -126,12 +155,18 @@ export function registerInspect(program: Command): void {
       if (summary.artifactType) lines.push(`Artifact:   ${summary.artifactType}`);
       if (summary.platform) lines.push(`Platform:   ${summary.platform}`);
       if (summary.created) lines.push(`Created:    ${summary.created}`);
-      lines.push(`Size:       ${formatBytes(summary.size)} (${summary.size} bytes, config and ${summary.layers.length} layers)`);
-      lines.push(`Config:     ${summary.config.digest}  ${formatBytes(summary.config.size)}  ${summary.config.mediaType}`);
+      lines.push(
+        `Size:       ${formatBytes(summary.size)} (${summary.size} bytes, config and ${summary.layers.length} layers)`,
+      );
+      lines.push(
+        `Config:     ${summary.config.digest}  ${formatBytes(summary.config.size)}  ${summary.config.mediaType}`,
+      );
       lines.push(`Layers:     ${summary.layers.length}`);
-      for (const layer of summary.layers) lines.push(`  ${layer.digest}  ${formatBytes(layer.size).padStart(10)}  ${layer.mediaType}`);
+      for (const layer of summary.layers)
+        lines.push(`  ${layer.digest}  ${formatBytes(layer.size).padStart(10)}  ${layer.mediaType}`);
       lines.push(...annotationLines('Annotations', summary.annotations));
       lines.push(...annotationLines('Labels', summary.labels));
       io.out(`${lines.join('\n')}\n`);
-    }));
+    }),
+  );
 }

@@ -8,7 +8,14 @@ import type { Command } from 'commander';
 import { ClientError } from '../../client/errors.js';
 import { Registry } from '../../client/registry.js';
 import { normalizeRegistryHost } from '../../client/reference.js';
-import { type ConnectionOptions, credentialStore, io, printJson, runCommand, withConnectionOptions } from '../common.js';
+import {
+  type ConnectionOptions,
+  credentialStore,
+  io,
+  printJson,
+  runCommand,
+  withConnectionOptions,
+} from '../common.js';
 
 interface LoginOptions extends ConnectionOptions {
   username?: string;
@@ -19,7 +26,9 @@ interface LoginOptions extends ConnectionOptions {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** Asks on the terminal; `hidden` does not echo what is typed. */
@@ -53,11 +62,17 @@ async function login(registryArg: string, options: LoginOptions): Promise<void> 
     }
     const interactive = process.stdin.isTTY === true;
     if (username === undefined) {
-      if (!interactive) throw new ClientError('usage', 'no user name given', { hint: 'pass --username NAME (and --password-stdin to read the password from standard input)' });
+      if (!interactive)
+        throw new ClientError('usage', 'no user name given', {
+          hint: 'pass --username NAME (and --password-stdin to read the password from standard input)',
+        });
       username = await ask('Username: ', false);
     }
     if (password === undefined) {
-      if (!interactive) throw new ClientError('usage', 'no password given', { hint: 'pipe it in with --password-stdin, e.g. echo "$TOKEN" | berth login --username NAME --password-stdin REGISTRY' });
+      if (!interactive)
+        throw new ClientError('usage', 'no password given', {
+          hint: 'pipe it in with --password-stdin, e.g. echo "$TOKEN" | berth login --username NAME --password-stdin REGISTRY',
+        });
       password = await ask('Password: ', true);
     }
     if (!username) throw new ClientError('usage', 'the user name is empty');
@@ -71,10 +86,14 @@ async function login(registryArg: string, options: LoginOptions): Promise<void> 
       await registry.ping();
     } catch (error) {
       if (error instanceof ClientError && error.kind === 'auth') {
-        throw new ClientError('auth', `login to ${host} failed: the registry refused the credentials of "${username}"`, {
-          status: error.status,
-          hint: 'check the user name and password; nothing was saved',
-        });
+        throw new ClientError(
+          'auth',
+          `login to ${host} failed: the registry refused the credentials of "${username}"`,
+          {
+            status: error.status,
+            hint: 'check the user name and password; nothing was saved',
+          },
+        );
       }
       throw error;
     } finally {
@@ -91,7 +110,7 @@ export function registerLogin(program: Command): void {
   withConnectionOptions(
     program
       .command('login')
-      .description('check credentials against a registry and save them in Docker\'s config.json')
+      .description("check credentials against a registry and save them in Docker's config.json")
       .argument('<registry>', 'registry host[:port]')
       .option('-u, --username <name>', 'user name')
       .option('-p, --password <password>', 'password (visible to other processes: prefer --password-stdin)')

@@ -28,13 +28,22 @@ export function registerRm(program: Command): void {
         if (!ref.tag || ref.digest) throw new ClientError('usage', '--untag needs a tag reference (repository:tag)');
         const digest = await registry.digest(ref.repository, ref.tag);
         await registry.deleteTag(ref.repository, ref.tag);
-        if (options.json) printJson({ registry: registry.host, repository: ref.repository, tag: ref.tag, digest, deleted: 'tag' });
+        if (options.json)
+          printJson({ registry: registry.host, repository: ref.repository, tag: ref.tag, digest, deleted: 'tag' });
         else io.out(`Untagged ${name}:${ref.tag} (${digest} stays)\n`);
         return;
       }
       const digest = await registry.digest(ref.repository, referenceOf(ref));
       await registry.deleteManifest(ref.repository, digest);
-      if (options.json) printJson({ registry: registry.host, repository: ref.repository, reference: referenceOf(ref), digest, deleted: 'manifest' });
+      if (options.json)
+        printJson({
+          registry: registry.host,
+          repository: ref.repository,
+          reference: referenceOf(ref),
+          digest,
+          deleted: 'manifest',
+        });
       else io.out(`Deleted ${name}@${digest}${ref.digest ? '' : ` (was ${ref.tag})`}\n`);
-    }));
+    }),
+  );
 }

@@ -3,7 +3,15 @@ import type { Command } from 'commander';
 import { createBerth } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
-import { countsPerProcess, isWorker, joinFirstProcess, reportClosed, WORKER_ENV, WorkerPool, workerCount } from '../workers.js';
+import {
+  countsPerProcess,
+  isWorker,
+  joinFirstProcess,
+  reportClosed,
+  WORKER_ENV,
+  WorkerPool,
+  workerCount,
+} from '../workers.js';
 
 /** How long in-flight requests may take to finish after a stop signal. */
 const DEFAULT_DRAIN_MS = 30_000;
@@ -14,13 +22,17 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const berth = createBerth(config);
   for (const warning of warnings) berth.logger.warn(warning);
   // Names only: override values may be secrets.
-  if (overrides.length > 0) berth.logger.info({ keys: overrides }, 'configuration overridden by REGISTRY_ environment variables');
+  if (overrides.length > 0)
+    berth.logger.info({ keys: overrides }, 'configuration overridden by REGISTRY_ environment variables');
   const address = await berth.listen();
   // More processes on the same socket use the other cores (src/cli/workers.ts).
   const perProcessCounters = countsPerProcess(config);
   const workers = config.http.net === 'unix' ? 1 : workerCount(config.berth.workers, { perProcessCounters });
   if (workers > 1 && perProcessCounters) {
-    berth.logger.warn({ workers }, 'rate-limit and upload counters are per process without redis: each caller gets its budget once per worker process');
+    berth.logger.warn(
+      { workers },
+      'rate-limit and upload counters are per process without redis: each caller gets its budget once per worker process',
+    );
   }
   const pool = workers > 1 ? new WorkerPool(berth.app.server, workers - 1, berth.logger) : undefined;
   pool?.start();
@@ -30,7 +42,14 @@ export async function serve(configPath: string | undefined): Promise<void> {
       ? `unix:${address.host}`
       : `${scheme}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${config.http.prefix}`;
   berth.logger.info(
-    { config: source, storage: config.storage.filesystem?.rootdirectory ?? (config.storage.s3 && `s3://${config.storage.s3.bucket}${config.storage.s3.rootdirectory}`), address: where, workers },
+    {
+      config: source,
+      storage:
+        config.storage.filesystem?.rootdirectory ??
+        (config.storage.s3 && `s3://${config.storage.s3.bucket}${config.storage.s3.rootdirectory}`),
+      address: where,
+      workers,
+    },
     'berth is serving the registry API',
   );
   let stopping = false;
@@ -46,16 +65,18 @@ export async function serve(configPath: string | undefined): Promise<void> {
     // Workers stop accepting first, so that once this line is written no process takes a new connection.
     const workersStopping = pool ? pool.stop() : Promise.resolve(undefined);
     const closing = berth.close();
-    workersStopping.then(async (stopped) => {
-      berth.logger.info({ signal }, 'stopping: finishing in-flight requests');
-      await Promise.all([closing, stopped?.exited]);
-    }).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        berth.logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    workersStopping
+      .then(async (stopped) => {
+        berth.logger.info({ signal }, 'stopping: finishing in-flight requests');
+        await Promise.all([closing, stopped?.exited]);
+      })
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          berth.logger.error({ err: error }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -68,7 +89,10 @@ export async function serve(configPath: string | undefined): Promise<void> {
 async function serveAsWorker(configPath: string | undefined): Promise<void> {
   const { config } = loadConfig(configPath); // the first process has reported warnings already
   // Log lines say which process wrote them.
-  const berth = createBerth(config, createLogger(config.log.level, { ...config.log.fields, worker: Number(process.env[WORKER_ENV]) }));
+  const berth = createBerth(
+    config,
+    createLogger(config.log.level, { ...config.log.fields, worker: Number(process.env[WORKER_ENV]) }),
+  );
   await berth.app.ready();
   let closing: Promise<void> | undefined;
   const stop = () => {
@@ -100,6 +124,6 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('run the registry (without a file: the built-in default configuration)')
-    .argument('[config]', "Distribution-format config.yml; REGISTRY_… environment variables override it")
+    .argument('[config]', 'Distribution-format config.yml; REGISTRY_… environment variables override it')
     .action((config: string | undefined) => serve(config));
 }

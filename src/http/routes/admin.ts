@@ -19,7 +19,12 @@ function booleanParam(query: URLSearchParams, name: string): boolean | undefined
   if (value === null) return undefined;
   if (value === 'true' || value === '1' || value === '') return true;
   if (value === 'false' || value === '0') return false;
-  throw new RegistryError('UNSUPPORTED', `query parameter ${name} must be true or false, not "${value}"`, { [name]: value }, { status: 400 });
+  throw new RegistryError(
+    'UNSUPPORTED',
+    `query parameter ${name} must be true or false, not "${value}"`,
+    { [name]: value },
+    { status: 400 },
+  );
 }
 
 function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
@@ -37,7 +42,8 @@ export function adminEndpoints(gc: OnlineGc | undefined): Record<string, Endpoin
       const running = gc.run(options);
       if (!wait) {
         running.catch((error: unknown) => {
-          if (error instanceof GcBusyError) request.log.info({ holder: error.holder }, 'garbage collection not started: another process is collecting');
+          if (error instanceof GcBusyError)
+            request.log.info({ holder: error.holder }, 'garbage collection not started: another process is collecting');
           else request.log.error({ err: error }, 'garbage collection failed');
         });
         return sendJson(reply, 202, gc.status());

@@ -39,12 +39,19 @@ async function serveBlob(context: Context, withBody: boolean): Promise<void> {
   }
   const range = parseRange(request.headers.range, size);
   if (range.kind === 'unsatisfiable') {
-    throw new RegistryError('BLOB_UNKNOWN', `requested range not satisfiable for a blob of ${size} bytes`, { size },
-      { status: 416, headers: { 'Content-Range': `bytes */${size}` } });
+    throw new RegistryError(
+      'BLOB_UNKNOWN',
+      `requested range not satisfiable for a blob of ${size} bytes`,
+      { size },
+      { status: 416, headers: { 'Content-Range': `bytes */${size}` } },
+    );
   }
   if (range.kind === 'satisfiable') {
     const { start, end } = range.range;
-    reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`).header('Content-Length', end - start + 1);
+    reply
+      .code(206)
+      .header('Content-Range', `bytes ${start}-${end}/${size}`)
+      .header('Content-Length', end - start + 1);
     if (!withBody) return void reply.send();
     sendStream(reply, await registry.blobs.reader(digest, range.range));
     return;
@@ -59,7 +66,8 @@ export const blobRoutes: MethodHandlers = {
   HEAD: (context) => serveBlob(context, false),
 
   DELETE: async (context) => {
-    if (!context.settings.deleteEnabled) throw errors.unsupported('blob deletion is disabled (storage.delete.enabled is false)');
+    if (!context.settings.deleteEnabled)
+      throw errors.unsupported('blob deletion is disabled (storage.delete.enabled is false)');
     const name = repositoryName(context);
     const digest = digestParam(context.rawReference);
     if (!(await context.registry.blobs.unlink(name, digest))) throw errors.blobUnknown(digest.value);

@@ -10,7 +10,10 @@ import { checkHealth } from '../health.js';
 export function healthEndpoint(driver: StorageDriver, redis: RedisClient | undefined): Endpoint {
   const answer: EndpointHandler = async (request, reply) => {
     const { healthy, body } = await checkHealth(driver, redis);
-    reply.code(healthy ? 200 : 503).header('Cache-Control', 'no-store').type('application/json');
+    reply
+      .code(healthy ? 200 : 503)
+      .header('Cache-Control', 'no-store')
+      .type('application/json');
     return reply.send(request.method === 'HEAD' ? undefined : JSON.stringify(body));
   };
   return { GET: answer, HEAD: answer };

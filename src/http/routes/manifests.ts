@@ -24,7 +24,11 @@ function reference(context: Context): string {
 }
 
 function invalidTag(tag: string): RegistryError {
-  return new RegistryError('MANIFEST_INVALID', `invalid tag "${tag}": a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, { tag });
+  return new RegistryError(
+    'MANIFEST_INVALID',
+    `invalid tag "${tag}": a tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`,
+    { tag },
+  );
 }
 
 async function serveManifest(context: Context, withBody: boolean): Promise<void> {
@@ -32,10 +36,7 @@ async function serveManifest(context: Context, withBody: boolean): Promise<void>
   const name = repositoryName(context);
   const manifest = await registry.getManifest(name, reference(context));
   const etag = `"${manifest.digest.value}"`;
-  reply
-    .header('Docker-Content-Digest', manifest.digest.value)
-    .header('ETag', etag)
-    .type(manifest.mediaType);
+  reply.header('Docker-Content-Digest', manifest.digest.value).header('ETag', etag).type(manifest.mediaType);
   if (matchesETag(request.headers['if-none-match'], etag)) {
     reply.code(304).send();
     return;
@@ -54,7 +55,9 @@ export const manifestRoutes: MethodHandlers = {
     const ref = reference(context);
     const extraTags = context.query.getAll('tag');
     if (extraTags.length > 0 && !isDigestReference(ref)) {
-      throw new RegistryError('MANIFEST_INVALID', 'tag query parameters are only accepted when pushing by digest', { tags: extraTags });
+      throw new RegistryError('MANIFEST_INVALID', 'tag query parameters are only accepted when pushing by digest', {
+        tags: extraTags,
+      });
     }
     for (const tag of extraTags) if (!isValidTag(tag)) throw invalidTag(tag);
     const body = await readSmallBody(request, settings.manifestMaxSize);
@@ -71,7 +74,8 @@ export const manifestRoutes: MethodHandlers = {
 
   DELETE: async (context) => {
     const { reply, registry, settings } = context;
-    if (!settings.deleteEnabled) throw errors.unsupported('manifest deletion is disabled (storage.delete.enabled is false)');
+    if (!settings.deleteEnabled)
+      throw errors.unsupported('manifest deletion is disabled (storage.delete.enabled is false)');
     const name = repositoryName(context);
     const ref = reference(context);
     if (isDigestReference(ref)) {

@@ -19,8 +19,16 @@ export const referrerRoutes: MethodHandlers = {
     }
     const { n, last } = pagination(context, PAGE_SIZE);
     const size = n ?? PAGE_SIZE;
-    const { items, more } = page(referrers.map((referrer) => referrer.digest), size, last);
-    if (more) setNextLink(context, apiPaths.referrers(name, subject.value, { n: size, last: items[items.length - 1], artifactType }));
+    const { items, more } = page(
+      referrers.map((referrer) => referrer.digest),
+      size,
+      last,
+    );
+    if (more)
+      setNextLink(
+        context,
+        apiPaths.referrers(name, subject.value, { n: size, last: items[items.length - 1], artifactType }),
+      );
     const chosen = new Set(items);
     const index = {
       schemaVersion: 2,

@@ -21,12 +21,22 @@ async function readForm(request: FastifyRequest): Promise<URLSearchParams> {
 }
 
 function tokenRequest(request: FastifyRequest, params: URLSearchParams): TokenRequest {
-  return { params, authorization: request.headers.authorization, loginFailed: request.berth.loginFailed, log: request.log };
+  return {
+    params,
+    authorization: request.headers.authorization,
+    loginFailed: request.berth.loginFailed,
+    log: request.log,
+  };
 }
 
 function send(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
   // Tokens are credentials: no cache may keep them (RFC 6749 §5.1).
-  return reply.code(200).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
+  return reply
+    .code(200)
+    .header('Cache-Control', 'no-store')
+    .header('Pragma', 'no-cache')
+    .type('application/json')
+    .send(JSON.stringify(body));
 }
 
 export function tokenEndpoint(service: TokenService): Endpoint {

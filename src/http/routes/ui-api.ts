@@ -44,7 +44,13 @@ function sendJson(reply: FastifyReply, body: unknown): FastifyReply {
 function whole(query: URLSearchParams, name: string, fallback: number, max: number): number {
   const raw = query.get(name);
   if (raw === null || raw === '') return fallback;
-  if (!/^\d+$/.test(raw)) throw new RegistryError('UNSUPPORTED', `query parameter ${name} must be a non-negative integer, not "${raw}"`, { [name]: raw }, { status: 400 });
+  if (!/^\d+$/.test(raw))
+    throw new RegistryError(
+      'UNSUPPORTED',
+      `query parameter ${name} must be a non-negative integer, not "${raw}"`,
+      { [name]: raw },
+      { status: 400 },
+    );
   return Math.min(Number(raw), max);
 }
 
@@ -106,30 +112,46 @@ export function uiApiEndpoints({ registry, settings, auth }: UiApiDeps): Record<
   const tags: Endpoint = {
     GET: async (request, reply) => {
       const { route, target } = request.berth;
-      const name = route.family === 'ui-api' ? route.name ?? '' : '';
+      const name = route.family === 'ui-api' ? (route.name ?? '') : '';
       if (!isValidName(name)) throw errors.nameInvalid(name);
       if (!(await registry.catalog.exists(name))) throw errors.nameUnknown(name);
       const q = target.query.get('q') ?? '';
       const sort = target.query.get('sort') ?? 'name';
       if (!['name', 'natural', 'pushed'].includes(sort)) {
-        throw new RegistryError('UNSUPPORTED', `sort must be name, natural or pushed, not "${sort}"`, { sort }, { status: 400 });
+        throw new RegistryError(
+          'UNSUPPORTED',
+          `sort must be name, natural or pushed, not "${sort}"`,
+          { sort },
+          { status: 400 },
+        );
       }
       let names = (await registry.tags.list(name)).filter((tag) => q === '' || tag.includes(q));
       let pushedAt: Map<string, Date | undefined> | undefined;
       if (sort === 'natural') names = [...names].sort(compareTagsNaturally);
       if (sort === 'pushed') {
-        pushedAt = new Map(await Promise.all(names.map(async (tag) => [tag, await registry.tags.pushedAt(name, tag)] as const)));
+        pushedAt = new Map(
+          await Promise.all(names.map(async (tag) => [tag, await registry.tags.pushedAt(name, tag)] as const)),
+        );
         names = [...names].sort((a, b) => (pushedAt!.get(b)?.getTime() ?? 0) - (pushedAt!.get(a)?.getTime() ?? 0));
       }
       const { items, offset } = pageOf(names, target.query);
       const rows = await Promise.all(
         items.map(async (tag): Promise<TagRow> => {
-          const [digest, pushed] = await Promise.all([registry.tags.resolve(name, tag), pushedAt?.get(tag) ?? registry.tags.pushedAt(name, tag)]);
+          const [digest, pushed] = await Promise.all([
+            registry.tags.resolve(name, tag),
+            pushedAt?.get(tag) ?? registry.tags.pushedAt(name, tag),
+          ]);
           const summary = digest ? await registry.summaries.summary(name, digest) : undefined;
           return { tag, ...summary, ...(pushed ? { pushed: pushed.toISOString() } : {}) };
         }),
       );
-      return sendJson(reply, { name, actions: actionsFor(request, name, settings), total: names.length, offset, tags: rows });
+      return sendJson(reply, {
+        name,
+        actions: actionsFor(request, name, settings),
+        total: names.length,
+        offset,
+        tags: rows,
+      });
     },
   };
 

@@ -60,7 +60,8 @@ export function uiEndpoint({ prefix, assetsDir = UI_OUTDIR }: UiPageSettings): E
     const [script, style] = await Promise.all([asset('app.js'), asset('app.css')]);
     reply.headers(SECURITY_HEADERS).header('Cache-Control', 'no-cache').type('text/html; charset=utf-8');
     if (!script || !style) {
-      const text = 'The web UI is not built: run "npm run build" (it writes dist/ui/assets), or set berth.ui.enabled: false.';
+      const text =
+        'The web UI is not built: run "npm run build" (it writes dist/ui/assets), or set berth.ui.enabled: false.';
       return reply.code(503).send(withBody ? text : undefined);
     }
     const html = `<!doctype html>
@@ -88,9 +89,14 @@ export function uiEndpoint({ prefix, assetsDir = UI_OUTDIR }: UiPageSettings): E
     if (name === 'index') return page(reply, request.method !== 'HEAD');
     const type = Object.hasOwn(CONTENT_TYPES, name) ? CONTENT_TYPES[name] : undefined;
     const found = type ? await asset(name) : undefined;
-    if (!type || !found) throw new RegistryError('UNSUPPORTED', `no UI asset ${name}`, { asset: name }, { status: 404 });
+    if (!type || !found)
+      throw new RegistryError('UNSUPPORTED', `no UI asset ${name}`, { asset: name }, { status: 404 });
     // Asset URLs carry the content's hash, so a browser may keep them for good.
-    return reply.headers(SECURITY_HEADERS).header('Cache-Control', 'public, max-age=31536000, immutable').type(type).send(found.body);
+    return reply
+      .headers(SECURITY_HEADERS)
+      .header('Cache-Control', 'public, max-age=31536000, immutable')
+      .type(type)
+      .send(found.body);
   };
   return { GET: serve, HEAD: serve };
 }

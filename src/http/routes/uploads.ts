@@ -29,13 +29,16 @@ function chunkClaim(context: Context): ChunkClaim | undefined {
   const claim = parseContentRange(header);
   if (claim === undefined) return undefined;
   if (claim === 'invalid') {
-    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be "<start>-<end>" (inclusive, start <= end)',
-      { contentRange: header });
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be "<start>-<end>" (inclusive, start <= end)', {
+      contentRange: header,
+    });
   }
   const length = context.request.headers['content-length'];
   if (length !== undefined && Number(length) !== claim.end - claim.start + 1) {
-    throw new RegistryError('SIZE_INVALID', `Content-Length ${length} does not match Content-Range ${header}`,
-      { contentRange: header, contentLength: length });
+    throw new RegistryError('SIZE_INVALID', `Content-Length ${length} does not match Content-Range ${header}`, {
+      contentRange: header,
+      contentLength: length,
+    });
   }
   return claim;
 }
@@ -87,7 +90,10 @@ export const uploadsRoutes: MethodHandlers = {
     const digestValue = query.get('digest');
     const algorithm = query.get('digest-algorithm') ?? 'sha256';
     if (!isDigestAlgorithm(algorithm)) {
-      throw errors.digestInvalid({ algorithm }, `unsupported digest algorithm "${algorithm}" (supported: sha256, sha512)`);
+      throw errors.digestInvalid(
+        { algorithm },
+        `unsupported digest algorithm "${algorithm}" (supported: sha256, sha512)`,
+      );
     }
     if (digestValue !== null && mount === null) {
       // Single-request monolithic push (end-4b).

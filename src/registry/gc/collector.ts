@@ -106,29 +106,53 @@ export class GarbageCollector {
     const deleteUntagged = options.deleteUntagged ?? false;
     const run = randomUUID();
     const began = Date.now();
-    const leftoversRemoved = dryRun ? { intents: 0, tombstones: 0, runs: 0 } : await removeLeftovers(driver, this.leaseMs);
+    const leftoversRemoved = dryRun
+      ? { intents: 0, tombstones: 0, runs: 0 }
+      : await removeLeftovers(driver, this.leaseMs);
     // The start S on the storage's clock (a dry run writes nothing, so it uses the local clock).
-    const start = dryRun ? new Date() : await startRun(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
+    const start = dryRun
+      ? new Date()
+      : await startRun(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
     try {
       const threshold = start.getTime() - options.gracePeriodMs;
       const graph = new ManifestGraph(driver);
       const repositories = await this.registry.catalog.all();
-      const marked = await mark(driver, repositories, graph, { deleteUntagged, threshold, emit, signal: options.signal });
+      const marked = await mark(driver, repositories, graph, {
+        deleteUntagged,
+        threshold,
+        emit,
+        signal: options.signal,
+      });
 
       const manifestsEligible = [...marked.untagged.values()].reduce((sum, names) => sum + names.length, 0);
       const bytesEligible = [...marked.candidates.values()].reduce((sum, size) => sum + size, 0);
-      const blobsYoung = [...marked.blobs.keys()].filter((digest) => !marked.marked.has(digest) && !marked.candidates.has(digest)).length;
+      const blobsYoung = [...marked.blobs.keys()].filter(
+        (digest) => !marked.marked.has(digest) && !marked.candidates.has(digest),
+      ).length;
       emit('');
-      emit(`${marked.marked.size} blobs marked, ${marked.candidates.size} blobs and ${manifestsEligible} manifests eligible for deletion`);
+      emit(
+        `${marked.marked.size} blobs marked, ${marked.candidates.size} blobs and ${manifestsEligible} manifests eligible for deletion`,
+      );
       for (const digest of [...marked.candidates.keys()].sort()) emit(`blob eligible for deletion: ${digest}`);
-      for (const missing of marked.missing) emit(`warning: ${missing}: manifest revision whose bytes are missing from storage`);
+      for (const missing of marked.missing)
+        emit(`warning: ${missing}: manifest revision whose bytes are missing from storage`);
       if (blobsYoung > 0) {
-        emit(`${blobsYoung} unreferenced blobs kept: written within the grace period (${formatDuration(options.gracePeriodMs)}) or by a write in progress`);
+        emit(
+          `${blobsYoung} unreferenced blobs kept: written within the grace period (${formatDuration(options.gracePeriodMs)}) or by a write in progress`,
+        );
       }
 
-      let swept: SweepResult = { keptByRescan: 0, blobsDeleted: 0, bytesFreed: 0, manifestsDeleted: 0, layerLinksDeleted: 0 };
+      let swept: SweepResult = {
+        keptByRescan: 0,
+        blobsDeleted: 0,
+        bytesFreed: 0,
+        manifestsDeleted: 0,
+        layerLinksDeleted: 0,
+      };
       if (dryRun) {
-        emit(`dry run: ${marked.candidates.size} blobs (${bytesEligible} bytes) and ${manifestsEligible} manifests would be deleted`);
+        emit(
+          `dry run: ${marked.candidates.size} blobs (${bytesEligible} bytes) and ${manifestsEligible} manifests would be deleted`,
+        );
       } else {
         swept = await sweep(driver, this.registry.catalog, graph, marked, {
           run,
@@ -137,7 +161,9 @@ export class GarbageCollector {
           emit,
           signal: options.signal,
         });
-        emit(`deleted ${swept.blobsDeleted} blobs (${swept.bytesFreed} bytes freed), ${swept.manifestsDeleted} manifests and ${swept.layerLinksDeleted} layer links`);
+        emit(
+          `deleted ${swept.blobsDeleted} blobs (${swept.bytesFreed} bytes freed), ${swept.manifestsDeleted} manifests and ${swept.layerLinksDeleted} layer links`,
+        );
         if (swept.keptByRescan > 0) emit(`${swept.keptByRescan} candidates kept: written to while the run went on`);
         if (swept.stoppedEarly) emit(`${swept.stoppedEarly}; the rest waits for the next run`);
       }

@@ -44,7 +44,12 @@ export class ManifestGraph {
    * Adds to `reached` every digest reachable from `roots` (manifest digests) in the scanned
    * repository; returns the manifests visited, roots included.
    */
-  async walk(scan: RepositoryScan, roots: Iterable<string>, reached: Set<string>, listener: WalkListener = {}): Promise<Set<string>> {
+  async walk(
+    scan: RepositoryScan,
+    roots: Iterable<string>,
+    reached: Set<string>,
+    listener: WalkListener = {},
+  ): Promise<Set<string>> {
     const visited = new Set<string>();
     const visit = async (digest: string): Promise<void> => {
       if (visited.has(digest)) return;

@@ -29,7 +29,9 @@ export interface LeaseHolder {
 
 export class GcBusyError extends Error {
   constructor(readonly holder: LeaseHolder) {
-    super(`garbage collection is already running (process ${holder.pid} on ${holder.host}, lease until ${holder.expires})`);
+    super(
+      `garbage collection is already running (process ${holder.pid} on ${holder.host}, lease until ${holder.expires})`,
+    );
     this.name = 'GcBusyError';
   }
 }
@@ -75,7 +77,12 @@ export class StorageLease {
   }
 
   private async write(owner: string): Promise<void> {
-    const holder: LeaseHolder = { owner, pid: process.pid, host: hostname(), expires: new Date(Date.now() + this.ttlMs).toISOString() };
+    const holder: LeaseHolder = {
+      owner,
+      pid: process.pid,
+      host: hostname(),
+      expires: new Date(Date.now() + this.ttlMs).toISOString(),
+    };
     await this.driver.putContent(paths.GC_LOCK, JSON.stringify(holder));
   }
 }

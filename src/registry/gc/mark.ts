@@ -57,7 +57,12 @@ export function rootsOf(scan: RepositoryScan, deleteUntagged: boolean, threshold
   return [...roots].sort();
 }
 
-export async function mark(driver: StorageDriver, repositories: string[], graph: ManifestGraph, options: MarkOptions): Promise<MarkResult> {
+export async function mark(
+  driver: StorageDriver,
+  repositories: string[],
+  graph: ManifestGraph,
+  options: MarkOptions,
+): Promise<MarkResult> {
   const { deleteUntagged, threshold, emit } = options;
   const result: MarkResult = {
     repositories,
@@ -76,7 +81,11 @@ export async function mark(driver: StorageDriver, repositories: string[], graph:
   const addIntents = async () => {
     for (const intent of await readIntents(driver)) {
       for (const digest of intent.digests) result.young.add(digest);
-      await graph.walk(result.scans.get(intent.repository) ?? emptyScan(intent.repository), intent.manifests, result.young);
+      await graph.walk(
+        result.scans.get(intent.repository) ?? emptyScan(intent.repository),
+        intent.manifests,
+        result.young,
+      );
     }
   };
   await addIntents();

@@ -21,7 +21,12 @@ export interface GcSettings {
 
 export function gcSettings(config: Config): GcSettings {
   const gc = config.berth.gc;
-  return { intervalMs: gc.interval, gracePeriodMs: gc.graceperiod, deleteUntagged: gc.deleteuntagged, dryRun: gc.dryrun };
+  return {
+    intervalMs: gc.interval,
+    gracePeriodMs: gc.graceperiod,
+    deleteUntagged: gc.deleteuntagged,
+    dryRun: gc.dryrun,
+  };
 }
 
 export interface GcStatus {
@@ -98,16 +103,24 @@ export class OnlineGc {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.run({ dryRun: this.settings.dryRun })
-        .catch((error: unknown) => {
-          if (error instanceof GcBusyError) this.logger.info({ holder: error.holder }, 'scheduled garbage collection skipped: another process is collecting');
-          else if (!this.abort.signal.aborted) this.logger.error({ err: error }, 'scheduled garbage collection failed; retrying at the next interval');
-        })
-        .finally(() => {
-          if (this.timer) this.schedule();
-        });
-    }, Math.min(this.settings.intervalMs, MAX_TIMER));
+    this.timer = setTimeout(
+      () => {
+        this.run({ dryRun: this.settings.dryRun })
+          .catch((error: unknown) => {
+            if (error instanceof GcBusyError)
+              this.logger.info(
+                { holder: error.holder },
+                'scheduled garbage collection skipped: another process is collecting',
+              );
+            else if (!this.abort.signal.aborted)
+              this.logger.error({ err: error }, 'scheduled garbage collection failed; retrying at the next interval');
+          })
+          .finally(() => {
+            if (this.timer) this.schedule();
+          });
+      },
+      Math.min(this.settings.intervalMs, MAX_TIMER),
+    );
     this.timer.unref();
   }
 }

@@ -81,7 +81,8 @@ async function rescan(
       if (isNew(mtime, seen?.digest === digest ? seen.mtime : undefined)) roots.add(digest);
     }
     for (const [subject, links] of scan.referrers) {
-      for (const [digest, mtime] of links) if (isNew(mtime, before.referrers.get(subject)?.get(digest))) roots.add(digest);
+      for (const [digest, mtime] of links)
+        if (isNew(mtime, before.referrers.get(subject)?.get(digest))) roots.add(digest);
     }
     const reached = new Set<string>();
     for (const intent of intents) {
@@ -136,7 +137,13 @@ export async function sweep(
   marked: MarkResult,
   options: SweepOptions,
 ): Promise<SweepResult> {
-  const result: SweepResult = { keptByRescan: 0, blobsDeleted: 0, bytesFreed: 0, manifestsDeleted: 0, layerLinksDeleted: 0 };
+  const result: SweepResult = {
+    keptByRescan: 0,
+    blobsDeleted: 0,
+    bytesFreed: 0,
+    manifestsDeleted: 0,
+    layerLinksDeleted: 0,
+  };
   const doomed = new Set([...marked.candidates.keys(), ...marked.untagged.keys()]);
   if (doomed.size === 0) return result;
 
@@ -145,7 +152,8 @@ export async function sweep(
     const keep = await rescan(driver, catalog, graph, marked, doomed, options.threshold);
     const mayDelete = (): boolean => {
       if (options.signal?.aborted) result.stoppedEarly = 'stopped: the server is closing';
-      else if (Date.now() - writtenAt > options.leaseMs / 2) result.stoppedEarly = 'stopped: the sweep outlasted half its tombstone lease';
+      else if (Date.now() - writtenAt > options.leaseMs / 2)
+        result.stoppedEarly = 'stopped: the sweep outlasted half its tombstone lease';
       return result.stoppedEarly === undefined;
     };
 
@@ -164,7 +172,13 @@ export async function sweep(
         }
         if (!mayDelete()) return result;
         if (!histories.has(name)) histories.set(name, await tagHistory(driver, name));
-        await deleteRevision(driver, name, digest.digest, keep.scans.get(name) ?? emptyScan(name), histories.get(name)!);
+        await deleteRevision(
+          driver,
+          name,
+          digest.digest,
+          keep.scans.get(name) ?? emptyScan(name),
+          histories.get(name)!,
+        );
         result.manifestsDeleted++;
       }
     }

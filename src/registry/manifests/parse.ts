@@ -5,7 +5,14 @@
  */
 import { parseDigest, type Digest, type DigestAlgorithm } from '../../api/reference.js';
 import { RegistryError } from '../../api/errors.js';
-import { bareMediaType, IMAGE_MANIFEST_TYPES, INDEX_TYPES, MANIFEST_TYPES, MediaType, SCHEMA1_TYPES } from '../../api/media-types.js';
+import {
+  bareMediaType,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  MediaType,
+  SCHEMA1_TYPES,
+} from '../../api/media-types.js';
 import { digestOf } from '../digester.js';
 
 export interface Descriptor {
@@ -124,7 +131,11 @@ export function decodeJson(bytes: Buffer): unknown {
   }
 }
 
-export function parseManifest(bytes: Buffer, contentTypeHeader: string | undefined, algorithm: DigestAlgorithm): Manifest {
+export function parseManifest(
+  bytes: Buffer,
+  contentTypeHeader: string | undefined,
+  algorithm: DigestAlgorithm,
+): Manifest {
   const contentType = bareMediaType(contentTypeHeader);
   if (contentType && SCHEMA1_TYPES.includes(contentType)) throw schema1();
   const body = decodeJson(bytes);

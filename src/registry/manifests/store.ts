@@ -82,7 +82,8 @@ export class ManifestStore {
       // The bytes too, not only the link: garbage collection removes a swept blob's bytes
       // before its links, and a link can outlive its bytes after a crash.
       ...blobs.map(async (blob) => {
-        const present = (await this.blobs.isLinked(name, blob.digest)) && (await this.blobs.stat(blob.digest)) !== undefined;
+        const present =
+          (await this.blobs.isLinked(name, blob.digest)) && (await this.blobs.stat(blob.digest)) !== undefined;
         if (!present) missing.push(blob.digest.value);
       }),
       ...manifest.manifests.map(async (child) => {

@@ -102,7 +102,9 @@ export class S3RepositoryIndex implements RepositoryIndex {
 
   private async state(): Promise<IndexState | undefined> {
     try {
-      const parsed = JSON.parse((await this.objects.getBuffer(this.stateKey)).body.toString('utf8')) as Partial<IndexState>;
+      const parsed = JSON.parse(
+        (await this.objects.getBuffer(this.stateKey)).body.toString('utf8'),
+      ) as Partial<IndexState>;
       return typeof parsed.builtAt === 'string' ? { builtAt: parsed.builtAt } : undefined;
     } catch (error) {
       if (isMissing(error) || error instanceof SyntaxError) return undefined;
@@ -128,7 +130,9 @@ export class S3RepositoryIndex implements RepositoryIndex {
     for (let start = 0; start < names.length; start += BUILD_PARALLEL) {
       await Promise.all(names.slice(start, start + BUILD_PARALLEL).map((name) => this.reconcile(name)));
     }
-    await this.objects.put(this.stateKey, Buffer.from(JSON.stringify({ builtAt } satisfies IndexState)), { contentType: 'application/json' });
+    await this.objects.put(this.stateKey, Buffer.from(JSON.stringify({ builtAt } satisfies IndexState)), {
+      contentType: 'application/json',
+    });
   }
 
   private async children(path: string): Promise<string[]> {
@@ -150,7 +154,11 @@ export class S3RepositoryIndex implements RepositoryIndex {
     if (prefix && paths.REPOSITORY_MARKERS.some((marker) => entries.includes(marker))) found.add(prefix);
     const nested = entries.filter((entry) => !entry.startsWith('_') && !entry.startsWith('.'));
     for (let start = 0; start < nested.length; start += BUILD_PARALLEL) {
-      await Promise.all(nested.slice(start, start + BUILD_PARALLEL).map((entry) => this.discover(prefix ? `${prefix}/${entry}` : entry, found)));
+      await Promise.all(
+        nested
+          .slice(start, start + BUILD_PARALLEL)
+          .map((entry) => this.discover(prefix ? `${prefix}/${entry}` : entry, found)),
+      );
     }
   }
 }

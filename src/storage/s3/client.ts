@@ -4,7 +4,13 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { S3Client, type S3ClientConfig, type PutObjectCommandInput, type StorageClass, type ObjectCannedACL } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  type S3ClientConfig,
+  type PutObjectCommandInput,
+  type StorageClass,
+  type ObjectCannedACL,
+} from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
 
 /** S3's limits for multipart uploads. */
@@ -65,7 +71,11 @@ function clientConfig(config: S3Config, endpoint: string | undefined): S3ClientC
   if (config.useragent) options.customUserAgent = config.useragent;
   // Without both keys the SDK's standard chain applies: environment, shared files, SSO, IMDS, ECS.
   if (config.accesskey && config.secretkey) {
-    options.credentials = { accessKeyId: config.accesskey, secretAccessKey: config.secretkey, sessionToken: config.sessiontoken };
+    options.credentials = {
+      accessKeyId: config.accesskey,
+      secretAccessKey: config.secretkey,
+      sessionToken: config.sessiontoken,
+    };
   }
   return options;
 }
@@ -79,7 +89,8 @@ export function s3Settings(config: S3Config, options: { redirect: boolean }): S3
     if (config.keyid) objectOptions.SSEKMSKeyId = config.keyid;
   }
   // Distribution's NONE means "send no storage class" (for servers that reject the header).
-  if (config.storageclass.toUpperCase() !== 'NONE') objectOptions.StorageClass = config.storageclass.toUpperCase() as StorageClass;
+  if (config.storageclass.toUpperCase() !== 'NONE')
+    objectOptions.StorageClass = config.storageclass.toUpperCase() as StorageClass;
   // Sent only when configured: buckets with ACLs disabled refuse requests that name one.
   if (config.objectacl) objectOptions.ACL = config.objectacl as ObjectCannedACL;
   return {

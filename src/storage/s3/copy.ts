@@ -43,10 +43,13 @@ function splitCount(size: number, chunk: number): number {
 export function planParts(sources: readonly CopySource[], chunk: number): CopyPart[] {
   let size = Math.min(Math.max(chunk, S3_LIMITS.minPartSize), S3_LIMITS.maxPartSize);
   for (;;) {
-    const counts = sources.map((source) => Math.max(splitCount(source.size, size), Math.ceil(source.size / S3_LIMITS.maxPartSize)));
+    const counts = sources.map((source) =>
+      Math.max(splitCount(source.size, size), Math.ceil(source.size / S3_LIMITS.maxPartSize)),
+    );
     const total = counts.reduce((sum, count) => sum + count, 0);
     if (total <= S3_LIMITS.maxParts || size >= S3_LIMITS.maxPartSize) {
-      if (total > S3_LIMITS.maxParts) throw new Error(`cannot assemble ${sources.length} objects in ${S3_LIMITS.maxParts} parts`);
+      if (total > S3_LIMITS.maxParts)
+        throw new Error(`cannot assemble ${sources.length} objects in ${S3_LIMITS.maxParts} parts`);
       const parts: CopyPart[] = [];
       sources.forEach((source, index) => {
         const count = counts[index]!;
@@ -65,7 +68,11 @@ export function planParts(sources: readonly CopySource[], chunk: number): CopyPa
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; the first failure stops new work. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;
@@ -101,7 +108,9 @@ export class ServerSideCopy {
           Bucket: bucket,
           Key: destination,
           CopySource: copySource(bucket, source.key),
-          ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' as const, ContentType: 'application/octet-stream' } : {}),
+          ...(metadata
+            ? { Metadata: metadata, MetadataDirective: 'REPLACE' as const, ContentType: 'application/octet-stream' }
+            : {}),
           ...objectOptions,
         }),
       );
@@ -111,7 +120,11 @@ export class ServerSideCopy {
   }
 
   /** Writes the concatenation of `sources` to `destination` (replacing it atomically). */
-  async concatenate(sources: readonly CopySource[], destination: string, metadata?: Record<string, string>): Promise<void> {
+  async concatenate(
+    sources: readonly CopySource[],
+    destination: string,
+    metadata?: Record<string, string>,
+  ): Promise<void> {
     const { client, bucket, objectOptions } = this.settings;
     const parts = planParts(sources, this.settings.copyChunkSize);
     const created = await client.send(
@@ -126,24 +139,35 @@ export class ServerSideCopy {
     const uploadId = created.UploadId;
     if (!uploadId) throw new Error(`S3 started no multipart upload for ${destination}`);
     try {
-      const completed = await mapLimit(parts, this.settings.copyConcurrency, async (part, index): Promise<CompletedPart> => {
-        const output = await client.send(
-          new UploadPartCopyCommand({
-            Bucket: bucket,
-            Key: destination,
-            UploadId: uploadId,
-            PartNumber: index + 1,
-            CopySource: copySource(bucket, part.key),
-            CopySourceRange: `bytes=${part.start}-${part.end}`,
-          }),
-        );
-        return { PartNumber: index + 1, ETag: output.CopyPartResult?.ETag };
-      });
+      const completed = await mapLimit(
+        parts,
+        this.settings.copyConcurrency,
+        async (part, index): Promise<CompletedPart> => {
+          const output = await client.send(
+            new UploadPartCopyCommand({
+              Bucket: bucket,
+              Key: destination,
+              UploadId: uploadId,
+              PartNumber: index + 1,
+              CopySource: copySource(bucket, part.key),
+              CopySourceRange: `bytes=${part.start}-${part.end}`,
+            }),
+          );
+          return { PartNumber: index + 1, ETag: output.CopyPartResult?.ETag };
+        },
+      );
       await client.send(
-        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: destination, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: destination,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: completed },
+        }),
       );
     } catch (error) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: destination, UploadId: uploadId })).catch(() => undefined);
+      await client
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: destination, UploadId: uploadId }))
+        .catch(() => undefined);
       throw error;
     }
   }

@@ -156,7 +156,9 @@ export class S3Driver implements StorageDriver {
 
   async walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     this.key(path);
-    const entries = (await listEntries(this.objects, this.keys, path)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = (await listEntries(this.objects, this.keys, path)).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
     for (const entry of entries) {
       const child = path === '/' ? `/${entry.name}` : `${path}/${entry.name}`;
       const decision = await visit({ path: child, size: entry.size, modTime: entry.modTime, isDir: entry.isDir });
@@ -183,9 +185,10 @@ export class S3Driver implements StorageDriver {
   async redirectURL(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined> {
     if (!this.settings.redirect) return undefined;
     const key = this.key(path);
-    const command = method === 'HEAD'
-      ? new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key })
-      : new GetObjectCommand({ Bucket: this.settings.bucket, Key: key });
+    const command =
+      method === 'HEAD'
+        ? new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key })
+        : new GetObjectCommand({ Bucket: this.settings.bucket, Key: key });
     return getSignedUrl(this.settings.presignClient, command, { expiresIn: REDIRECT_TTL_SECONDS });
   }
 

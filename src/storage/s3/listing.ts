@@ -46,11 +46,13 @@ export async function listEntries(objects: Objects, keys: KeyMapper, path: strin
   if (files.size === 0 && folders.size === 0) throw new PathNotFoundError(path);
   // Files kept as pieces: their listed size is the manifest's, the file's own is in its metadata.
   await Promise.all(
-    [...appendable].filter((name) => files.has(name)).map(async (name) => {
-      const head = await objects.head(`${prefix}${name}`).catch(() => undefined);
-      const entry = files.get(name)!;
-      if (head && isManifestMetadata(head.metadata)) entry.size = Number(head.metadata[SIZE_METADATA] ?? 0);
-    }),
+    [...appendable]
+      .filter((name) => files.has(name))
+      .map(async (name) => {
+        const head = await objects.head(`${prefix}${name}`).catch(() => undefined);
+        const entry = files.get(name)!;
+        if (head && isManifestMetadata(head.metadata)) entry.size = Number(head.metadata[SIZE_METADATA] ?? 0);
+      }),
   );
   for (const name of files.keys()) folders.delete(name);
   return [...files.values(), ...folders.values()];

@@ -34,14 +34,27 @@ export class Objects {
 
   async head(key: string): Promise<ObjectHead> {
     const output = await this.settings.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-    return { size: output.ContentLength ?? 0, modTime: output.LastModified ?? new Date(0), metadata: output.Metadata ?? {} };
+    return {
+      size: output.ContentLength ?? 0,
+      modTime: output.LastModified ?? new Date(0),
+      metadata: output.Metadata ?? {},
+    };
   }
 
   /** Starts a download; `range` is an HTTP Range value such as "bytes=0-99". */
   async get(key: string, range?: string): Promise<{ body: Readable; head: ObjectHead }> {
-    const output = await this.settings.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+    const output = await this.settings.client.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }),
+    );
     const body = output.Body instanceof Readable ? output.Body : Readable.from([]);
-    return { body, head: { size: output.ContentLength ?? 0, modTime: output.LastModified ?? new Date(0), metadata: output.Metadata ?? {} } };
+    return {
+      body,
+      head: {
+        size: output.ContentLength ?? 0,
+        modTime: output.LastModified ?? new Date(0),
+        metadata: output.Metadata ?? {},
+      },
+    };
   }
 
   async getBuffer(key: string): Promise<{ body: Buffer; head: ObjectHead }> {
@@ -51,7 +64,11 @@ export class Objects {
     return { body: Buffer.concat(chunks), head };
   }
 
-  async put(key: string, body: Buffer | Readable, options: { length?: number; metadata?: Record<string, string>; contentType?: string } = {}): Promise<void> {
+  async put(
+    key: string,
+    body: Buffer | Readable,
+    options: { length?: number; metadata?: Record<string, string>; contentType?: string } = {},
+  ): Promise<void> {
     await this.settings.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -66,7 +83,10 @@ export class Objects {
   }
 
   /** One page of a listing; pass the returned token back for the next. */
-  async listPage(prefix: string, options: { delimiter?: string; token?: string; startAfter?: string; maxKeys?: number } = {}): Promise<ListPage & { next?: string }> {
+  async listPage(
+    prefix: string,
+    options: { delimiter?: string; token?: string; startAfter?: string; maxKeys?: number } = {},
+  ): Promise<ListPage & { next?: string }> {
     const output = await this.settings.client.send(
       new ListObjectsV2Command({
         Bucket: this.bucket,
@@ -99,12 +119,17 @@ export class Objects {
     for (let start = 0; start < keys.length; start += DELETE_BATCH) {
       const batch = keys.slice(start, start + DELETE_BATCH);
       const output = await this.settings.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
       );
       const failed = output.Errors ?? [];
       if (failed.length > 0) {
         const first = failed[0]!;
-        throw new Error(`S3 refused to delete ${failed.length} object(s), first ${first.Key}: ${first.Code} ${first.Message}`);
+        throw new Error(
+          `S3 refused to delete ${failed.length} object(s), first ${first.Key}: ${first.Code} ${first.Message}`,
+        );
       }
     }
   }
@@ -112,7 +137,8 @@ export class Objects {
   /** Every key below a prefix (no delimiter), for deletion. */
   async keysBelow(prefix: string): Promise<string[]> {
     const keys: string[] = [];
-    for await (const page of this.list(prefix)) for (const object of page.objects) if (object.Key) keys.push(object.Key);
+    for await (const page of this.list(prefix))
+      for (const object of page.objects) if (object.Key) keys.push(object.Key);
     return keys;
   }
 }

@@ -50,13 +50,18 @@ async function readState(objects: Objects, key: string): Promise<Opened> {
     if (isMissing(error)) return { manifest: emptyManifest(), plain: false };
     throw error;
   }
-  if (isManifestMetadata(head.metadata)) return { manifest: parseManifest((await objects.getBuffer(key)).body), plain: false };
+  if (isManifestMetadata(head.metadata))
+    return { manifest: parseManifest((await objects.getBuffer(key)).body), plain: false };
   const pieces = head.size > 0 ? [{ key, size: head.size }] : [];
   return { manifest: { version: 1, size: head.size, pieces }, plain: true };
 }
 
 /** The bytes of `pieces`, in order, streamed from S3 one piece after another. */
-async function* piecesBody(objects: Objects, pieces: readonly Piece[], after: readonly Buffer[] = []): AsyncGenerator<Buffer> {
+async function* piecesBody(
+  objects: Objects,
+  pieces: readonly Piece[],
+  after: readonly Buffer[] = [],
+): AsyncGenerator<Buffer> {
   for (const piece of pieces) {
     const { body } = await objects.get(piece.key);
     for await (const chunk of body) yield chunk as Buffer;
@@ -74,7 +79,11 @@ function pieceKey(key: string, index: number): string {
  * through Berth; everything else is copied server-side. Returns the pieces to assemble and the
  * merged piece it stored (to delete with the rest), if any.
  */
-export async function assemblyPieces(objects: Objects, key: string, pieces: readonly Piece[]): Promise<{ pieces: Piece[]; merged?: Piece }> {
+export async function assemblyPieces(
+  objects: Objects,
+  key: string,
+  pieces: readonly Piece[],
+): Promise<{ pieces: Piece[]; merged?: Piece }> {
   const split = smallTailStart(pieces);
   const tail = pieces.slice(split);
   if (tail.length < 2) return { pieces: [...pieces] };
@@ -132,7 +141,10 @@ class AppendWriter extends Writable implements FileWriter {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.pending = this.take(chunk).then(() => callback(), (error: Error) => callback(error));
+    this.pending = this.take(chunk).then(
+      () => callback(),
+      (error: Error) => callback(error),
+    );
   }
 
   private async take(chunk: Buffer): Promise<void> {
@@ -152,7 +164,11 @@ class AppendWriter extends Writable implements FileWriter {
   private async storePiece(): Promise<Piece> {
     const length = this.tailBytes + this.heldBytes;
     const piece = { key: pieceKey(this.key, this.kept.length + this.added.length), size: length };
-    await this.objects.put(piece.key, Readable.from(piecesBody(this.objects, this.tail, this.held), { objectMode: false }), { length });
+    await this.objects.put(
+      piece.key,
+      Readable.from(piecesBody(this.objects, this.tail, this.held), { objectMode: false }),
+      { length },
+    );
     this.folded.push(...this.tail);
     this.tail = [];
     this.held = [];
@@ -165,10 +181,13 @@ class AppendWriter extends Writable implements FileWriter {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.finish().then(() => callback(), (error: Error) => {
-      void this.discardAdded();
-      callback(error);
-    });
+    this.finish().then(
+      () => callback(),
+      (error: Error) => {
+        void this.discardAdded();
+        callback(error);
+      },
+    );
   }
 
   private async finish(): Promise<void> {
@@ -181,7 +200,10 @@ class AppendWriter extends Writable implements FileWriter {
         this.added.push(merged);
         this.tail = [merged];
       } else {
-        const piece = { key: pieceKey(this.key, this.kept.length + this.added.length + this.tail.length), size: this.heldBytes };
+        const piece = {
+          key: pieceKey(this.key, this.kept.length + this.added.length + this.tail.length),
+          size: this.heldBytes,
+        };
         await this.objects.put(piece.key, Buffer.concat(this.held, this.heldBytes));
         this.held = [];
         this.heldBytes = 0;
@@ -190,7 +212,11 @@ class AppendWriter extends Writable implements FileWriter {
       }
     }
     if (this.accepted === 0) return; // nothing written: the file stays exactly as it was
-    const pieces = await this.ownPieces([...this.kept, ...this.added.filter((piece) => !this.tail.includes(piece)), ...this.tail]);
+    const pieces = await this.ownPieces([
+      ...this.kept,
+      ...this.added.filter((piece) => !this.tail.includes(piece)),
+      ...this.tail,
+    ]);
     const manifest: PieceManifest = { version: 1, size: this.size, pieces };
     await this.objects.put(this.key, Buffer.from(JSON.stringify(manifest)), {
       metadata: manifestMetadata(manifest),
@@ -223,7 +249,10 @@ class AppendWriter extends Writable implements FileWriter {
     this.pending
       .catch(() => undefined)
       .then(() => this.discardAdded())
-      .then(() => callback(error), () => callback(error));
+      .then(
+        () => callback(error),
+        () => callback(error),
+      );
   }
 
   private async discardAdded(): Promise<void> {

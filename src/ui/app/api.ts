@@ -58,14 +58,16 @@ function challengeParams(header: string): Record<string, string> | undefined {
   const match = /^Bearer\s+(.*)$/i.exec(header.trim());
   if (!match) return undefined;
   const params: Record<string, string> = {};
-  for (const part of match[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) params[part[1]!] = part[2]!.replace(/\\(.)/g, '$1');
+  for (const part of match[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+    params[part[1]!] = part[2]!.replace(/\\(.)/g, '$1');
   return params;
 }
 
 async function fetchToken(params: Record<string, string>): Promise<string> {
   const realm = new URL(params.realm ?? '', location.href);
   // A realm on another origin belongs to an external token server: the UI never calls it.
-  if (realm.origin !== location.origin) throw new ApiError(401, 'this registry signs in through another server, which the UI does not call');
+  if (realm.origin !== location.origin)
+    throw new ApiError(401, 'this registry signs in through another server, which the UI does not call');
   if (params.service) realm.searchParams.set('service', params.service);
   if (params.scope) for (const scope of params.scope.split(' ')) realm.searchParams.append('scope', scope);
   const authorization = basicValue();

@@ -55,7 +55,13 @@ export function CopyCommand({ label, command }: { label: string; command: string
 }
 
 /** A modal confirmation (the browser's own dialog element: focus and Escape are handled). */
-export function Confirm({ title, children, action, onConfirm, onCancel }: {
+export function Confirm({
+  title,
+  children,
+  action,
+  onConfirm,
+  onCancel,
+}: {
   title: string;
   children: ComponentChildren;
   action: string;
@@ -71,8 +77,12 @@ export function Confirm({ title, children, action, onConfirm, onCancel }: {
       <h2 id="confirm-title">{title}</h2>
       <div>{children}</div>
       <div class="buttons">
-        <button type="button" onClick={onCancel}>Cancel</button>
-        <button type="button" class="danger" onClick={onConfirm}>{action}</button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={onConfirm}>
+          {action}
+        </button>
       </div>
     </dialog>
   );
@@ -80,22 +90,46 @@ export function Confirm({ title, children, action, onConfirm, onCancel }: {
 
 export function ErrorLine({ error }: { error: unknown }) {
   if (!error) return null;
-  return <p class="error" role="alert">{error instanceof Error ? error.message : String(error)}</p>;
+  return (
+    <p class="error" role="alert">
+      {error instanceof Error ? error.message : String(error)}
+    </p>
+  );
 }
 
 export function Loading() {
-  return <p class="muted" aria-live="polite">Loading…</p>;
+  return (
+    <p class="muted" aria-live="polite">
+      Loading…
+    </p>
+  );
 }
 
 /** Pages of a list: previous and next, with where we are. */
-export function Pager({ offset, size, total, onMove }: { offset: number; size: number; total: number; onMove: (offset: number) => void }) {
+export function Pager({
+  offset,
+  size,
+  total,
+  onMove,
+}: {
+  offset: number;
+  size: number;
+  total: number;
+  onMove: (offset: number) => void;
+}) {
   if (total <= size) return null;
   const last = Math.min(offset + size, total);
   return (
     <nav class="pager" aria-label="Pages">
-      <button type="button" disabled={offset === 0} onClick={() => onMove(Math.max(0, offset - size))}>Previous</button>
-      <span>{offset + 1}–{last} of {total}</span>
-      <button type="button" disabled={last >= total} onClick={() => onMove(offset + size)}>Next</button>
+      <button type="button" disabled={offset === 0} onClick={() => onMove(Math.max(0, offset - size))}>
+        Previous
+      </button>
+      <span>
+        {offset + 1}–{last} of {total}
+      </span>
+      <button type="button" disabled={last >= total} onClick={() => onMove(offset + size)}>
+        Next
+      </button>
     </nav>
   );
 }

@@ -15,7 +15,12 @@ export function bytes(value: number | undefined): string {
 export function date(value: string | undefined): string {
   if (!value) return '—';
   const parsed = new Date(value);
-  return Number.isNaN(parsed.getTime()) ? value : parsed.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return Number.isNaN(parsed.getTime())
+    ? value
+    : parsed
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
 }
 
 export function shortDigest(digest: string | undefined): string {

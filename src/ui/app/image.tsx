@@ -39,14 +39,29 @@ interface ImageConfig {
   created?: string;
   architecture?: string;
   os?: string;
-  config?: { Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; Labels?: Record<string, string>; ExposedPorts?: Record<string, unknown>; WorkingDir?: string; User?: string };
+  config?: {
+    Entrypoint?: string[];
+    Cmd?: string[];
+    Env?: string[];
+    Labels?: Record<string, string>;
+    ExposedPorts?: Record<string, unknown>;
+    WorkingDir?: string;
+    User?: string;
+  };
   history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean; comment?: string }>;
 }
 
-const IMAGE_CONFIG_TYPES = ['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'];
+const IMAGE_CONFIG_TYPES = [
+  'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.container.image.v1+json',
+];
 
 async function loadManifest(session: Session, name: string, reference: string): Promise<Loaded> {
-  const response = await call(`/v2/${namePath(name)}/manifests/${encodeURIComponent(reference)}`, { headers: { Accept: MANIFEST_ACCEPT } }, session);
+  const response = await call(
+    `/v2/${namePath(name)}/manifests/${encodeURIComponent(reference)}`,
+    { headers: { Accept: MANIFEST_ACCEPT } },
+    session,
+  );
   const raw = await response.text();
   const manifest = JSON.parse(raw) as ManifestJson;
   return {
@@ -60,7 +75,11 @@ async function loadManifest(session: Session, name: string, reference: string): 
 /** What pulling an image transfers: its manifest, config and layers. */
 function imageSize(loaded: Loaded): number {
   const { manifest } = loaded;
-  return new TextEncoder().encode(loaded.raw).length + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((total, layer) => total + layer.size, 0);
+  return (
+    new TextEncoder().encode(loaded.raw).length +
+    (manifest.config?.size ?? 0) +
+    (manifest.layers ?? []).reduce((total, layer) => total + layer.size, 0)
+  );
 }
 
 function Annotations({ annotations }: { annotations?: Record<string, string> }) {
@@ -80,7 +99,9 @@ function Platforms({ session, name, loaded }: { session: Session; name: string; 
     let current = true;
     for (const child of children) {
       loadManifest(session, name, child.digest)
-        .then((loadedChild) => current && setSizes((previous) => ({ ...previous, [child.digest]: imageSize(loadedChild) })))
+        .then(
+          (loadedChild) => current && setSizes((previous) => ({ ...previous, [child.digest]: imageSize(loadedChild) })),
+        )
         .catch(() => undefined);
     }
     return () => {
@@ -93,14 +114,25 @@ function Platforms({ session, name, loaded }: { session: Session; name: string; 
       <div class="table-wrap">
         <table class="platforms">
           <thead>
-            <tr><th scope="col">Platform</th><th scope="col">Digest</th><th scope="col">Image size</th><th scope="col">Media type</th></tr>
+            <tr>
+              <th scope="col">Platform</th>
+              <th scope="col">Digest</th>
+              <th scope="col">Image size</th>
+              <th scope="col">Media type</th>
+            </tr>
           </thead>
           <tbody>
             {children.map((child) => (
               <tr key={child.digest} data-digest={child.digest}>
-                <td>{child.platform ? platform(child.platform) : child.artifactType ?? '—'}</td>
-                <td><a href={`#/r/${namePath(name)}/m/${encodeURIComponent(child.digest)}`}><code title={child.digest}>{shortDigest(child.digest)}</code></a></td>
-                <td class="number" data-size={sizes[child.digest]}>{bytes(sizes[child.digest])}</td>
+                <td>{child.platform ? platform(child.platform) : (child.artifactType ?? '—')}</td>
+                <td>
+                  <a href={`#/r/${namePath(name)}/m/${encodeURIComponent(child.digest)}`}>
+                    <code title={child.digest}>{shortDigest(child.digest)}</code>
+                  </a>
+                </td>
+                <td class="number" data-size={sizes[child.digest]}>
+                  {bytes(sizes[child.digest])}
+                </td>
                 <td>{child.mediaType}</td>
               </tr>
             ))}
@@ -133,11 +165,19 @@ function ConfigView({ session, name, descriptor }: { session: Session; name: str
   return (
     <section aria-labelledby="config-title">
       <h2 id="config-title">Configuration</h2>
-      <dl class="pairs">{rows.map(([key, value]) => [<dt key={`k${key}`}>{key}</dt>, <dd key={`v${key}`}>{value}</dd>])}</dl>
+      <dl class="pairs">
+        {rows.map(([key, value]) => [<dt key={`k${key}`}>{key}</dt>, <dd key={`v${key}`}>{value}</dd>])}
+      </dl>
       {(run.Env ?? []).length > 0 && (
         <>
           <h3>Environment</h3>
-          <ul class="plain">{run.Env!.map((entry) => <li key={entry}><code>{entry}</code></li>)}</ul>
+          <ul class="plain">
+            {run.Env!.map((entry) => (
+              <li key={entry}>
+                <code>{entry}</code>
+              </li>
+            ))}
+          </ul>
         </>
       )}
       {Object.keys(run.Labels ?? {}).length > 0 && (
@@ -169,12 +209,21 @@ function Layers({ layers }: { layers: Descriptor[] }) {
       <h2 id="layers-title">Layers</h2>
       <div class="table-wrap">
         <table>
-          <thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Digest</th>
+              <th scope="col">Size</th>
+              <th scope="col">Media type</th>
+            </tr>
+          </thead>
           <tbody>
             {layers.map((layer, index) => (
               <tr key={`${index}${layer.digest}`}>
                 <td>{index + 1}</td>
-                <td><code title={layer.digest}>{shortDigest(layer.digest)}</code></td>
+                <td>
+                  <code title={layer.digest}>{shortDigest(layer.digest)}</code>
+                </td>
                 <td class="number">{bytes(layer.size)}</td>
                 <td>{layer.mediaType}</td>
               </tr>
@@ -187,7 +236,17 @@ function Layers({ layers }: { layers: Descriptor[] }) {
 }
 
 /** Referrers (signatures, SBOMs, attestations) of a digest, and theirs in turn, as a tree. */
-function Referrers({ session, name, digest, depth = 0 }: { session: Session; name: string; digest: string; depth?: number }) {
+function Referrers({
+  session,
+  name,
+  digest,
+  depth = 0,
+}: {
+  session: Session;
+  name: string;
+  digest: string;
+  depth?: number;
+}) {
   const [referrers, setReferrers] = useState<Descriptor[]>();
   useEffect(() => {
     json<{ manifests: Descriptor[] }>(`/v2/${namePath(name)}/referrers/${digest}`, session).then(
@@ -201,7 +260,9 @@ function Referrers({ session, name, digest, depth = 0 }: { session: Session; nam
       {referrers.map((referrer) => (
         <li key={referrer.digest}>
           <span class="artifact-type">{referrer.artifactType ?? referrer.mediaType}</span>{' '}
-          <a href={`#/r/${namePath(name)}/m/${encodeURIComponent(referrer.digest)}`}><code title={referrer.digest}>{shortDigest(referrer.digest)}</code></a>{' '}
+          <a href={`#/r/${namePath(name)}/m/${encodeURIComponent(referrer.digest)}`}>
+            <code title={referrer.digest}>{shortDigest(referrer.digest)}</code>
+          </a>{' '}
           <span class="muted">{bytes(referrer.size)}</span>
           <Annotations annotations={referrer.annotations} />
           {depth < 3 && <Referrers session={session} name={name} digest={referrer.digest} depth={depth + 1} />}
@@ -228,7 +289,10 @@ function Commands({ session, name, reference }: { session: Session; name: string
       <h2 id="commands-title">Pull it</h2>
       <CopyCommand label="docker" command={`docker pull ${image}`} />
       <CopyCommand label="podman" command={`podman pull${tlsFlag} ${image}`} />
-      <CopyCommand label="skopeo" command={`skopeo copy${tlsFlag ? ' --src-tls-verify=false' : ''} docker://${image} oci:./${local}`} />
+      <CopyCommand
+        label="skopeo"
+        command={`skopeo copy${tlsFlag ? ' --src-tls-verify=false' : ''} docker://${image} oci:./${local}`}
+      />
       <CopyCommand label="berth" command={`berth cp ${image} oci:./${local}`} />
     </section>
   );
@@ -264,7 +328,11 @@ export function Image({ session, name, reference }: { session: Session; name: st
     const target = what === 'tag' ? reference : loaded!.digest;
     try {
       await call(`/v2/${namePath(name)}/manifests/${encodeURIComponent(target)}`, { method: 'DELETE' }, session);
-      setDone(what === 'tag' ? `Deleted tag ${reference}.` : `Deleted manifest ${shortDigest(loaded!.digest)}${tagsOfDigest.length ? ` and its tags ${tagsOfDigest.join(', ')}` : ''}.`);
+      setDone(
+        what === 'tag'
+          ? `Deleted tag ${reference}.`
+          : `Deleted manifest ${shortDigest(loaded!.digest)}${tagsOfDigest.length ? ` and its tags ${tagsOfDigest.join(', ')}` : ''}.`,
+      );
     } catch (failure) {
       setError(failure);
     }
@@ -273,8 +341,12 @@ export function Image({ session, name, reference }: { session: Session; name: st
   if (done) {
     return (
       <section>
-        <p class="status" role="status">{done}</p>
-        <p><a href={`#/r/${namePath(name)}`}>Back to {name}</a></p>
+        <p class="status" role="status">
+          {done}
+        </p>
+        <p>
+          <a href={`#/r/${namePath(name)}`}>Back to {name}</a>
+        </p>
       </section>
     );
   }
@@ -282,23 +354,45 @@ export function Image({ session, name, reference }: { session: Session; name: st
   const manifest = loaded?.manifest;
   return (
     <section aria-labelledby="image-title">
-      <p class="crumbs"><a href="#/">Repositories</a> / <a href={`#/r/${namePath(name)}`}>{name}</a> /</p>
-      <h1 id="image-title">{name}{isTag ? `:${reference}` : `@${shortDigest(reference)}`}</h1>
+      <p class="crumbs">
+        <a href="#/">Repositories</a> / <a href={`#/r/${namePath(name)}`}>{name}</a> /
+      </p>
+      <h1 id="image-title">
+        {name}
+        {isTag ? `:${reference}` : `@${shortDigest(reference)}`}
+      </h1>
       <ErrorLine error={error} />
       {!loaded && !error && <Loading />}
       {loaded && manifest && (
         <>
           <dl class="pairs summary">
-            <dt>Digest</dt><dd><code>{loaded.digest}</code></dd>
-            <dt>Media type</dt><dd>{loaded.mediaType}</dd>
+            <dt>Digest</dt>
+            <dd>
+              <code>{loaded.digest}</code>
+            </dd>
+            <dt>Media type</dt>
+            <dd>{loaded.mediaType}</dd>
             {manifest.artifactType && [<dt key="at">Artifact type</dt>, <dd key="atv">{manifest.artifactType}</dd>]}
             {!manifest.manifests && [<dt key="s">Size</dt>, <dd key="sv">{bytes(imageSize(loaded))}</dd>]}
-            {manifest.subject && [<dt key="sub">Refers to</dt>, <dd key="subv"><a href={`#/r/${namePath(name)}/m/${encodeURIComponent(manifest.subject.digest)}`}><code>{shortDigest(manifest.subject.digest)}</code></a></dd>]}
+            {manifest.subject && [
+              <dt key="sub">Refers to</dt>,
+              <dd key="subv">
+                <a href={`#/r/${namePath(name)}/m/${encodeURIComponent(manifest.subject.digest)}`}>
+                  <code>{shortDigest(manifest.subject.digest)}</code>
+                </a>
+              </dd>,
+            ]}
           </dl>
           {canDelete && (
             <div class="buttons">
-              {isTag && <button type="button" class="danger" onClick={() => setConfirm('tag')}>Delete tag {reference}</button>}
-              <button type="button" class="danger" onClick={() => setConfirm('manifest')}>Delete manifest</button>
+              {isTag && (
+                <button type="button" class="danger" onClick={() => setConfirm('tag')}>
+                  Delete tag {reference}
+                </button>
+              )}
+              <button type="button" class="danger" onClick={() => setConfirm('manifest')}>
+                Delete manifest
+              </button>
             </div>
           )}
           <Commands session={session} name={name} reference={isTag ? reference : loaded.digest} />
@@ -314,18 +408,45 @@ export function Image({ session, name, reference }: { session: Session; name: st
           <Referrers session={session} name={name} digest={loaded.digest} />
           <section aria-labelledby="raw-title">
             <h2 id="raw-title">Manifest</h2>
-            <pre class="raw" tabIndex={0}>{JSON.stringify(manifest, null, 2)}</pre>
+            <pre class="raw" tabIndex={0}>
+              {JSON.stringify(manifest, null, 2)}
+            </pre>
           </section>
         </>
       )}
       {confirm === 'tag' && (
-        <Confirm title={`Delete tag ${reference}?`} action="Delete tag" onCancel={() => setConfirm(undefined)} onConfirm={() => void remove('tag')}>
-          <p>Only this tag goes. {tagsOfDigest.filter((tag) => tag !== reference).length > 0 ? `These tags still name the image: ${tagsOfDigest.filter((tag) => tag !== reference).join(', ')}.` : ''}</p>
+        <Confirm
+          title={`Delete tag ${reference}?`}
+          action="Delete tag"
+          onCancel={() => setConfirm(undefined)}
+          onConfirm={() => void remove('tag')}
+        >
+          <p>
+            Only this tag goes.{' '}
+            {tagsOfDigest.filter((tag) => tag !== reference).length > 0
+              ? `These tags still name the image: ${tagsOfDigest.filter((tag) => tag !== reference).join(', ')}.`
+              : ''}
+          </p>
         </Confirm>
       )}
       {confirm === 'manifest' && (
-        <Confirm title="Delete this manifest?" action="Delete manifest" onCancel={() => setConfirm(undefined)} onConfirm={() => void remove('manifest')}>
-          <p>The manifest {shortDigest(loaded?.digest)} goes{tagsOfDigest.length > 0 ? <>, and with it these tags: <strong>{tagsOfDigest.join(', ')}</strong></> : ''}.</p>
+        <Confirm
+          title="Delete this manifest?"
+          action="Delete manifest"
+          onCancel={() => setConfirm(undefined)}
+          onConfirm={() => void remove('manifest')}
+        >
+          <p>
+            The manifest {shortDigest(loaded?.digest)} goes
+            {tagsOfDigest.length > 0 ? (
+              <>
+                , and with it these tags: <strong>{tagsOfDigest.join(', ')}</strong>
+              </>
+            ) : (
+              ''
+            )}
+            .
+          </p>
         </Confirm>
       )}
     </section>

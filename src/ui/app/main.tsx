@@ -38,7 +38,9 @@ function viewOf(hash: string): View {
 const THEME_KEY = 'berth.theme';
 
 function useTheme(): [string, () => void] {
-  const [theme, setTheme] = useState(() => localStorage.getItem(THEME_KEY) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+  const [theme, setTheme] = useState(
+    () => localStorage.getItem(THEME_KEY) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'),
+  );
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
     localStorage.setItem(THEME_KEY, theme);
@@ -66,36 +68,63 @@ function App() {
   let content;
   if (error) content = <ErrorLine error={error} />;
   else if (!session) content = <Loading />;
-  else if (view.kind === 'repository') content = <Repository key={`${user}${view.name}`} session={session} name={view.name} />;
-  else if (view.kind === 'image') content = <Image key={`${user}${view.name}${view.reference}`} session={session} name={view.name} reference={view.reference} />;
+  else if (view.kind === 'repository')
+    content = <Repository key={`${user}${view.name}`} session={session} name={view.name} />;
+  else if (view.kind === 'image')
+    content = (
+      <Image
+        key={`${user}${view.name}${view.reference}`}
+        session={session}
+        name={view.name}
+        reference={view.reference}
+      />
+    );
   else if (view.kind === 'storage') content = <Storage key={user} session={session} />;
-  else if (view.kind === 'sign-in') content = <SignIn session={session} onSignedIn={(name) => (setUser(name), (location.hash = '#/'))} />;
+  else if (view.kind === 'sign-in')
+    content = <SignIn session={session} onSignedIn={(name) => (setUser(name), (location.hash = '#/'))} />;
   else content = <Repositories key={user} session={session} />;
 
   return (
     <>
-      <a class="skip" href="#main">Skip to content</a>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
       <header class="top">
-        <a class="brand" href="#/">Berth</a>
+        <a class="brand" href="#/">
+          Berth
+        </a>
         <nav aria-label="Main">
           <a href="#/">Repositories</a>
           <a href="#/storage">Storage</a>
         </nav>
         <div class="session">
-          {session?.signIn && (user ? (
-            <>
-              <span class="user">Signed in as <strong>{user}</strong></span>
-              <button type="button" onClick={() => (signOut(), setUser(undefined), (location.hash = '#/'))}>Sign out</button>
-            </>
-          ) : (
-            <a href="#/sign-in" class="button">Sign in</a>
-          ))}
-          <button type="button" onClick={toggleTheme} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
+          {session?.signIn &&
+            (user ? (
+              <>
+                <span class="user">
+                  Signed in as <strong>{user}</strong>
+                </span>
+                <button type="button" onClick={() => (signOut(), setUser(undefined), (location.hash = '#/'))}>
+                  Sign out
+                </button>
+              </>
+            ) : (
+              <a href="#/sign-in" class="button">
+                Sign in
+              </a>
+            ))}
+          <button
+            type="button"
+            onClick={toggleTheme}
+            aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+          >
             {theme === 'dark' ? 'Light' : 'Dark'}
           </button>
         </div>
       </header>
-      <main id="main" tabIndex={-1}>{content}</main>
+      <main id="main" tabIndex={-1}>
+        {content}
+      </main>
     </>
   );
 }

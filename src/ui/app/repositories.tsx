@@ -32,7 +32,11 @@ export function Repositories({ session }: { session: Session }) {
             setOffset(0);
           }}
         />
-        {page && <span class="muted" aria-live="polite">{page.total} {page.total === 1 ? 'repository' : 'repositories'}</span>}
+        {page && (
+          <span class="muted" aria-live="polite">
+            {page.total} {page.total === 1 ? 'repository' : 'repositories'}
+          </span>
+        )}
       </div>
       <ErrorLine error={error} />
       {!page && !error && <Loading />}

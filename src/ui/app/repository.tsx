@@ -38,12 +38,19 @@ export function Repository({ session, name }: { session: Session; name: string }
   const [status, setStatus] = useState('');
   const [generation, setGeneration] = useState(0);
   const [deleteError, setDeleteError] = useState<unknown>();
-  const loaded = useDebouncedJson<TagPage>(tagsUrl(name, { q: filter, sort, offset: String(offset), n: String(PAGE) }), session, generation);
+  const loaded = useDebouncedJson<TagPage>(
+    tagsUrl(name, { q: filter, sort, offset: String(offset), n: String(PAGE) }),
+    session,
+    generation,
+  );
   const page = loaded.data;
   const error = deleteError ?? loaded.error;
 
   const canDelete = page?.actions.includes('delete') ?? false;
-  const siblings = (row: TagRow) => (page?.tags ?? []).filter((other) => other.digest === row.digest && other.tag !== row.tag).map((other) => other.tag);
+  const siblings = (row: TagRow) =>
+    (page?.tags ?? [])
+      .filter((other) => other.digest === row.digest && other.tag !== row.tag)
+      .map((other) => other.tag);
 
   const deleteTag = async (row: TagRow) => {
     setDeleting(undefined);
@@ -58,19 +65,32 @@ export function Repository({ session, name }: { session: Session; name: string }
 
   return (
     <section aria-labelledby="repository-title">
-      <p class="crumbs"><a href="#/">Repositories</a> / </p>
+      <p class="crumbs">
+        <a href="#/">Repositories</a> /{' '}
+      </p>
       <h1 id="repository-title">{name}</h1>
       <div class="toolbar">
         <label for="tag-filter">Filter tags</label>
-        <input id="tag-filter" type="search" value={filter} onInput={(event) => (setFilter((event.target as HTMLInputElement).value), setOffset(0))} />
+        <input
+          id="tag-filter"
+          type="search"
+          value={filter}
+          onInput={(event) => (setFilter((event.target as HTMLInputElement).value), setOffset(0))}
+        />
         <label for="tag-sort">Sort by</label>
-        <select id="tag-sort" value={sort} onChange={(event) => (setSort((event.target as HTMLSelectElement).value), setOffset(0))}>
+        <select
+          id="tag-sort"
+          value={sort}
+          onChange={(event) => (setSort((event.target as HTMLSelectElement).value), setOffset(0))}
+        >
           <option value="natural">version (natural order)</option>
           <option value="pushed">push date, newest first</option>
           <option value="name">name (byte order)</option>
         </select>
       </div>
-      <p class="status" role="status">{status}</p>
+      <p class="status" role="status">
+        {status}
+      </p>
       <ErrorLine error={error} />
       {!page && !error && <Loading />}
       {page && (
@@ -85,21 +105,38 @@ export function Repository({ session, name }: { session: Session; name: string }
                 <th scope="col">Platforms</th>
                 <th scope="col">Created</th>
                 <th scope="col">Pushed</th>
-                {canDelete && <th scope="col"><span class="visually-hidden">Actions</span></th>}
+                {canDelete && (
+                  <th scope="col">
+                    <span class="visually-hidden">Actions</span>
+                  </th>
+                )}
               </tr>
             </thead>
             <tbody>
               {page.tags.map((row) => (
                 <tr key={row.tag} data-tag={row.tag}>
-                  <td><a href={`#/r/${namePath(name)}/m/${encodeURIComponent(row.tag)}`}>{row.tag}</a></td>
-                  <td><code title={row.digest}>{shortDigest(row.digest)}</code></td>
+                  <td>
+                    <a href={`#/r/${namePath(name)}/m/${encodeURIComponent(row.tag)}`}>{row.tag}</a>
+                  </td>
+                  <td>
+                    <code title={row.digest}>{shortDigest(row.digest)}</code>
+                  </td>
                   <td class="number">{bytes(row.size)}</td>
-                  <td>{(row.platforms ?? []).map(platform).join(', ') || (row.artifactType ? row.artifactType : '—')}</td>
+                  <td>
+                    {(row.platforms ?? []).map(platform).join(', ') || (row.artifactType ? row.artifactType : '—')}
+                  </td>
                   <td>{date(row.created)}</td>
                   <td>{date(row.pushed)}</td>
                   {canDelete && (
                     <td>
-                      <button type="button" class="danger" onClick={() => setDeleting(row)} aria-label={`Delete tag ${row.tag}`}>Delete tag</button>
+                      <button
+                        type="button"
+                        class="danger"
+                        onClick={() => setDeleting(row)}
+                        aria-label={`Delete tag ${row.tag}`}
+                      >
+                        Delete tag
+                      </button>
                     </td>
                   )}
                 </tr>
@@ -111,7 +148,12 @@ export function Repository({ session, name }: { session: Session; name: string }
       {page && page.total === 0 && <p class="muted">No tag matches.</p>}
       {page && <Pager offset={page.offset} size={PAGE} total={page.total} onMove={setOffset} />}
       {deleting && (
-        <Confirm title={`Delete tag ${deleting.tag}?`} action="Delete tag" onCancel={() => setDeleting(undefined)} onConfirm={() => void deleteTag(deleting)}>
+        <Confirm
+          title={`Delete tag ${deleting.tag}?`}
+          action="Delete tag"
+          onCancel={() => setDeleting(undefined)}
+          onConfirm={() => void deleteTag(deleting)}
+        >
           <p>Only the tag goes: the image stays while another tag or a digest names it.</p>
           {siblings(deleting).length > 0 && <p>Tags naming the same image stay: {siblings(deleting).join(', ')}.</p>}
         </Confirm>

@@ -14,7 +14,13 @@ interface Stats {
 interface GcState {
   running: boolean;
   runs: number;
-  last?: { startedAt?: string; finishedAt?: string; blobsDeleted?: number; bytesFreed?: number; manifestsDeleted?: number };
+  last?: {
+    startedAt?: string;
+    finishedAt?: string;
+    blobsDeleted?: number;
+    bytesFreed?: number;
+    manifestsDeleted?: number;
+  };
   lastError?: string;
 }
 
@@ -26,7 +32,9 @@ export function Storage({ session }: { session: Session }) {
   useEffect(() => {
     json<Stats>('/_berth/api/storage', session).then(setStats, setError);
     // Only administrators may see the collector; anyone else simply does not get the section.
-    json<GcState>('/_berth/admin/gc', session).then(setGc, (failure: unknown) => setGc(failure instanceof ApiError ? null : undefined));
+    json<GcState>('/_berth/admin/gc', session).then(setGc, (failure: unknown) =>
+      setGc(failure instanceof ApiError ? null : undefined),
+    );
   }, [generation]);
   const runNow = async () => {
     try {
@@ -43,23 +51,41 @@ export function Storage({ session }: { session: Session }) {
       {!stats && !error && <Loading />}
       {stats && (
         <dl class="pairs">
-          <dt>Stored (deduplicated)</dt><dd data-bytes={stats.bytes}>{bytes(stats.bytes)}</dd>
-          <dt>Blobs</dt><dd>{stats.blobs}</dd>
-          <dt>Repositories</dt><dd>{stats.repositories}</dd>
-          <dt>Counted at</dt><dd>{date(stats.computedAt)}</dd>
+          <dt>Stored (deduplicated)</dt>
+          <dd data-bytes={stats.bytes}>{bytes(stats.bytes)}</dd>
+          <dt>Blobs</dt>
+          <dd>{stats.blobs}</dd>
+          <dt>Repositories</dt>
+          <dd>{stats.repositories}</dd>
+          <dt>Counted at</dt>
+          <dd>{date(stats.computedAt)}</dd>
         </dl>
       )}
       {gc && (
         <section aria-labelledby="gc-title">
           <h2 id="gc-title">Garbage collection</h2>
           <dl class="pairs">
-            <dt>State</dt><dd>{gc.running ? 'running' : 'idle'}</dd>
-            <dt>Runs since start</dt><dd>{gc.runs}</dd>
-            {gc.last && [<dt key="l">Last run</dt>, <dd key="lv">{date(gc.last.finishedAt ?? gc.last.startedAt)}: {gc.last.blobsDeleted ?? 0} blobs, {bytes(gc.last.bytesFreed)} freed</dd>]}
+            <dt>State</dt>
+            <dd>{gc.running ? 'running' : 'idle'}</dd>
+            <dt>Runs since start</dt>
+            <dd>{gc.runs}</dd>
+            {gc.last && [
+              <dt key="l">Last run</dt>,
+              <dd key="lv">
+                {date(gc.last.finishedAt ?? gc.last.startedAt)}: {gc.last.blobsDeleted ?? 0} blobs,{' '}
+                {bytes(gc.last.bytesFreed)} freed
+              </dd>,
+            ]}
             {gc.lastError && [<dt key="e">Last error</dt>, <dd key="ev">{gc.lastError}</dd>]}
           </dl>
-          {!session.readOnly && <button type="button" onClick={() => void runNow()} disabled={gc.running}>Run now</button>}
-          <button type="button" onClick={() => setGeneration((value) => value + 1)}>Refresh</button>
+          {!session.readOnly && (
+            <button type="button" onClick={() => void runNow()} disabled={gc.running}>
+              Run now
+            </button>
+          )}
+          <button type="button" onClick={() => setGeneration((value) => value + 1)}>
+            Refresh
+          </button>
         </section>
       )}
     </section>
