@@ -67,10 +67,34 @@ export class UploadStore {
 
   async start(name: string, algorithm: DigestAlgorithm): Promise<UploadStatus> {
     const uuid = randomUUID();
-    await this.driver.putContent(paths.uploadData(name, uuid), Buffer.alloc(0));
-    await this.driver.putContent(paths.uploadStartedAt(name, uuid), new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    try {
+      await this.driver.putContent(paths.uploadData(name, uuid), Buffer.alloc(0));
+      await this.driver.putContent(
+        paths.uploadStartedAt(name, uuid),
+        new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      );
+    } catch (error) {
+      // No client was told this upload's URL: what was written of it is nobody's.
+      await this.discard(name, uuid).catch(() => undefined);
+      throw error;
+    }
     this.remember(name, uuid, { algorithm, hash: createHash(algorithm), offset: 0 });
     return { uuid, offset: 0 };
+  }
+
+  /**
+   * A whole blob in one request (`POST …/uploads/?digest=`). The upload's URL is never given
+   * to the client, so nobody can resume it: when the request fails (the client went away
+   * mid-body, the disk filled up) its folder is removed at once rather than left to purging.
+   */
+  async putWhole(name: string, digest: Digest, body: Readable): Promise<number> {
+    const { uuid } = await this.start(name, digest.algorithm);
+    try {
+      return await this.complete(name, uuid, digest, body);
+    } catch (error) {
+      await this.lock.run(this.key(name, uuid), () => this.discard(name, uuid)).catch(() => undefined);
+      throw error;
+    }
   }
 
   async status(name: string, uuid: string): Promise<UploadStatus> {

@@ -98,8 +98,7 @@ export const uploadsRoutes: MethodHandlers = {
     if (digestValue !== null && mount === null) {
       // Single-request monolithic push (end-4b).
       const digest = digestParam(digestValue);
-      const upload = await registry.uploads.start(name, digest.algorithm);
-      await registry.uploads.complete(name, upload.uuid, digest, request.raw);
+      await registry.uploads.putWhole(name, digest, request.raw);
       return sendCreated(context, name, digest);
     }
     if (hasBody(request)) request.raw.resume();
