@@ -15,7 +15,7 @@ import type { ErrorCode } from '../api/errcodes.js';
 import { RegistryError } from '../api/errors.js';
 import { TokenRequestError } from '../auth/token/errors.js';
 import { GcBusyError } from '../registry/gc/lock.js';
-import { BlobTooLargeError, ChunkOutOfOrderError } from '../registry/errors.js';
+import { BlobTooLargeError, ChunkOutOfOrderError, InsufficientStorageError } from '../registry/errors.js';
 import { TargetError } from '../request/target.js';
 
 /** How much of a refused body is read and dropped so the client can read the answer. */
@@ -69,6 +69,9 @@ export function httpErrorOf(error: unknown): {
       ),
     };
   }
+  const full = InsufficientStorageError.of(error);
+  // 507 Insufficient Storage (RFC 4918): a server-side condition clients retry later, not a bad request.
+  if (full) return { error: new RegistryError(full.code, full.message, full.detail, { status: 507 }) };
   if (error instanceof GcBusyError)
     return { error: new RegistryError('UNSUPPORTED', error.message, { holder: error.holder }, { status: 409 }) };
   if (error instanceof RegistryError) return { error };

@@ -4,6 +4,7 @@
  * headers; the registry never speaks HTTP.
  */
 import { RegistryError } from '../api/errors.js';
+import { storageFullCause } from '../storage/driver.js';
 
 /** A chunk that does not start where the upload ends. */
 export class ChunkOutOfOrderError extends RegistryError {
@@ -31,5 +32,27 @@ export class BlobTooLargeError extends RegistryError {
       { limit },
     );
     this.name = 'BlobTooLargeError';
+  }
+}
+
+/**
+ * The storage has no room for a write (a full disk, an exhausted quota). The request's partial
+ * data is removed; nothing stored before is touched, and writes succeed again once space is freed.
+ */
+export class InsufficientStorageError extends RegistryError {
+  constructor(readonly reason: string) {
+    super(
+      'UNKNOWN',
+      `insufficient storage: the registry's storage is full (${reason}); this write was not kept, retry once space is freed`,
+      { reason },
+    );
+    this.name = 'InsufficientStorageError';
+  }
+
+  /** The error as an InsufficientStorageError when it is one (or a storage-full error), else undefined. */
+  static of(error: unknown): InsufficientStorageError | undefined {
+    if (error instanceof InsufficientStorageError) return error;
+    const cause = storageFullCause(error);
+    return cause === undefined ? undefined : new InsufficientStorageError(cause);
   }
 }

@@ -14,7 +14,7 @@ import { Transform, type Readable, type TransformCallback, type Writable } from 
 import type { Digest, DigestAlgorithm } from '../api/reference.js';
 import { errors } from '../api/errors.js';
 import { BlobTooLargeError, ChunkOutOfOrderError } from './errors.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { isNotFound, storageFullCause, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import type { BlobStore } from './blob-store.js';
 import { digestFromHash, HashingStream } from './digester.js';
@@ -167,6 +167,9 @@ export class UploadStore {
       // in flight lands before the lock is released, so the next chunk sees the final length.
       this.hashes.delete(this.key(name, uuid));
       await closed(writer);
+      // Out of space: the half-written chunk would hold the space it failed to get; the client
+      // starts the upload again once there is room.
+      if (storageFullCause(error)) await this.discard(name, uuid);
       throw error;
     }
     if (cap?.exceeded) {
