@@ -85,15 +85,37 @@ export function page(
   entries: readonly string[],
   n: number | undefined,
   last: string | undefined,
+  visible?: (entry: string) => boolean,
 ): { items: string[]; more: boolean } {
-  let start = 0;
-  if (last !== undefined) {
-    start = entries.findIndex((entry) => entry > last);
-    if (start === -1) start = entries.length;
+  const start = last === undefined ? 0 : firstAfter(entries, last);
+  if (!visible) {
+    if (n === undefined) return { items: entries.slice(start), more: false };
+    const items = entries.slice(start, start + n);
+    return { items, more: n > 0 && start + n < entries.length };
   }
-  if (n === undefined) return { items: entries.slice(start), more: false };
-  const items = entries.slice(start, start + n);
-  return { items, more: n > 0 && start + n < entries.length };
+  // Filtered as the page fills, so a page costs its own length, not the whole list's.
+  const items: string[] = [];
+  let index = start;
+  for (; index < entries.length && (n === undefined || items.length < n); index += 1) {
+    if (visible(entries[index]!)) items.push(entries[index]!);
+  }
+  let more = false;
+  if (n !== undefined && n > 0) {
+    for (; index < entries.length && !more; index += 1) more = visible(entries[index]!);
+  }
+  return { items, more };
+}
+
+/** The index of the first entry after `last` in entries sorted in byte order: a binary search. */
+export function firstAfter(entries: readonly string[], last: string): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (entries[middle]! > last) high = middle;
+    else low = middle + 1;
+  }
+  return low;
 }
 
 /** `Link: <url>; rel="next"` as Distribution writes it (a path, relative to the registry). */

@@ -2,13 +2,15 @@
  * Repository names: a folder under `repositories/` is a repository when it holds `_manifests`
  * or `_layers`; names nest (`a/b` and `a/b/c` can both be repositories).
  *
- * `all()` walks the tree every time (garbage collection relies on it being live). `listing()`,
- * for `GET /v2/_catalog`, keeps the last walk while the catalog generation
+ * `listing()`, for `GET /v2/_catalog`, reads the driver's repository index: both drivers keep one
+ * (storage/filesystem/repository-index.ts, storage/s3/catalog-index.ts), updated by the writes
+ * themselves and checked against a walk in the background. `all()` is for garbage collection,
+ * which must never miss a repository: it walks the tree unless the index says it is complete.
+ *
+ * For a driver without an index, `listing()` keeps the last walk while the catalog generation
  * (`_berth/catalog/generation`) is unchanged: every Berth process that writes the first link into
- * a repository it has not seen rewrites that token, so all processes sharing the folder (the
- * workers of `berth serve`, other instances) walk again on their next listing. Writers that do not
- * know the token (Distribution, a copy by hand) are seen when the cached walk is older than
- * LISTING_MAX_AGE_MS.
+ * a repository it has not seen rewrites that token, so all processes sharing the folder walk again
+ * on their next listing; other writers are seen when the walk is older than LISTING_MAX_AGE_MS.
  */
 import { randomUUID } from 'node:crypto';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
@@ -31,10 +33,10 @@ export class Catalog {
     return paths.REPOSITORY_MARKERS.some((marker) => entries.includes(marker));
   }
 
-  /** Every repository name, in byte order, walked now. */
+  /** Every repository name, in byte order, walked now (or from an index that is always complete). */
   async all(): Promise<string[]> {
     // Object storage keeps an index (docs/s3.md): walking every repository folder is too slow there.
-    if (this.driver.repositoryIndex) return this.driver.repositoryIndex.all();
+    if (this.driver.repositoryIndex?.complete) return [...(await this.driver.repositoryIndex.all())];
     const names: string[] = [];
     await this.collect('', names);
     return names.sort(compareBytes);

@@ -93,9 +93,16 @@ export interface StorageDriver {
   close?(): Promise<void>;
 }
 
-/** Every repository name, in byte order, from an index kept by the storage driver (docs/s3.md). */
+/** Every repository name, in byte order, from an index kept by the storage driver (docs/s3.md, docs/architecture.md). */
 export interface RepositoryIndex {
-  all(): Promise<string[]>;
+  /** Do not modify the result. */
+  all(): Promise<readonly string[]>;
+  /**
+   * Whether garbage collection may take its repositories from the index. False when writers that
+   * do not know the index (Distribution on the same folder) are seen only at the next
+   * verification: garbage collection then walks the tree, so it never misses a repository.
+   */
+  readonly complete: boolean;
 }
 
 export class StorageError extends Error {

@@ -23,6 +23,9 @@
  *                                                            process creates a repository, so every
  *                                                            process sharing the folder drops its
  *                                                            cached catalog (registry/catalog.ts)
+ *     _berth/catalog/repositories/<name, "/" as ":">         Berth only: the filesystem driver's
+ *     _berth/catalog/state, _berth/catalog/snapshot          repository index
+ *                                                            (storage/filesystem/repository-index.ts)
  *
  * Callers pass names, tags and digests that `api/reference.ts` has already validated; the driver
  * checks the resulting path again.
@@ -114,6 +117,9 @@ export const REPOSITORY_MARKERS = ['_manifests', '_layers'] as const;
 
 /** A token rewritten whenever a Berth process may have created a repository (registry/catalog.ts). */
 export const CATALOG_GENERATION = `${ROOT}/_berth/catalog/generation`;
+
+/** The filesystem driver's repository index (storage/filesystem/repository-index.ts). */
+export const CATALOG_INDEX = `${ROOT}/_berth/catalog`;
 
 // Garbage collection's coordination files (registry/gc/protocol.ts, docs/garbage-collection.md).
 const GC_ROOT = `${ROOT}/_berth/gc`;

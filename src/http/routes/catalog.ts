@@ -13,7 +13,7 @@ export const catalogRoutes: MethodHandlers = {
     const size = n ?? max;
     const visible = context.request.berth.caller?.mayPull;
     const names = await registry.catalog.listing();
-    const { items, more } = page(visible ? names.filter(visible) : names, size, last);
+    const { items, more } = page(names, size, last, visible);
     if (more) setNextLink(context, apiPaths.catalog({ n: size, last: items[items.length - 1] }));
     reply.type('application/json').send(JSON.stringify({ repositories: items }));
   },

@@ -16,9 +16,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
-  rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { access, constants, mkdir, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -35,7 +33,10 @@ import {
   type StorageDriver,
   type WalkDecision,
 } from '../driver.js';
+import * as paths from '../paths.js';
+import { FilesystemRepositoryIndex } from './repository-index.js';
 import { FileAppender, FileRangeReader } from './streams.js';
+import { writeFileAtomically } from './atomic.js';
 
 /**
  * Temporary files live in this folder of the storage root: beside the registry tree and on the
@@ -64,9 +65,11 @@ function isErrno(error: unknown, code: string): boolean {
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
+  readonly repositoryIndex: FilesystemRepositoryIndex;
 
   constructor(options: FilesystemOptions) {
     this.root = options.rootdirectory;
+    this.repositoryIndex = new FilesystemRepositoryIndex(this.root, join(this.root, TEMP_FOLDER));
   }
 
   private full(path: string): string {
@@ -107,28 +110,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async putContent(path: string, content: Buffer | string): Promise<void> {
-    const file = this.full(path);
-    const temp = join(this.root, TEMP_FOLDER, randomUUID());
-    try {
-      try {
-        writeFileSync(temp, content);
-      } catch (error) {
-        if (!isErrno(error, 'ENOENT')) throw error;
-        mkdirSync(dirname(temp), { recursive: true }); // the first write, or the folder was removed
-        writeFileSync(temp, content);
-      }
-      // Most writes land in an existing folder: try the rename first, create folders on ENOENT.
-      try {
-        renameSync(temp, file);
-      } catch (error) {
-        if (!isErrno(error, 'ENOENT')) throw error;
-        mkdirSync(dirname(file), { recursive: true });
-        renameSync(temp, file);
-      }
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
-    }
+    writeFileAtomically(this.full(path), join(this.root, TEMP_FOLDER, randomUUID()), content);
+    this.noteWrite(path);
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
@@ -185,15 +168,16 @@ export class FilesystemDriver implements StorageDriver {
     const to = this.full(destination);
     try {
       renameSync(from, to);
-      return;
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
+      // Either the source is missing or the destination's folder is: create the folder only for
+      // a source that exists, so a failed move leaves nothing behind.
+      this.mappedSync(source, () => lstatSync(from));
+      mkdirSync(dirname(to), { recursive: true });
+      this.mappedSync(source, () => renameSync(from, to));
     }
-    // Either the source is missing or the destination's folder is: create the folder only for
-    // a source that exists, so a failed move leaves nothing behind.
-    this.mappedSync(source, () => lstatSync(from));
-    mkdirSync(dirname(to), { recursive: true });
-    this.mappedSync(source, () => renameSync(from, to));
+    this.noteDelete(source);
+    this.noteWrite(destination);
   }
 
   async delete(path: string): Promise<void> {
@@ -201,6 +185,7 @@ export class FilesystemDriver implements StorageDriver {
     if (!this.mappedSync(path, () => lstatSync(target, { throwIfNoEntry: false }))) throw new PathNotFoundError(path);
     // Asynchronous: a folder can be large (an upload's data, a whole repository).
     await rm(target, { recursive: true, force: true });
+    this.noteDelete(path);
   }
 
   async walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
@@ -223,6 +208,19 @@ export class FilesystemDriver implements StorageDriver {
         }
       }
     }
+  }
+
+  // The repository index follows the writes and deletes that can create or end a repository.
+
+  private noteWrite(path: string): void {
+    const where = paths.repositoryOfPath(path);
+    if (where?.kind === 'links') this.repositoryIndex.add(where.name);
+  }
+
+  private noteDelete(path: string): void {
+    const where = paths.repositoryOfPath(path);
+    if (where?.kind === 'links') this.repositoryIndex.reconcile(where.name);
+    else if (where?.kind === 'subtree') this.repositoryIndex.reconcileBelow(where.name);
   }
 
   async ping(): Promise<void> {

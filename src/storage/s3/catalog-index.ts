@@ -35,6 +35,8 @@ export interface IndexState {
 }
 
 export class S3RepositoryIndex implements RepositoryIndex {
+  /** Walking a bucket is what the index avoids; garbage collection reads it too (docs/s3.md). */
+  readonly complete = true;
   private building?: Promise<void>;
 
   constructor(
