@@ -96,7 +96,12 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
 /** Whether a server process has exited, and a stop that asks politely, then kills after 10 s. */
 export function watchExit(child: ChildProcess): { exited(): boolean; stop(): Promise<void> } {
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   return {
     exited: () => exited,
     async stop() {

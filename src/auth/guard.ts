@@ -18,7 +18,7 @@ import { basicChallenge, bearerChallenge, type BearerError } from './challenge.j
 import type { Identity } from './rules.js';
 import { formatScope, grants, REPOSITORY, type ResourceAccess } from './scope.js';
 import type { AuthSetup, BasicScheme, BearerScheme } from './settings.js';
-import { TokenError } from './token/verify.js';
+import { TokenError, type VerifiedToken } from './token/verify.js';
 
 /** Distribution's error detail: one entry per needed action. */
 function detail(needed: ResourceAccess[]): Array<{ Type: string; Name: string; Action: string }> {
@@ -58,7 +58,7 @@ export function createGuard(setup: AuthSetup, log: Logger) {
       });
     const token = bearerToken(request.headers.authorization);
     if (!token) throw refuse('authentication required');
-    let verified;
+    let verified: VerifiedToken;
     try {
       verified = await bearer.verifier.verify(token);
     } catch (error) {

@@ -150,7 +150,7 @@ export class AccessPolicy {
       for (const action of access.actions) {
         if (action === '*') {
           if (granted.includes('*')) actions.add('*');
-          else granted.forEach((each) => actions.add(each));
+          else for (const each of granted) actions.add(each);
         } else if (covers(granted, action)) {
           actions.add(action);
         }

@@ -95,6 +95,7 @@ export function reportError(error: unknown, json: boolean | undefined): number {
  */
 export async function runCommand(
   options: ConnectionOptions,
+  // biome-ignore lint/suspicious/noConfusingVoidType: bodies that return nothing (Promise<void>) must be accepted; undefined would refuse them
   body: (open: (host: string) => Registry) => Promise<number | void>,
 ): Promise<void> {
   const opened: Registry[] = [];

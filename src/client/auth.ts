@@ -6,7 +6,7 @@
  * request needs, cache it per scope until it expires, and try again once.
  */
 import { ClientError } from './errors.js';
-import type { Transport } from './transport.js';
+import type { Transport, TransportResponse } from './transport.js';
 
 export interface Credentials {
   username?: string;
@@ -27,9 +27,9 @@ export function parseChallenges(header: string): Challenge[] {
   const challenges: Challenge[] = [];
   const pattern = /\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*,?/gy;
   let current: Challenge | undefined;
-  let match: RegExpExecArray | null;
-  while (pattern.lastIndex < header.length && (match = pattern.exec(header)) !== null) {
-    if (match[0].length === 0) break;
+  while (pattern.lastIndex < header.length) {
+    const match = pattern.exec(header);
+    if (match === null || match[0].length === 0) break;
     const [, token, rawValue] = match;
     if (rawValue === undefined) {
       // A bare token starts a new challenge, unless it is a token68 (opaque credentials) of the current one.
@@ -146,7 +146,7 @@ export class Authenticator {
       throw new ClientError('auth', `${this.registry} named an invalid token realm "${realm}"`);
     }
     const headers: Record<string, string> = { Accept: 'application/json' };
-    let response;
+    let response: TransportResponse;
     if (credentials?.identityToken) {
       // OAuth2 refresh-token grant (Distribution's token spec, spec-auth-oauth.md).
       const form = new URLSearchParams({

@@ -114,7 +114,8 @@ function duplicateKeys(node: unknown, path: string[] = []): string[] {
       found.push(...duplicateKeys(pair.value, [...path, key]));
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, index) => found.push(...duplicateKeys(item as YamlNode, [...path, String(index)])));
+    for (const [index, item] of node.items.entries())
+      found.push(...duplicateKeys(item as YamlNode, [...path, String(index)]));
   }
   return found;
 }

@@ -121,7 +121,7 @@ export async function sendError(
   error: Error,
   request: FastifyRequest,
   reply: FastifyReply,
-): Promise<FastifyReply | void> {
+): Promise<FastifyReply | undefined> {
   const mapped = httpErrorOf(error);
   if (mapped.unexpected) request.log.error({ err: error }, 'unexpected error');
   else if (mapped.error.status >= 500) request.log.error({ err: error }, 'request failed');

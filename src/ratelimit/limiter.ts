@@ -70,23 +70,20 @@ class BudgetCounter {
 
   /** Counts one request; `refused` when it is over the limit. */
   async consume(key: string): Promise<Count> {
-    return this.run(key, (limiter) => limiter.consume(key));
+    return this.run((limiter) => limiter.consume(key));
   }
 
   /** Counts one event without ever refusing (failed logins are counted after the fact). */
   async penalty(key: string): Promise<Count> {
-    return this.run(key, (limiter) => limiter.penalty(key));
+    return this.run((limiter) => limiter.penalty(key));
   }
 
   /** Where the counter stands, without counting. */
   async peek(key: string): Promise<Count> {
-    return this.run(
-      key,
-      async (limiter) => (await limiter.get(key)) ?? new RateLimiterRes(this.budget.limit, 0, 0, false),
-    );
+    return this.run(async (limiter) => (await limiter.get(key)) ?? new RateLimiterRes(this.budget.limit, 0, 0, false));
   }
 
-  private async run(key: string, operation: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>): Promise<Count> {
+  private async run(operation: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>): Promise<Count> {
     if (this.redis) {
       try {
         const result = await settle(withTimeout(operation(this.redis), this.timeoutMs));

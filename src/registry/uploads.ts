@@ -260,10 +260,14 @@ class SizeCap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.exceeded) return callback();
+    if (this.exceeded) {
+      callback();
+      return;
+    }
     if (chunk.length > this.left) {
       this.exceeded = true;
-      return callback();
+      callback();
+      return;
     }
     this.left -= chunk.length;
     callback(null, chunk);

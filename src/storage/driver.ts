@@ -47,6 +47,7 @@ export function isRecyclingReader(stream: Readable): stream is RecyclingReader {
 }
 
 /** What `walk` callbacks return: `'skip'` stops descent into a folder. */
+// biome-ignore lint/suspicious/noConfusingVoidType: visitors that return nothing must be accepted; undefined would refuse them
 export type WalkDecision = void | 'skip';
 
 export interface StorageDriver {

@@ -15,7 +15,9 @@ const EXAMPLE = join(REPO_ROOT, 'test', 'config', 'fixtures', 'distribution-exam
 const HOUR = 3_600_000;
 
 const folders: string[] = [];
-after(() => folders.forEach((folder) => rmSync(folder, { recursive: true, force: true })));
+after(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
 
 function writeConfig(text: string): string {
   const folder = tempDir('berth-config-');

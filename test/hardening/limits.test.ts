@@ -309,7 +309,9 @@ describe('request timeout', () => {
     // A trickle: never idle, but never done.
     let sent = 0;
     const trickle = setInterval(() => {
-      if (sent < 500 && !raw.socket.destroyed) raw.socket.write(blob.content.subarray(sent, (sent += 50)));
+      if (sent >= 500 || raw.socket.destroyed) return;
+      raw.socket.write(blob.content.subarray(sent, sent + 50));
+      sent += 50;
     }, 100);
     try {
       await raw.closed;

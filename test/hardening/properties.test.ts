@@ -197,7 +197,7 @@ describe('hostile input (property-based)', () => {
   it('Range on blob GETs: 200, 206 with the exact bytes, or 416', async () => {
     const number = fc.oneof(
       fc.nat({ max: 5000 }),
-      fc.constantFrom(0, 4095, 4096, 4097, 2 ** 53, 99999999999999999999),
+      fc.constantFrom(0, 4095, 4096, 4097, 2 ** 53, 1e20),
       fc.integer({ min: -10, max: -1 }),
     );
     const range = fc.oneof(
@@ -224,7 +224,7 @@ describe('hostile input (property-based)', () => {
   });
 
   it('Content-Range on chunks: accepted only where the upload stands; the upload stays consistent', async () => {
-    const number = fc.oneof(fc.nat({ max: 64 }), fc.constantFrom(2 ** 53, 99999999999999999999, -1));
+    const number = fc.oneof(fc.nat({ max: 64 }), fc.constantFrom(2 ** 53, 1e20, -1));
     const contentRange = fc.oneof(
       fc.tuple(number, number).map(([start, end]) => `${start}-${end}`),
       fc.tuple(number, number).map(([start, end]) => `bytes ${start}-${end}/*`),
@@ -262,7 +262,7 @@ describe('hostile input (property-based)', () => {
     const value = fc.oneof(
       pathText.map(encodeURIComponent),
       fc.string({ maxLength: 30 }).map(encodeURIComponent),
-      fc.constantFrom('-1', '0', '1', '99999999999999999999', '1e3', '0x10', ''),
+      fc.constantFrom('-1', '0', '1', '1e20', '1e3', '0x10', ''),
     );
     const key = fc.constantFrom(
       'n',

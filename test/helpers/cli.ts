@@ -106,8 +106,12 @@ export async function berthInProcess(
     else process.env[key] = value;
   }
   // The test runner reports through process.stdout: the commands' sinks are swapped, not it.
-  io.out = (chunk) => void (stdout += text(chunk));
-  io.err = (chunk) => void (stderr += text(chunk));
+  io.out = (chunk) => {
+    stdout += text(chunk);
+  };
+  io.err = (chunk) => {
+    stderr += text(chunk);
+  };
   process.exitCode = undefined;
   let code: number;
   try {

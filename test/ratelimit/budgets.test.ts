@@ -77,7 +77,7 @@ describe('the requests budget', () => {
       replies.map((reply) => reply.status),
       [404, 400, 404],
     );
-    replies.forEach((reply, index) => assertBudget(reply, 3, 2 - index, 2));
+    for (const [index, reply] of replies.entries()) assertBudget(reply, 3, 2 - index, 2);
     // A refused upload body is read to its end, so the client sees the answer.
     const refused = await api('PATCH', '/v2/a/blobs/uploads/3f0c0e3a-8a0b-4c39-9d55-6f4f2c1f0a11', {
       body: Buffer.alloc(200_000),

@@ -57,7 +57,7 @@ describe('S3 part-size plan (no server)', () => {
       for (const source of sources) {
         const own = parts.filter((part) => part.key === source.key);
         assert.equal(own[0]!.start, 0);
-        own.forEach((part, index) => index > 0 && assert.equal(part.start, own[index - 1]!.end + 1));
+        for (let index = 1; index < own.length; index++) assert.equal(own[index]!.start, own[index - 1]!.end + 1);
         assert.equal(own[own.length - 1]!.end, source.size - 1);
       }
     }

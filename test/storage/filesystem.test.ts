@@ -14,7 +14,9 @@ function freshRoot(): string {
   roots.push(root);
   return root;
 }
-after(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+after(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
 
 runDriverContract('filesystem', () => new FilesystemDriver({ rootdirectory: freshRoot() }));
 

@@ -5,7 +5,7 @@
  * registry are mounted, manifests are copied byte for byte (same digests on both sides).
  */
 import type { Command } from 'commander';
-import { copyImage } from '../../client/copy.js';
+import { type CopyResult, copyImage } from '../../client/copy.js';
 import { LayoutEndpoint, RegistryEndpoint, type ImageEndpoint } from '../../client/endpoints.js';
 import { ClientError } from '../../client/errors.js';
 import { OciLayout } from '../../client/oci-layout.js';
@@ -106,7 +106,7 @@ export function registerCp(program: Command): void {
       // No destination tag: keep the source's tag; a source named by digest only is pushed by digest.
       const tag = destination.tag ?? source.tag;
       const progress = progressReporter(options.progress !== false && !options.json && process.stderr.isTTY === true);
-      let result;
+      let result: CopyResult;
       try {
         result = await copyImage(from, source.digest ?? source.tag, to, tag, {
           concurrency,

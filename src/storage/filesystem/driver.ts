@@ -80,16 +80,6 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /** Runs a filesystem call, turning ENOENT/ENOTDIR into the driver's typed error. */
-  private async mapped<T>(path: string, operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) throw new PathNotFoundError(path);
-      throw error;
-    }
-  }
-
-  /** `mapped` for synchronous calls. */
   private mappedSync<T>(path: string, operation: () => T): T {
     try {
       return operation();

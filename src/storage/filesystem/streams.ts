@@ -112,8 +112,14 @@ export class FileAppender extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.failure) return callback(this.failure);
-    if (!this.writing && this.pendingBytes === 0) return callback();
+    if (this.failure) {
+      callback(this.failure);
+      return;
+    }
+    if (!this.writing && this.pendingBytes === 0) {
+      callback();
+      return;
+    }
     this.finishing = callback;
     if (!this.writing) this.startWrite();
   }
@@ -124,7 +130,10 @@ export class FileAppender extends Writable {
   }
 
   private accept(callback: (error?: Error | null) => void): void {
-    if (this.failure) return callback(this.failure);
+    if (this.failure) {
+      callback(this.failure);
+      return;
+    }
     this.kick();
     if (this.pendingBytes >= this.batch) this.held = callback;
     else callback();
@@ -133,7 +142,10 @@ export class FileAppender extends Writable {
   /** Starts a write now when a batch has gathered; otherwise at the end of this turn. */
   private kick(): void {
     if (this.writing || this.pendingBytes === 0) return;
-    if (this.pendingBytes >= this.batch) return this.startWrite();
+    if (this.pendingBytes >= this.batch) {
+      this.startWrite();
+      return;
+    }
     this.scheduled ??= setImmediate(() => {
       this.scheduled = undefined;
       if (!this.writing && !this.destroyed && this.pendingBytes > 0) this.startWrite();
@@ -178,7 +190,10 @@ export class FileAppender extends Writable {
   }
 
   private afterWrite(): void {
-    if (this.closing) return this.closing();
+    if (this.closing) {
+      this.closing();
+      return;
+    }
     if (this.failure) {
       this.release(this.failure);
       return;

@@ -7,7 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidOffsetError, PathNotFoundError, type ByteRange } from '../driver.js';
 import { isInvalidRange, isMissing } from './keys.js';
-import type { Objects } from './objects.js';
+import type { ObjectHead, Objects } from './objects.js';
 import { isManifestMetadata, parseManifest, type Piece } from './pieces.js';
 
 /** A range the driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
@@ -48,7 +48,7 @@ function piecesStream(objects: Objects, pieces: readonly Piece[], start: number,
 
 export async function openReader(objects: Objects, path: string, key: string, range?: ByteRange): Promise<Readable> {
   if (range && !isValidRange(range)) throw new InvalidOffsetError(path, range.start);
-  let opened;
+  let opened: { body: Readable; head: ObjectHead };
   try {
     opened = await objects.get(key, rangeHeader(range));
   } catch (error) {

@@ -22,7 +22,7 @@ import type { FileWriter } from '../driver.js';
 import { S3_LIMITS } from './client.js';
 import type { ServerSideCopy } from './copy.js';
 import { isMissing, PIECES_SUFFIX } from './keys.js';
-import type { Objects } from './objects.js';
+import type { ObjectHead, Objects } from './objects.js';
 import {
   emptyManifest,
   isManifestMetadata,
@@ -43,7 +43,7 @@ interface Opened {
 
 /** Reads what `key` holds now: a piece manifest, a plain object (as one piece), or nothing. */
 async function readState(objects: Objects, key: string): Promise<Opened> {
-  let head;
+  let head: ObjectHead;
   try {
     head = await objects.head(key);
   } catch (error) {
@@ -244,7 +244,10 @@ class AppendWriter extends Writable implements FileWriter {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (!error) return callback(null);
+    if (!error) {
+      callback(null);
+      return;
+    }
     // The session failed: its pieces are not in any manifest, so they go.
     this.pending
       .catch(() => undefined)

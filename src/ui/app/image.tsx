@@ -408,6 +408,7 @@ export function Image({ session, name, reference }: { session: Session; name: st
           <Referrers session={session} name={name} digest={loaded.digest} />
           <section aria-labelledby="raw-title">
             <h2 id="raw-title">Manifest</h2>
+            {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be reachable by keyboard to be scrolled (axe: scrollable-region-focusable) */}
             <pre class="raw" tabIndex={0}>
               {JSON.stringify(manifest, null, 2)}
             </pre>

@@ -6,7 +6,7 @@
  *   #/r/<name>/m/<reference>   one manifest          #/storage             bytes stored, GC
  *   #/sign-in                  sign in
  */
-import { render } from 'preact';
+import { render, type VNode } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { loadSession, signedInUser, signOut, type Session } from './api';
 import { ErrorLine, Loading } from './components';
@@ -65,7 +65,7 @@ function App() {
     document.getElementById('main')?.focus({ preventScroll: true });
   }, [view, session]);
 
-  let content;
+  let content: VNode;
   if (error) content = <ErrorLine error={error} />;
   else if (!session) content = <Loading />;
   else if (view.kind === 'repository')
@@ -81,7 +81,15 @@ function App() {
     );
   else if (view.kind === 'storage') content = <Storage key={user} session={session} />;
   else if (view.kind === 'sign-in')
-    content = <SignIn session={session} onSignedIn={(name) => (setUser(name), (location.hash = '#/'))} />;
+    content = (
+      <SignIn
+        session={session}
+        onSignedIn={(name) => {
+          setUser(name);
+          location.hash = '#/';
+        }}
+      />
+    );
   else content = <Repositories key={user} session={session} />;
 
   return (
@@ -104,7 +112,14 @@ function App() {
                 <span class="user">
                   Signed in as <strong>{user}</strong>
                 </span>
-                <button type="button" onClick={() => (signOut(), setUser(undefined), (location.hash = '#/'))}>
+                <button
+                  type="button"
+                  onClick={() => {
+                    signOut();
+                    setUser(undefined);
+                    location.hash = '#/';
+                  }}
+                >
                   Sign out
                 </button>
               </>

@@ -75,13 +75,19 @@ export function Repository({ session, name }: { session: Session; name: string }
           id="tag-filter"
           type="search"
           value={filter}
-          onInput={(event) => (setFilter((event.target as HTMLInputElement).value), setOffset(0))}
+          onInput={(event) => {
+            setFilter((event.target as HTMLInputElement).value);
+            setOffset(0);
+          }}
         />
         <label for="tag-sort">Sort by</label>
         <select
           id="tag-sort"
           value={sort}
-          onChange={(event) => (setSort((event.target as HTMLSelectElement).value), setOffset(0))}
+          onChange={(event) => {
+            setSort((event.target as HTMLSelectElement).value);
+            setOffset(0);
+          }}
         >
           <option value="natural">version (natural order)</option>
           <option value="pushed">push date, newest first</option>
