@@ -5,6 +5,7 @@ import * as paths from '../storage/paths.js';
 import { deleteIfPresent, listIfPresent, readLink, writeLink } from './links.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Locker } from '../shared/lock.js';
+import { mapLimit } from './gc/scan.js';
 
 /** Repositories whose tag listing is kept in memory (least recently used go first). */
 const LISTING_CACHE_ENTRIES = 1000;
@@ -15,6 +16,8 @@ const LISTING_CACHE_ENTRIES = 1000;
  * later time for certain.
  */
 const SETTLED_MS = 3000;
+/** Current links read at once when a listing is checked for tags that do not resolve. */
+const RESOLVE_PARALLEL = 16;
 
 /**
  * Writes to one tag (pointing it, removing it) run one at a time within this process: a manifest
@@ -29,7 +32,7 @@ export class TagStore {
    * created or deleted as a folder inside it, which changes that time, whichever process (or
    * registry) does it; resolving a tag never uses this cache.
    */
-  private readonly listings = new Map<string, { modified: number; tags: string[] }>();
+  private readonly listings = new Map<string, Listing>();
 
   constructor(
     private readonly driver: StorageDriver,
@@ -70,10 +73,14 @@ export class TagStore {
     return removed;
   }
 
-  /** Every tag of the repository, in byte order (as Go's sort.Strings orders them). Do not modify. */
+  /**
+   * Every tag of the repository that resolves, in byte order (as Go's sort.Strings orders them).
+   * A tag folder without a current link (a crash between the tag's two link writes) is left out:
+   * it would answer 404. Do not modify.
+   */
   async list(name: string): Promise<string[]> {
     // Folder modification times mean something on a filesystem only (not on object storage).
-    if (this.driver.name !== 'filesystem') return this.read(name);
+    if (this.driver.name !== 'filesystem') return (await this.read(name)).tags;
     let modified: number;
     try {
       modified = (await this.driver.stat(paths.tagsRoot(name))).modTime.getTime();
@@ -83,20 +90,49 @@ export class TagStore {
       return [];
     }
     const cached = this.listings.get(name);
-    if (cached?.modified === modified) return cached.tags;
+    if (cached?.modified === modified) return this.recheck(name, cached);
     const readAt = Date.now();
-    const tags = await this.read(name);
+    const listing = await this.read(name);
     if (readAt - modified > SETTLED_MS) {
       this.listings.delete(name);
-      this.listings.set(name, { modified, tags });
+      this.listings.set(name, { modified, ...listing });
       if (this.listings.size > LISTING_CACHE_ENTRIES) this.listings.delete(this.listings.keys().next().value!);
     }
-    return tags;
+    return listing.tags;
   }
 
-  private async read(name: string): Promise<string[]> {
-    const tags = await listIfPresent(this.driver, paths.tagsRoot(name));
-    return tags.sort(compareBytes);
+  /** A tag's current link written since the listing was read does not touch the tags folder. */
+  private async recheck(name: string, cached: Listing): Promise<string[]> {
+    if (cached.phantoms.length === 0) return cached.tags;
+    const resolved = await this.resolving(name, cached.phantoms);
+    if (resolved.length === 0) return cached.tags;
+    cached.tags = [...cached.tags, ...resolved].sort(compareBytes);
+    cached.phantoms = cached.phantoms.filter((tag) => !resolved.includes(tag));
+    return cached.tags;
+  }
+
+  private async read(name: string): Promise<{ tags: string[]; phantoms: string[] }> {
+    const names = (await listIfPresent(this.driver, paths.tagsRoot(name))).sort(compareBytes);
+    const tags = await this.resolving(name, names);
+    const resolves = new Set(tags);
+    return { tags, phantoms: names.filter((tag) => !resolves.has(tag)) };
+  }
+
+  /** Those of `tags` (in their order) whose current link names a digest. */
+  private async resolving(name: string, tags: string[]): Promise<string[]> {
+    const digests = await mapLimit(tags, RESOLVE_PARALLEL, (tag) => this.resolve(name, tag));
+    return tags.filter((_, index) => digests[index] !== undefined);
+  }
+
+  /**
+   * Removes a tag left half-written by a crash (a folder with history but no current link),
+   * unless its current link was written meanwhile; true when it was removed.
+   */
+  removePhantom(name: string, tag: string): Promise<boolean> {
+    return this.lock.run(lockKey(name, tag), async () => {
+      if (await this.resolve(name, tag)) return false;
+      return this.remove(name, tag);
+    });
   }
 
   /** When the tag was last pushed: the time of its current link; undefined when there is no such tag. */
@@ -115,6 +151,14 @@ export class TagStore {
     const current = await Promise.all(tags.map((tag) => this.resolve(name, tag)));
     return tags.filter((_, index) => current[index]?.value === digest.value);
   }
+}
+
+interface Listing {
+  modified: number;
+  /** The tags that resolve. */
+  tags: string[];
+  /** Tag folders without a current link when read. */
+  phantoms: string[];
 }
 
 function lockKey(name: string, tag: string): string {

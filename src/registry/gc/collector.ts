@@ -14,6 +14,7 @@ import type { Registry } from '../registry.js';
 import { ManifestGraph } from './graph.js';
 import { StorageLease } from './lock.js';
 import { mark } from './mark.js';
+import { removePhantomTags } from './phantom-tags.js';
 import { endRun, removeLeftovers, startRun, TOMBSTONE_LEASE_MS, type Leftovers } from './protocol.js';
 import { sweep, type SweepResult } from './sweep.js';
 
@@ -56,6 +57,8 @@ export interface GcReport {
   /** `name@digest` of revisions whose manifest bytes are missing (left as they are). */
   missingManifests: string[];
   leftoversRemoved: Leftovers;
+  /** Tag folders without a current link (left by a crash) that were removed. */
+  phantomTagsRemoved: number;
   stoppedEarly?: string;
 }
 
@@ -142,6 +145,11 @@ export class GarbageCollector {
         );
       }
 
+      const phantomTagsRemoved = dryRun
+        ? 0
+        : await removePhantomTags(driver, this.registry.tags, marked.scans.values(), start.getTime());
+      if (phantomTagsRemoved > 0) emit(`removed ${phantomTagsRemoved} half-written tags (no current link)`);
+
       let swept: SweepResult = {
         keptByRescan: 0,
         blobsDeleted: 0,
@@ -188,6 +196,7 @@ export class GarbageCollector {
         ...swept,
         missingManifests: marked.missing,
         leftoversRemoved,
+        phantomTagsRemoved,
       };
       this.logger?.info({ gc: report }, dryRun ? 'garbage collection dry run finished' : 'garbage collection finished');
       return report;

@@ -45,7 +45,7 @@ export interface MarkResult {
 }
 
 export function emptyScan(name: string): RepositoryScan {
-  return { name, revisions: new Map(), tags: new Map(), layers: new Map(), referrers: new Map() };
+  return { name, revisions: new Map(), tags: new Map(), layers: new Map(), referrers: new Map(), phantomTags: [] };
 }
 
 /** Manifests that are kept in one repository before any walk. */

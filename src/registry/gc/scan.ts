@@ -22,6 +22,8 @@ export interface RepositoryScan {
   layers: LinkTimes;
   /** `_referrers/<subject>/…/link`: referrer digests by subject digest. */
   referrers: Map<string, LinkTimes>;
+  /** Tag folders without a current link (a crash between a tag's two link writes). */
+  phantomTags: string[];
 }
 
 /** How many storage calls one scan keeps in flight. */
@@ -67,25 +69,30 @@ export async function scanDigestLinks(driver: StorageDriver, folder: string): Pr
 }
 
 export async function scanRepository(driver: StorageDriver, name: string): Promise<RepositoryScan> {
-  const [revisions, layers, tags, referrers] = await Promise.all([
+  const [revisions, layers, { tags, phantomTags }, referrers] = await Promise.all([
     scanDigestLinks(driver, paths.revisionsRoot(name)),
     scanDigestLinks(driver, paths.layersRoot(name)),
     scanTags(driver, name),
     scanReferrers(driver, name),
   ]);
-  return { name, revisions, tags, layers, referrers };
+  return { name, revisions, tags, layers, referrers, phantomTags };
 }
 
-async function scanTags(driver: StorageDriver, name: string): Promise<RepositoryScan['tags']> {
+async function scanTags(
+  driver: StorageDriver,
+  name: string,
+): Promise<{ tags: RepositoryScan['tags']; phantomTags: string[] }> {
   const tags: RepositoryScan['tags'] = new Map();
+  const phantomTags: string[] = [];
   const names = (await listIfPresent(driver, paths.tagsRoot(name))).filter(isValidTag);
   await mapLimit(names, PARALLEL, async (tag) => {
     const link = paths.tagCurrentLink(name, tag);
     const mtime = await modTime(driver, link);
     const digest = mtime === undefined ? undefined : await readLink(driver, link);
     if (mtime !== undefined && digest) tags.set(tag, { digest: digest.value, mtime });
+    else phantomTags.push(tag);
   });
-  return tags;
+  return { tags, phantomTags };
 }
 
 async function scanReferrers(driver: StorageDriver, name: string): Promise<RepositoryScan['referrers']> {
