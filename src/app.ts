@@ -42,6 +42,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   const registry = new Registry(createDriver(config.storage), {
     lock: redis ? new RedisLocker(redis) : undefined,
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
+    accountingRescanMs: config.berth.accounting.rescan,
   });
   const gc = new OnlineGc(registry, gcSettings(config), log);
   const app = buildServer({ config, registry, logger: log, gc, redis });
@@ -55,6 +56,10 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   // at the admin endpoint still goes ahead.
   const startJobs = () => {
     purger?.start();
+    // Storage accounting reads the registry once, in the background, so the first answer is quick.
+    registry.accounting
+      .current()
+      .catch((error: unknown) => log.warn({ err: error }, 'storage accounting: read failed'));
     if (!config.storage.maintenance.readonly?.enabled) gc.start();
   };
   return {

@@ -8,7 +8,7 @@
  * allowed. Registry-wide rights (`catalog`, `admin`) are granted by any matching rule that names
  * them. See docs/auth.md.
  */
-import { compilePattern, PatternError, type RepositoryPattern } from './pattern.js';
+import { compilePattern, PatternError, type RepositoryPattern } from '../api/pattern.js';
 import { covers, REGISTRY, REPOSITORY, type ResourceAccess } from './scope.js';
 
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete'] as const;

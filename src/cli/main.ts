@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerServe } from './commands/serve.js';
 import { registerGarbageCollect } from './commands/garbage-collect.js';
+import { registerDu } from './commands/du.js';
 import { CLIENT_COMMANDS } from './client-commands.js';
 import { registerHtpasswd } from './commands/htpasswd.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerGarbageCollect(program);
+  registerDu(program);
   // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
   for (const register of CLIENT_COMMANDS) register(program);
   registerHtpasswd(program);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
+import { policyKeys } from './policies.js';
 
 /** Distribution's YAML is loosely typed: `addr: 5000` and `enabled: "true"` both occur. */
 const text = z.union([z.string(), z.number()]).transform(String);
@@ -416,6 +417,7 @@ const berth = z.strictObject({
   ratelimit: berthRateLimit.optional(),
   limits: berthLimits.prefault({}),
   ui: berthUi.prefault({}),
+  ...policyKeys, // retention, immutabletags, quotas, pulls, accounting (docs/policies.md)
 });
 
 /**

@@ -77,7 +77,7 @@ function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyReque
 }
 
 export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth }: DispatchDeps) {
-  const admin = adminEndpoints(gc);
+  const admin = adminEndpoints(gc, registry);
   const health = healthEndpoint(driver, redis);
   const token: Endpoint | undefined = tokens ? tokenEndpoint(tokens) : undefined;
   const ui = uiEndpoint({ prefix: settings.prefix });

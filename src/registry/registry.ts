@@ -14,7 +14,7 @@ import { parseManifest, type Manifest } from './manifests/parse.js';
 import { ManifestStore, type StoredManifest } from './manifests/store.js';
 import { ImageSummaries } from './image-summary.js';
 import { ReferrerStore } from './referrers.js';
-import { StorageStatsCache } from './storage-stats.js';
+import { StorageAccounting } from './policies/accounting.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadLimits } from './uploads.js';
 
@@ -29,13 +29,13 @@ export class Registry {
   readonly catalog: Catalog;
   /** Sizes, platforms and dates of manifests, for people browsing (the web UI). */
   readonly summaries: ImageSummaries;
-  /** Bytes stored, deduplicated. */
-  readonly storageStats: StorageStatsCache;
+  /** Bytes each repository and namespace uses, shared layers counted once (docs/policies.md). */
+  readonly accounting: StorageAccounting;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(
     readonly driver: StorageDriver,
-    options: { lock?: Locker; uploads?: UploadLimits } = {},
+    options: { lock?: Locker; uploads?: UploadLimits; accountingRescanMs?: number } = {},
   ) {
     this.guard = new ReferenceGuard(driver);
     this.catalog = new Catalog(driver);
@@ -47,7 +47,7 @@ export class Registry {
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
     this.summaries = new ImageSummaries(this.manifests, this.blobs);
-    this.storageStats = new StorageStatsCache(driver, this.catalog);
+    this.accounting = new StorageAccounting(driver, this.catalog, { rescanMs: options.accountingRescanMs });
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */
@@ -110,6 +110,7 @@ export class Registry {
       },
       children,
     );
+    this.accounting.touch(name);
     return manifest;
   }
 
@@ -127,6 +128,13 @@ export class Registry {
     });
   }
 
+  /** Removes a tag (not the manifest it names); false when there was no such tag. */
+  async deleteTag(name: string, tag: string): Promise<boolean> {
+    const removed = await this.tags.untag(name, tag);
+    this.accounting.touch(name);
+    return removed;
+  }
+
   /** Deletes a manifest revision and every tag that points at it. */
   async deleteManifest(name: string, digest: Digest): Promise<void> {
     const stored = await this.manifests.get(name, digest);
@@ -134,6 +142,7 @@ export class Registry {
     // Only tags that still name this manifest: one moved elsewhere meanwhile stays.
     for (const tag of await this.tags.tagsFor(name, digest)) await this.tags.untagIf(name, tag, digest);
     await this.manifests.delete(name, digest);
+    this.accounting.touch(name);
     try {
       const subject = parseManifest(stored.bytes, stored.mediaType, digest.algorithm).subject;
       if (subject) await this.referrers.remove(name, subject.digest, digest);

@@ -1,55 +1,23 @@
 /**
- * Bytes stored: the blobs in storage, each counted once however many repositories link it (the
- * deduplicated total), and the number of repositories. Found by a walk of `blobs/`, which is slow
- * on a large registry, so one walk serves every caller for a minute and only one runs at a time.
+ * Bytes stored, for the web UI's storage page: the registry totals of storage accounting
+ * (policies/accounting.ts), the same figures as `berth du`, the admin endpoint and the metrics.
+ * Each blob is counted once however many repositories use it.
  */
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
-import * as paths from '../storage/paths.js';
-import type { Catalog } from './catalog.js';
+import type { StorageAccounting } from './policies/accounting.js';
 
 export interface StorageStats {
-  /** Distinct blobs (layers, configs and manifests). */
+  /** Distinct blobs (layers, configs and manifests) the repositories' manifests need. */
   blobs: number;
   /** Their bytes: what the registry holds on storage, deduplicated. */
   bytes: number;
   repositories: number;
-  /** When the walk that found these figures finished (ISO time). */
+  namespaces: number;
+  tags: number;
+  /** When the figures were read (ISO time). */
   computedAt: string;
 }
 
-const MAX_AGE_MS = 60_000;
-
-export class StorageStatsCache {
-  private last: { stats: StorageStats; at: number } | undefined;
-  private running: Promise<StorageStats> | undefined;
-
-  constructor(
-    private readonly driver: StorageDriver,
-    private readonly catalog: Catalog,
-  ) {}
-
-  async stats(): Promise<StorageStats> {
-    if (this.last && Date.now() - this.last.at < MAX_AGE_MS) return this.last.stats;
-    this.running ??= this.compute().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private async compute(): Promise<StorageStats> {
-    let blobs = 0;
-    let bytes = 0;
-    try {
-      await this.driver.walk(paths.BLOBS_ROOT, (info) => {
-        if (info.isDir || !info.path.endsWith('/data')) return;
-        blobs += 1;
-        bytes += info.size;
-      });
-    } catch (error) {
-      // A registry that has never stored a blob has no blobs folder.
-      if (!isNotFound(error)) throw error;
-    }
-    const repositories = (await this.catalog.listing()).length;
-    const stats = { blobs, bytes, repositories, computedAt: new Date().toISOString() };
-    this.last = { stats, at: Date.now() };
-    return stats;
-  }
+export async function storageStats(accounting: StorageAccounting): Promise<StorageStats> {
+  const { blobs, bytes, repositories, namespaces, tags } = await accounting.totals();
+  return { blobs, bytes, repositories, namespaces, tags, computedAt: new Date().toISOString() };
 }

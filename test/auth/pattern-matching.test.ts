@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import fc from 'fast-check';
-import { compilePattern } from '../../src/auth/pattern.js';
+import { compilePattern } from '../../src/api/pattern.js';
 import { RuleError, AccessPolicy } from '../../src/auth/rules.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { client, type Api } from '../helpers/http.js';

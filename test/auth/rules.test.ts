@@ -9,7 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import { requirementFor } from '../../src/auth/access.js';
 import { RouteTable } from '../../src/request/routes.js';
 import { parseRequestTarget } from '../../src/request/target.js';
-import { compilePattern } from '../../src/auth/pattern.js';
+import { compilePattern } from '../../src/api/pattern.js';
 import { AccessPolicy, DEFAULT_RULES, RuleError } from '../../src/auth/rules.js';
 import { formatScope, grants, parseScope, parseScopes } from '../../src/auth/scope.js';
 import { libtrustKeyId } from '../../src/auth/token/keys.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
-import { compilePattern } from '../../src/auth/pattern.js';
+import { compilePattern } from '../../src/api/pattern.js';
 import { HtpasswdUsers } from '../../src/auth/htpasswd/users.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { client, type Api } from '../helpers/http.js';

@@ -5,7 +5,7 @@
  * with the wrong `htpasswd` option stops start-up instead of silently locking users out.
  */
 import { readFileSync } from 'node:fs';
-import { userNameProblem, USER_NAME_RULE } from '../user-name.js';
+import { userNameProblem, USER_NAME_RULE } from '../../api/user-name.js';
 
 /** bcrypt in its modular-crypt form: `$2a$`, `$2b$` or `$2y$`, cost, then 53 characters. */
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;

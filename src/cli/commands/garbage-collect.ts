@@ -8,15 +8,11 @@
  * younger than the grace period (`berth.gc.graceperiod`, or `--grace-period`) are kept.
  * `--dry-run` changes nothing on storage.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { destination, pino } from 'pino';
 import { parseDuration } from '../../config/duration.js';
-import { ConfigError, loadConfig } from '../../config/load.js';
+import { ConfigError } from '../../config/load.js';
 import { GarbageCollector } from '../../registry/gc/collector.js';
-import { Registry } from '../../registry/registry.js';
-import { createDriver } from '../../storage/factory.js';
+import { openStorage, stderrLogger } from '../offline.js';
 
 export interface GarbageCollectOptions {
   dryRun?: boolean;
@@ -27,8 +23,7 @@ export interface GarbageCollectOptions {
 }
 
 export async function garbageCollect(configPath: string | undefined, options: GarbageCollectOptions): Promise<void> {
-  const { config, warnings } = loadConfig(configPath);
-  for (const warning of warnings) process.stderr.write(`berth: ${warning}\n`);
+  const { config, registry } = openStorage(configPath);
   let gracePeriodMs = config.berth.gc.graceperiod;
   if (options.gracePeriod !== undefined) {
     const parsed = parseDuration(options.gracePeriod);
@@ -36,18 +31,7 @@ export async function garbageCollect(configPath: string | undefined, options: Ga
       throw new ConfigError(`--grace-period "${options.gracePeriod}" is not a duration (for example 24h, 10m, 0s)`);
     gracePeriodMs = parsed;
   }
-  const root = config.storage.filesystem ? resolve(config.storage.filesystem.rootdirectory) : undefined;
-  if (root) {
-    // Checked here rather than created: a dry run must not change the disk.
-    if (!existsSync(root)) throw new Error(`storage: ${root} does not exist`);
-    config.storage.filesystem!.rootdirectory = root;
-  }
-  const registry = new Registry(createDriver(config.storage));
-  // Figures go to the log (stderr, JSON lines); the listing goes to stdout.
-  const logger = pino(
-    { level: options.quiet ? 'warn' : config.log.level, base: { service: 'berth' } },
-    destination({ dest: 2, sync: true }),
-  );
+  const logger = stderrLogger(config, options.quiet);
   const quietOutput = options.quiet || options.json;
   const emit = quietOutput ? () => undefined : (line: string) => void process.stdout.write(`${line}\n`);
   const report = await new GarbageCollector(registry, logger).collect({

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import type { Command } from 'commander';
 import { parseHtpasswd, serializeHtpasswd, type HtpasswdLine } from '../../auth/htpasswd/file.js';
-import { userNameProblem, USER_NAME_RULE } from '../../auth/user-name.js';
+import { userNameProblem, USER_NAME_RULE } from '../../api/user-name.js';
 
 export class HtpasswdCommandError extends Error {}
 

@@ -7,11 +7,16 @@
  *                           Query: dryrun=true, deleteuntagged=true|false (default: the
  *                           configuration), wait=false (answer 202 at once; GET shows progress).
  *   GET  /_berth/admin/gc   the state: running or not, settings, the last run's report.
+ *   GET  /_berth/admin/usage?repositories=<pattern>
+ *                           storage accounting: bytes per repository and namespace, and the
+ *                           registry total (docs/policies.md), from the incremental index.
  */
 import type { FastifyReply } from 'fastify';
 import { RegistryError } from '../../api/errors.js';
 import { GcBusyError } from '../../registry/gc/lock.js';
 import type { OnlineGc } from '../../registry/gc/scheduler.js';
+import type { Registry } from '../../registry/registry.js';
+import { repositoryFilter } from '../../registry/policies/patterns.js';
 import type { Endpoint } from '../endpoint.js';
 
 function booleanParam(query: URLSearchParams, name: string): boolean | undefined {
@@ -32,8 +37,20 @@ function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyRe
 }
 
 /** The endpoints of the administrative tree, by the path below `/_berth/admin/`. */
-export function adminEndpoints(gc: OnlineGc | undefined): Record<string, Endpoint> {
-  if (!gc) return {};
+export function adminEndpoints(gc: OnlineGc | undefined, registry: Registry): Record<string, Endpoint> {
+  const usage: Endpoint = {
+    GET: async (request, reply) => {
+      const pattern = request.berth.target.query.get('repositories') ?? undefined;
+      let include: ((name: string) => boolean) | undefined;
+      try {
+        include = repositoryFilter(pattern);
+      } catch (error) {
+        throw new RegistryError('UNSUPPORTED', (error as Error).message, { repositories: pattern }, { status: 400 });
+      }
+      return sendJson(reply, 200, await registry.accounting.report(include));
+    },
+  };
+  if (!gc) return { usage };
   const gcEndpoint: Endpoint = {
     POST: async (request, reply) => {
       const { query } = request.berth.target;
@@ -53,5 +70,5 @@ export function adminEndpoints(gc: OnlineGc | undefined): Record<string, Endpoin
     },
     GET: async (_request, reply) => sendJson(reply, 200, gc.status()),
   };
-  return { gc: gcEndpoint };
+  return { gc: gcEndpoint, usage };
 }

@@ -80,7 +80,7 @@ export const manifestRoutes: MethodHandlers = {
     const ref = reference(context);
     if (isDigestReference(ref)) {
       await registry.deleteManifest(name, digestParam(ref));
-    } else if (!(await registry.tags.untag(name, ref))) {
+    } else if (!(await registry.deleteTag(name, ref))) {
       throw errors.manifestUnknown(ref);
     }
     reply.code(202).header('Content-Length', 0).send();

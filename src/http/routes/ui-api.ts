@@ -7,7 +7,7 @@
  *   GET /_berth/api/repositories?q=&prefix=&offset=&n=  {repositories, total, offset}
  *   GET /_berth/api/repositories/<name>/tags?q=&sort=name|natural|pushed&offset=&n=
  *                                                   {name, actions, total, offset, tags: [{tag, digest, …}]}
- *   GET /_berth/api/storage                         {blobs, bytes, repositories, computedAt}
+ *   GET /_berth/api/storage                         {blobs, bytes, repositories, namespaces, tags, computedAt}
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors, RegistryError } from '../../api/errors.js';
@@ -17,6 +17,7 @@ import type { AuthSetup } from '../../auth/settings.js';
 import { REPOSITORY_ACTIONS } from '../../auth/rules.js';
 import type { Registry } from '../../registry/registry.js';
 import type { ImageSummary } from '../../registry/image-summary.js';
+import { storageStats } from '../../registry/storage-stats.js';
 import { originOf } from '../../request/client.js';
 import type { UiApiEndpoint } from '../../request/routes.js';
 import type { Settings } from '../context.js';
@@ -156,7 +157,7 @@ export function uiApiEndpoints({ registry, settings, auth }: UiApiDeps): Record<
   };
 
   const storage: Endpoint = {
-    GET: async (_request, reply) => sendJson(reply, await registry.storageStats.stats()),
+    GET: async (_request, reply) => sendJson(reply, await storageStats(registry.accounting)),
   };
 
   return { session, repositories, tags, storage };

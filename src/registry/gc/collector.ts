@@ -169,6 +169,8 @@ export class GarbageCollector {
           emit,
           signal: options.signal,
         });
+        // Untagged manifests it removed change what their repositories need.
+        for (const names of marked.untagged.values()) for (const name of names) this.registry.accounting.touch(name);
         emit(
           `deleted ${swept.blobsDeleted} blobs (${swept.bytesFreed} bytes freed), ${swept.manifestsDeleted} manifests and ${swept.layerLinksDeleted} layer links`,
         );

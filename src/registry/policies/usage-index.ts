@@ -1,0 +1,212 @@
+/**
+ * The figures of storage accounting, kept up to date one repository at a time: for every
+ * repository the set of digests its manifests need (the manifests themselves, their configs,
+ * layers and index children), and across repositories how many repositories and namespaces
+ * hold each digest. Replacing one repository's set updates every total in time proportional to
+ * that set, so a push never costs a walk of the registry.
+ *
+ * A namespace is a repository name's first component (`team-a` for `team-a/app/web`).
+ */
+
+export interface RepositoryContent {
+  /** Digests the repository's manifests need, manifests included. */
+  digests: ReadonlySet<string>;
+  tags: number;
+  manifests: number;
+}
+
+export interface UsageFigures {
+  /** Bytes of the distinct blobs it needs (each counted once within it). */
+  logical: number;
+  /** Of those, bytes no other repository (namespace) needs. */
+  unique: number;
+  /** Bytes it shares with at least one other repository (namespace): logical minus unique. */
+  shared: number;
+}
+
+export interface RepositoryUsage extends UsageFigures {
+  name: string;
+  namespace: string;
+  tags: number;
+  manifests: number;
+  blobs: number;
+}
+
+export interface NamespaceUsage extends UsageFigures {
+  name: string;
+  repositories: number;
+  tags: number;
+  blobs: number;
+}
+
+export interface UsageTotals {
+  /** Bytes of every distinct blob some repository needs: what the registry holds, deduplicated. */
+  bytes: number;
+  blobs: number;
+  repositories: number;
+  namespaces: number;
+  tags: number;
+}
+
+export function namespaceOf(name: string): string {
+  const slash = name.indexOf('/');
+  return slash === -1 ? name : name.slice(0, slash);
+}
+
+interface NamespaceState {
+  bytes: number;
+  tags: number;
+  repositories: number;
+  /** Digest → how many of the namespace's repositories need it. */
+  holders: Map<string, number>;
+}
+
+export class UsageIndex {
+  private readonly repositories = new Map<string, RepositoryContent & { bytes: number }>();
+  private readonly namespaces = new Map<string, NamespaceState>();
+  /**
+   * Digest → how many repositories need it, and its size as first seen: every figure uses that
+   * size until no repository needs the digest, so totals never drift if a size is learnt later.
+   */
+  private readonly holders = new Map<string, { count: number; size: number }>();
+  /** Digest → how many namespaces need it. */
+  private readonly namespaceHolders = new Map<string, number>();
+  private totalBytes = 0;
+  private totalTags = 0;
+
+  /** `learnt` gives the stored size of a digest (0 for one whose bytes are missing). */
+  constructor(private readonly learnt: (digest: string) => number) {}
+
+  private size(digest: string): number {
+    return this.holders.get(digest)?.size ?? this.learnt(digest);
+  }
+
+  has(name: string): boolean {
+    return this.repositories.has(name);
+  }
+
+  names(): IterableIterator<string> {
+    return this.repositories.keys();
+  }
+
+  /** Replaces what the index holds for a repository; undefined removes it. */
+  set(name: string, content: RepositoryContent | undefined): void {
+    const previous = this.repositories.get(name);
+    const ns = namespaceOf(name);
+    let namespace = this.namespaces.get(ns);
+    if (!namespace) {
+      namespace = { bytes: 0, tags: 0, repositories: 0, holders: new Map() };
+      this.namespaces.set(ns, namespace);
+    }
+    const before = previous?.digests ?? new Set<string>();
+    const after = content?.digests ?? new Set<string>();
+    for (const digest of before) if (!after.has(digest)) this.release(digest, namespace);
+    let bytes = 0;
+    for (const digest of after) {
+      if (!before.has(digest)) this.hold(digest, namespace);
+      bytes += this.size(digest);
+    }
+    this.totalTags += (content?.tags ?? 0) - (previous?.tags ?? 0);
+    namespace.tags += (content?.tags ?? 0) - (previous?.tags ?? 0);
+    namespace.repositories += (content ? 1 : 0) - (previous ? 1 : 0);
+    if (content) this.repositories.set(name, { ...content, bytes });
+    else this.repositories.delete(name);
+    if (namespace.repositories === 0) this.namespaces.delete(ns);
+  }
+
+  private hold(digest: string, namespace: NamespaceState): void {
+    const held = this.holders.get(digest);
+    if (held) held.count += 1;
+    else {
+      const size = this.learnt(digest);
+      this.holders.set(digest, { count: 1, size });
+      this.totalBytes += size;
+    }
+    const inNamespace = namespace.holders.get(digest) ?? 0;
+    namespace.holders.set(digest, inNamespace + 1);
+    if (inNamespace === 0) {
+      namespace.bytes += this.size(digest);
+      this.namespaceHolders.set(digest, (this.namespaceHolders.get(digest) ?? 0) + 1);
+    }
+  }
+
+  private release(digest: string, namespace: NamespaceState): void {
+    const size = this.size(digest);
+    const held = this.holders.get(digest);
+    if (held && held.count > 1) held.count -= 1;
+    else {
+      this.holders.delete(digest);
+      this.totalBytes -= size;
+    }
+    const inNamespace = (namespace.holders.get(digest) ?? 1) - 1;
+    if (inNamespace === 0) {
+      namespace.holders.delete(digest);
+      namespace.bytes -= size;
+      const namespaces = (this.namespaceHolders.get(digest) ?? 1) - 1;
+      if (namespaces === 0) this.namespaceHolders.delete(digest);
+      else this.namespaceHolders.set(digest, namespaces);
+    } else namespace.holders.set(digest, inNamespace);
+  }
+
+  totals(): UsageTotals {
+    return {
+      bytes: this.totalBytes,
+      blobs: this.holders.size,
+      repositories: this.repositories.size,
+      namespaces: this.namespaces.size,
+      tags: this.totalTags,
+    };
+  }
+
+  repository(name: string): RepositoryUsage | undefined {
+    const content = this.repositories.get(name);
+    if (!content) return undefined;
+    let unique = 0;
+    for (const digest of content.digests) if (this.holders.get(digest)?.count === 1) unique += this.size(digest);
+    return {
+      name,
+      namespace: namespaceOf(name),
+      logical: content.bytes,
+      unique,
+      shared: content.bytes - unique,
+      tags: content.tags,
+      manifests: content.manifests,
+      blobs: content.digests.size,
+    };
+  }
+
+  namespace(name: string): NamespaceUsage | undefined {
+    const namespace = this.namespaces.get(name);
+    if (!namespace) return undefined;
+    let unique = 0;
+    for (const digest of namespace.holders.keys())
+      if (this.namespaceHolders.get(digest) === 1) unique += this.size(digest);
+    return {
+      name,
+      logical: namespace.bytes,
+      unique,
+      shared: namespace.bytes - unique,
+      repositories: namespace.repositories,
+      tags: namespace.tags,
+      blobs: namespace.holders.size,
+    };
+  }
+
+  namespaceNames(): IterableIterator<string> {
+    return this.namespaces.keys();
+  }
+
+  /**
+   * Bytes `digests` would add to a repository, or to a namespace: those of them it does not
+   * already need (a layer another repository of the namespace holds adds nothing to the namespace).
+   */
+  addedBytes(scope: { repository: string } | { namespace: string }, digests: Iterable<string>): number {
+    const present =
+      'repository' in scope
+        ? (digest: string) => this.repositories.get(scope.repository)?.digests.has(digest) === true
+        : (digest: string) => this.namespaces.get(scope.namespace)?.holders.has(digest) === true;
+    let added = 0;
+    for (const digest of new Set(digests)) if (!present(digest)) added += this.size(digest);
+    return added;
+  }
+}
