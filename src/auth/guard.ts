@@ -105,7 +105,8 @@ export function createGuard(setup: AuthSetup, log: Logger) {
   }
 
   return async function guard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const { route, target } = request.berth;
+    const { route, target, preflight } = request.berth;
+    if (preflight) return;
     const requirement = requirementFor(request.method, route, target.query);
     if (requirement.kind === 'open') return;
     if (scheme.kind === 'bearer') await checkBearer(request, scheme, requirement);

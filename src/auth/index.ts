@@ -29,7 +29,7 @@ export interface AccessControl {
 
 /** The guard without auth: only the administrative tree is guarded, and only by where the caller is. */
 const adminFromThisMachineOnly: Guard = async (request) => {
-  if (request.berth.route.family !== 'admin' || request.berth.local) return;
+  if (request.berth.route.family !== 'admin' || request.berth.local || request.berth.preflight) return;
   throw new RegistryError(
     'DENIED',
     'the administrative endpoints answer only callers on this machine while auth is off (configure auth, or call from localhost)',

@@ -8,6 +8,7 @@
  *   health    /_berth/health              ./routes/health.ts
  *   ui        berth.ui.path, /_berth/ui/… ./routes/ui.ts
  *   ui-api    /_berth/api/…               ./routes/ui-api.ts
+ *   root      / (UI elsewhere or off)     here: 200, empty (Distribution's liveness answer)
  *
  * It enforces the method (405 with Allow) and read-only mode, then calls the handler.
  */
@@ -19,6 +20,7 @@ import type { AuthSetup } from '../auth/settings.js';
 import type { Registry } from '../registry/registry.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RouteMatch } from '../api/routes.js';
+import type { Route } from '../request/routes.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RedisClient } from '../shared/redis.js';
 import type { MethodHandlers, Settings } from './context.js';
@@ -48,6 +50,9 @@ const REGISTRY_HANDLERS: Record<RouteName, MethodHandlers> = {
 };
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** `/` answers every method, as Distribution's liveness handler does; listed for OPTIONS' Allow. */
+const ROOT = { GET: true, HEAD: true };
 
 export interface DispatchDeps {
   registry: Registry;
@@ -99,34 +104,49 @@ export function createDispatcher({ registry, settings, driver, redis, gc, tokens
     });
   }
 
+  /** The handlers of a route's URL, by method; undefined where no endpoint is. */
+  function endpointOf(route: Route): Partial<Record<string, unknown>> | undefined {
+    switch (route.family) {
+      case 'registry':
+        return REGISTRY_HANDLERS[route.route];
+      case 'token':
+        return token;
+      case 'admin':
+        return Object.hasOwn(admin, route.endpoint) ? admin[route.endpoint] : undefined;
+      case 'health':
+        return health;
+      case 'ui':
+        return ui;
+      case 'ui-api':
+        return uiApi[route.endpoint];
+      case 'root':
+        return ROOT;
+      case 'none':
+        return undefined;
+    }
+  }
+
   // Returning the reply tells fastify the handler has sent (or is streaming) the response itself.
   return async function dispatch(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { route, target } = request.berth;
+    const endpoint = endpointOf(route);
+    if (!endpoint) throw notFound(target.path);
+    // OPTIONS on any endpoint: 200 with Allow (and http.headers, set for every response), as
+    // Distribution's router answers it; a CORS preflight is one, let through by the guard.
+    if (request.method === 'OPTIONS') {
+      reply.code(200).header('Allow', Object.keys(endpoint).join(', ')).header('Content-Length', 0).send();
+      return reply;
+    }
     switch (route.family) {
       case 'registry':
         await serveRegistry(request, reply, route);
         break;
-      case 'token':
-        if (!token) throw notFound(target.path);
-        await methodOf(token, request)(request, reply);
+      case 'root':
+        // Distribution answers `/` with 200 and no body, for load balancers' liveness checks.
+        reply.code(200).header('Cache-Control', 'no-cache').header('Content-Length', 0).send();
         break;
-      case 'admin': {
-        const endpoint = Object.hasOwn(admin, route.endpoint) ? admin[route.endpoint] : undefined;
-        if (!endpoint) throw notFound(target.path);
-        await methodOf(endpoint, request)(request, reply);
-        break;
-      }
-      case 'health':
-        await methodOf(health, request)(request, reply);
-        break;
-      case 'ui':
-        await methodOf(ui, request)(request, reply);
-        break;
-      case 'ui-api':
-        await methodOf(uiApi[route.endpoint], request)(request, reply);
-        break;
-      case 'none':
-        throw notFound(target.path);
+      default:
+        await methodOf(endpoint as Endpoint, request)(request, reply);
     }
     return reply;
   };

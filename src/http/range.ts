@@ -11,8 +11,9 @@ export type RangeRequest =
 
 /**
  * Interprets a Range header against a resource of `size` bytes. Only single `bytes=` ranges are
- * served as 206; anything else that is not a valid range set is ignored (a 200 with the whole
- * blob), as RFC 9110 permits.
+ * served as 206. An inverted range (`bytes=500-0`) or one starting past the end is unsatisfiable
+ * (416), as Go's http.ServeContent answers for Distribution; a header that is not a byte range at
+ * all is ignored (a 200 with the whole blob), as RFC 9110 permits.
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   if (!header) return { kind: 'none' };
@@ -28,7 +29,7 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   }
   const start = Number(first);
   const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-  if (last !== '' && Number(last) < start) return { kind: 'none' };
+  if (last !== '' && Number(last) < start) return { kind: 'unsatisfiable' };
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'satisfiable', range: { start, end } };
 }

@@ -25,6 +25,7 @@ import { RouteTable } from '../request/routes.js';
 import { parseRequestTarget, TargetError } from '../request/target.js';
 import { sendError } from './errors.js';
 import { installPipeline } from './pipeline.js';
+import { sendCanonicalHeaderNames } from './header-case.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -75,6 +76,7 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     // fastify's router refuses a path it cannot percent-decode (`/v2/a%zz/…`) before any hook
     // runs; the target parser refuses it too, with the same 400 as every refused target.
     frameworkErrors: (_error, request, reply) => {
+      sendCanonicalHeaderNames(reply.raw);
       setCommonHeaders(reply);
       void sendError(undecodableTarget(request.raw.url ?? '/'), request, reply);
     },
@@ -108,6 +110,7 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     for (const [name, values] of staticHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   };
   app.addHook('onRequest', async (request, reply) => {
+    sendCanonicalHeaderNames(reply.raw);
     setCommonHeaders(reply);
     // `curl -X HEAD` (a line many registry how-tos carry) sends HEAD but then waits for the
     // Content-Length bytes a HEAD answer never has, until the keep-alive timeout. Closing the

@@ -12,6 +12,7 @@
  *   <berth.ui.path>                          ui         the web UI's page (when the UI is on)
  *   [<prefix>]/_berth/ui/<asset>             ui         its script and style sheet
  *   [<prefix>]/_berth/api/…                  ui-api     the UI's JSON endpoints (see below)
+ *   /  (when the UI is not there)            root       200, empty: Distribution's liveness answer
  *   anything else                            none       404
  *
  * The UI's JSON endpoints, for what the `/v2/` API lacks (search, sizes, rights):
@@ -40,6 +41,7 @@ export type Route =
   /** `asset` is `index` for the page, else the file name below `/_berth/ui/`. */
   | { family: 'ui'; asset: string }
   | { family: 'ui-api'; endpoint: UiApiEndpoint; name?: string }
+  | { family: 'root' }
   | { family: 'none' };
 
 export interface RouteSettings {
@@ -108,6 +110,7 @@ export class RouteTable {
   routeOf(path: string): Route {
     if (this.tokenPaths.has(path)) return { family: 'token' };
     if (this.uiPaths.has(path)) return { family: 'ui', asset: 'index' };
+    if (path === '/') return { family: 'root' };
     const ui = this.settings.uiPath !== undefined;
     const apiPath = below(path, this.settings.prefix);
     if (apiPath !== undefined) {

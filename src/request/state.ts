@@ -36,6 +36,12 @@ export interface RequestState {
   /** Whether the client is on this machine (loopback or a Unix socket), after trusted proxies. */
   readonly local: boolean;
   readonly origin: OriginParts;
+  /**
+   * A CORS preflight (OPTIONS with Access-Control-Request-Method): browsers send it without
+   * credentials before a cross-origin request that carries them, so the access rules let it pass;
+   * it is answered with the allowed methods and `http.headers`, never with content.
+   */
+  readonly preflight: boolean;
   /** Set by the access rules when they let the request through; undefined with auth off. */
   caller?: Caller;
   /** Budgets charged so far. */
@@ -63,6 +69,7 @@ export function readRequest(request: IncomingMessage, routes: RouteTable, proxie
     clientAddress: address,
     local: isLoopback(address),
     origin: originParts(request, proxies, target.authority),
+    preflight: request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined,
     charged: [],
     loginFailed: ignoreFailedLogin,
   };

@@ -38,7 +38,8 @@ export function tempFolders(): { make(prefix: string): string; removeAll(): Prom
   };
 }
 
-function merge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+/** Merges `extra` into a configuration tree, mapping into mapping, as a config file's sections would. */
+export function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const result = { ...base };
   for (const [key, value] of Object.entries(extra)) {
     const current = result[key];
@@ -48,7 +49,7 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
       !Array.isArray(value) &&
       typeof current === 'object' &&
       current !== null
-        ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
+        ? mergeConfig(current as Record<string, unknown>, value as Record<string, unknown>)
         : value;
   }
   return result;
@@ -58,7 +59,7 @@ export async function startBerth(
   options: { root?: string; config?: Record<string, unknown> } = {},
 ): Promise<TestBerth> {
   const root = options.root ?? tempDir();
-  const raw = merge(
+  const raw = mergeConfig(
     {
       version: '0.1',
       log: { level: 'warn', accesslog: { disabled: true } },

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
 import { stringify } from 'yaml';
-import { tempDir } from './berth.js';
+import { mergeConfig, tempDir } from './berth.js';
 import { freePort } from './tools.js';
 
 export const DOCKER_REGISTRY_BIN = '/usr/bin/docker-registry';
@@ -43,6 +43,8 @@ export interface DockerRegistryOptions {
   token?: TokenAuthSettings;
   /** Serve HTTPS with this certificate and key (PEM files). */
   tls?: { certificate: string; key: string };
+  /** More configuration, merged in as a config file's sections would be (`http.headers`, …). */
+  config?: Record<string, unknown>;
 }
 
 export interface TestDockerRegistry {
@@ -80,7 +82,7 @@ function writeConfig(folder: string, root: string, host: string, options: Docker
     config.auth = { token: { ...options.token } };
   }
   const path = join(folder, 'config.yml');
-  writeFileSync(path, stringify(config));
+  writeFileSync(path, stringify(mergeConfig(config, options.config ?? {})));
   return path;
 }
 

@@ -394,11 +394,12 @@ describe('manifests', () => {
       });
     }
 
-    it('refuses a malformed tag with 400 MANIFEST_INVALID', async () => {
+    it('refuses a push to a malformed tag with 400 MANIFEST_INVALID; reads and deletes of one find nothing (404)', async () => {
       const index = makeIndex([]);
       for (const tag of ['-dash', '.dot', 'a'.repeat(129)]) {
         assertError(await put(api, 'invalid', tag, index), 400, 'MANIFEST_INVALID', `PUT ${tag}`);
-        assertError(await api('GET', `/v2/invalid/manifests/${tag}`), 400, 'MANIFEST_INVALID', `GET ${tag}`);
+        for (const method of ['GET', 'HEAD', 'DELETE'])
+          assertError(await api(method, `/v2/invalid/manifests/${tag}`), 404, 'MANIFEST_UNKNOWN', `${method} ${tag}`);
       }
       // An encoded "/" never reaches the route: the request-target parser refuses it.
       assertError(await put(api, 'invalid', 'tag%2fslash', index), 400, 'UNSUPPORTED', 'PUT tag%2fslash');
@@ -622,8 +623,13 @@ describe('manifests', () => {
       assertError(await api('GET', `/v2/unknown/other/manifests/${image.digest}`), 404, 'MANIFEST_UNKNOWN');
     });
 
-    it('answers 400 DIGEST_INVALID to a reference that is a malformed digest', async () => {
-      assertError(await api('GET', '/v2/unknown/repo/manifests/sha256:abc'), 400, 'DIGEST_INVALID');
+    it('answers 404 MANIFEST_UNKNOWN to a read of a malformed digest, 400 DIGEST_INVALID to a push', async () => {
+      assertError(await api('GET', '/v2/unknown/repo/manifests/sha256:abc'), 404, 'MANIFEST_UNKNOWN');
+      const push = await api('PUT', '/v2/unknown/repo/manifests/sha256:abc', {
+        body: '{}',
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      assertError(push, 400, 'DIGEST_INVALID');
     });
   });
 });

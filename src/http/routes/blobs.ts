@@ -1,6 +1,6 @@
 /** `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (end-2, end-10). Blobs stream from storage. */
 import type { Digest } from '../../api/reference.js';
-import { RegistryError, errors } from '../../api/errors.js';
+import { errors } from '../../api/errors.js';
 import { digestParam, matchesETag, repositoryName, type Context, type MethodHandlers } from '../context.js';
 import { parseRange } from '../range.js';
 import { sendStream } from '../stream-body.js';
@@ -39,12 +39,9 @@ async function serveBlob(context: Context, withBody: boolean): Promise<void> {
   }
   const range = parseRange(request.headers.range, size);
   if (range.kind === 'unsatisfiable') {
-    throw new RegistryError(
-      'BLOB_UNKNOWN',
-      `requested range not satisfiable for a blob of ${size} bytes`,
-      { size },
-      { status: 416, headers: { 'Content-Range': `bytes */${size}` } },
-    );
+    // RFC 9110 §15.5.17: the size in Content-Range; no body, so a client never takes one as content.
+    reply.code(416).header('Content-Range', `bytes */${size}`).header('Content-Length', 0).removeHeader('Content-Type');
+    return void reply.send();
   }
   if (range.kind === 'satisfiable') {
     const { start, end } = range.range;

@@ -2,7 +2,7 @@
  * `/v2/<name>/manifests/<reference>`: `GET`/`HEAD` (end-3), `PUT` by tag or digest with `?tag=`
  * (end-7a, end-7b), `DELETE` by digest or tag (end-9).
  */
-import { isDigestReference, isValidTag } from '../../api/reference.js';
+import { isDigestReference, isValidTag, parseDigest } from '../../api/reference.js';
 import { RegistryError, errors } from '../../api/errors.js';
 import { apiPaths } from '../../api/routes.js';
 import {
@@ -15,12 +15,22 @@ import {
   type MethodHandlers,
 } from '../context.js';
 
-/** A tag or digest reference, checked against the spec's grammar. */
+/** A tag or digest reference, checked against the spec's grammar: a PUT of a bad one is refused. */
 function reference(context: Context): string {
   const value = context.rawReference;
   if (isDigestReference(value)) return digestParam(value).value;
   if (!isValidTag(value)) throw invalidTag(value);
   return value;
+}
+
+/**
+ * The reference of a GET, HEAD or DELETE: one that is neither tag nor digest names no manifest,
+ * so it is unknown (404), as in Distribution and the spec's "does not exist" path.
+ */
+function existingReference(context: Context): string {
+  const value = context.rawReference;
+  if (isDigestReference(value) ? !parseDigest(value).ok : !isValidTag(value)) throw errors.manifestUnknown(value);
+  return reference(context);
 }
 
 function invalidTag(tag: string): RegistryError {
@@ -34,7 +44,7 @@ function invalidTag(tag: string): RegistryError {
 async function serveManifest(context: Context, withBody: boolean): Promise<void> {
   const { request, reply, registry } = context;
   const name = repositoryName(context);
-  const manifest = await registry.getManifest(name, reference(context));
+  const manifest = await registry.getManifest(name, existingReference(context));
   const etag = `"${manifest.digest.value}"`;
   reply.header('Docker-Content-Digest', manifest.digest.value).header('ETag', etag).type(manifest.mediaType);
   if (matchesETag(request.headers['if-none-match'], etag)) {
@@ -77,7 +87,7 @@ export const manifestRoutes: MethodHandlers = {
     if (!settings.deleteEnabled)
       throw errors.unsupported('manifest deletion is disabled (storage.delete.enabled is false)');
     const name = repositoryName(context);
-    const ref = reference(context);
+    const ref = existingReference(context);
     if (isDigestReference(ref)) {
       await registry.deleteManifest(name, digestParam(ref));
     } else if (!(await registry.deleteTag(name, ref))) {
