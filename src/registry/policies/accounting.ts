@@ -87,7 +87,7 @@ export class StorageAccounting {
       const names = [...this.dirty];
       this.dirty.clear();
       const contents = await mapLimit(names, PARALLEL, (name) => this.read(name));
-      names.forEach((name, at) => this.index.set(name, contents[at]));
+      for (const [at, name] of names.entries()) this.index.set(name, contents[at]);
     });
     return this.index;
   }
@@ -123,7 +123,7 @@ export class StorageAccounting {
     const contents = await mapLimit(names, PARALLEL, (name) => this.read(name));
     await this.serial.run('refresh', async () => {
       const fresh = new UsageIndex((digest) => this.sizes.get(digest) ?? 0);
-      names.forEach((name, at) => fresh.set(name, contents[at]));
+      for (const [at, name] of names.entries()) fresh.set(name, contents[at]);
       this.index = fresh;
       this.scannedAt = started;
     });
