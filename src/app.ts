@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { buildServer, parseListenAddress } from './http/server.js';
 import { createLogger } from './logging.js';
+import { Notifier } from './notifications/notifier.js';
 import { Registry } from './registry/registry.js';
 import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
 import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
+import { parseTcpAddress } from './config/address.js';
 import { RedisLocker } from './shared/lock.js';
 import { createRedis, type RedisClient } from './shared/redis.js';
 
@@ -23,6 +25,8 @@ export interface Berth {
   gc: OnlineGc;
   /** The Redis shared by instances (Distribution's `redis` block), when configured. */
   redis?: RedisClient;
+  /** Registry events and their delivery (`notifications`, docs/notifications.md). */
+  notifier: Notifier;
   /**
    * Starts listening on `http.addr` (or the given host and port) and starts upload purging;
    * resolves to the bound address. With `http.net: unix`, `host` is the socket's path and `port` 0.
@@ -45,7 +49,12 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     accountingRescanMs: config.berth.accounting.rescan,
   });
   const gc = new OnlineGc(registry, gcSettings(config), log);
-  const app = buildServer({ config, registry, logger: log, gc, redis });
+  const notifier = new Notifier(config.notifications, registry.driver, {
+    logger: log,
+    redis,
+    port: config.http.net === 'unix' ? undefined : parseTcpAddress(config.http.addr)?.port.toString(),
+  });
+  const app = buildServer({ config, registry, logger: log, gc, redis, notifier });
   const purging = config.storage.maintenance.uploadpurging;
   // Purging deletes; a read-only registry writes nothing, as in Distribution.
   const purger =
@@ -55,6 +64,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   // Scheduled collection deletes too, so it waits for the end of read-only mode; a run asked for
   // at the admin endpoint still goes ahead.
   const startJobs = () => {
+    notifier.start();
     purger?.start();
     // Storage accounting reads the registry once, in the background, so the first answer is quick.
     registry.accounting
@@ -70,6 +80,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     purger,
     gc,
     redis,
+    notifier,
     async listen(override) {
       try {
         await registry.driver.ping();
@@ -87,10 +98,13 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       startJobs();
       const address = app.server.address();
       if (address === null || typeof address === 'string') return { host: configured.host, port: configured.port };
+      notifier.listeningOn(address.port);
       return { host: address.address, port: address.port };
     },
     async close() {
       await Promise.all([app.close(), purger?.stop(), gc.stop()]);
+      // After the server: requests still finishing may record events, which stay in the outbox.
+      await notifier.stop();
       await registry.driver.close?.();
       await redis?.quit().catch(() => redis.disconnect());
     },

@@ -7,39 +7,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { count, duration, flag, level, text } from './values.js';
+import { notificationsSection } from './notifications.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
-
-/** Distribution's YAML is loosely typed: `addr: 5000` and `enabled: "true"` both occur. */
-const text = z.union([z.string(), z.number()]).transform(String);
-/** YAML 1.1 booleans, as Distribution's Go YAML reads them; strings too, since overrides are strings. */
-const TRUE_WORDS = new Set(['true', 'yes', 'y', 'on']);
-const FALSE_WORDS = new Set(['false', 'no', 'n', 'off']);
-const flag = z.union([z.boolean(), z.string()]).transform((value, context) => {
-  if (typeof value === 'boolean') return value;
-  const word = value.trim().toLowerCase();
-  if (TRUE_WORDS.has(word)) return true;
-  if (FALSE_WORDS.has(word)) return false;
-  context.addIssue({ code: 'custom', message: `expected true or false, not "${value}"` });
-  return z.NEVER;
-});
-/** Log levels; Distribution reads them case-insensitively. */
-const level = z.preprocess(
-  (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
-  z.enum(['error', 'warn', 'info', 'debug'], {
-    error: (issue) => `expected one of error, warn, info, debug, not ${JSON.stringify(issue.input)}`,
-  }),
-);
-const count = z.coerce.number().int().nonnegative();
-const duration = z.union([z.string(), z.number()]).transform((value, context) => {
-  const ms = typeof value === 'number' ? value / 1e6 : parseDuration(value); // Go reads bare numbers as nanoseconds
-  if (ms === undefined) {
-    context.addIssue({ code: 'custom', message: `"${value}" is not a duration (for example 24h, 10m, 30s)` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const filesystem = z.strictObject({
   rootdirectory: text.default('/var/lib/registry'),
@@ -478,7 +450,6 @@ const redis = z
 /** Distribution sections Berth accepts but does not act on yet: warned about at start. */
 export const IGNORED_SECTIONS = [
   'middleware',
-  'notifications',
   'health',
   'proxy',
   'validation',
@@ -497,6 +468,7 @@ export const configSchema = z.strictObject({
   berth: berth.default(() => berth.parse({})),
   auth: authSection.optional(),
   redis: redis.optional(),
+  notifications: notificationsSection.optional(),
   ...Object.fromEntries(IGNORED_SECTIONS.map((section) => [section, z.unknown().optional()])),
 });
 
@@ -508,4 +480,5 @@ export type RedisConfig = NonNullable<Config['redis']>;
 export type AuthConfig = NonNullable<Config['auth']>;
 export type BerthAuthConfig = NonNullable<Config['berth']['auth']>;
 export type RateLimitConfig = NonNullable<Config['berth']['ratelimit']>;
+export type NotificationsConfig = NonNullable<Config['notifications']>;
 export type LimitsConfig = Config['berth']['limits'];

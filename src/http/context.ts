@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isValidName, parseDigest, type Digest } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
+import type { Notifier } from '../notifications/notifier.js';
 import type { Registry } from '../registry/registry.js';
 import { originOf } from '../request/client.js';
 
@@ -37,6 +38,8 @@ export interface Context {
   rawName: string;
   /** Raw tag, digest or upload UUID from the URL. */
   rawReference: string;
+  /** Where registry events are recorded (src/http/events.ts); absent when nothing listens. */
+  events?: Notifier;
 }
 
 export type Handler = (context: Context) => Promise<void>;

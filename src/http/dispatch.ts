@@ -17,6 +17,7 @@ import type { RouteName } from '../api/routes.js';
 import { RegistryError } from '../api/errors.js';
 import type { TokenService } from '../auth/token/server.js';
 import type { AuthSetup } from '../auth/settings.js';
+import type { Notifier } from '../notifications/notifier.js';
 import type { Registry } from '../registry/registry.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RouteMatch } from '../api/routes.js';
@@ -62,6 +63,8 @@ export interface DispatchDeps {
   gc?: OnlineGc;
   tokens?: TokenService;
   auth?: AuthSetup;
+  /** Registry events (notifications): handlers record them before answering. */
+  events?: Notifier;
 }
 
 function notFound(path: string): RegistryError {
@@ -81,7 +84,7 @@ function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyReque
   );
 }
 
-export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth }: DispatchDeps) {
+export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth, events }: DispatchDeps) {
   const admin = adminEndpoints(gc, registry);
   const health = healthEndpoint(driver, redis);
   const token: Endpoint | undefined = tokens ? tokenEndpoint(tokens) : undefined;
@@ -101,6 +104,7 @@ export function createDispatcher({ registry, settings, driver, redis, gc, tokens
       query: request.berth.target.query,
       rawName: match.name ?? '',
       rawReference: match.reference ?? '',
+      events,
     });
   }
 

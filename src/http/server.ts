@@ -9,6 +9,7 @@ import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Notifier } from '../notifications/notifier.js';
 import type { Registry } from '../registry/registry.js';
 import type { Settings } from './context.js';
 import { createDispatcher } from './dispatch.js';
@@ -51,6 +52,8 @@ export interface ServerOptions {
   gc?: OnlineGc;
   /** The Redis client of Distribution's `redis` block, when configured (rate-limit counters, health). */
   redis?: RedisClient;
+  /** Registry events: recorded by the handlers before they answer (docs/notifications.md). */
+  notifier?: Notifier;
 }
 
 /** The target parser's refusal of a target fastify's router could not decode either. */
@@ -63,7 +66,7 @@ function undecodableTarget(rawUrl: string): Error {
   return new TargetError('the path is not valid percent-encoding', rawUrl);
 }
 
-export function buildServer({ config, registry, logger, gc, redis }: ServerOptions): FastifyInstance {
+export function buildServer({ config, registry, logger, gc, redis, notifier }: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
     loggerInstance: logger,
@@ -141,6 +144,7 @@ export function buildServer({ config, registry, logger, gc, redis }: ServerOptio
     gc,
     tokens: access.tokens?.service,
     auth: access.setup,
+    events: notifier,
   });
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

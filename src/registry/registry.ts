@@ -135,12 +135,15 @@ export class Registry {
     return removed;
   }
 
-  /** Deletes a manifest revision and every tag that points at it. */
-  async deleteManifest(name: string, digest: Digest): Promise<void> {
+  /** Deletes a manifest revision and every tag that points at it; returns the tags removed. */
+  async deleteManifest(name: string, digest: Digest): Promise<string[]> {
     const stored = await this.manifests.get(name, digest);
     if (!stored) throw errors.manifestUnknown(digest.value);
     // Only tags that still name this manifest: one moved elsewhere meanwhile stays.
-    for (const tag of await this.tags.tagsFor(name, digest)) await this.tags.untagIf(name, tag, digest);
+    const untagged: string[] = [];
+    for (const tag of await this.tags.tagsFor(name, digest)) {
+      if (await this.tags.untagIf(name, tag, digest)) untagged.push(tag);
+    }
     await this.manifests.delete(name, digest);
     this.accounting.touch(name);
     try {
@@ -149,5 +152,6 @@ export class Registry {
     } catch (error) {
       if (!(error instanceof RegistryError)) throw error;
     }
+    return untagged;
   }
 }

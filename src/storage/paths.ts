@@ -26,6 +26,10 @@
  *     _berth/catalog/repositories/<name, "/" as ":">         Berth only: the filesystem driver's
  *     _berth/catalog/state, _berth/catalog/snapshot          repository index
  *                                                            (storage/filesystem/repository-index.ts)
+ *     _berth/events/<endpoint>/pending/<key>                 Berth only: the notification outbox,
+ *     _berth/events/<endpoint>/dead/<key>                    one file per event and endpoint, keys
+ *                                                            in the order events happened
+ *                                                            (notifications/outbox.ts)
  *
  * Callers pass names, tags and digests that `api/reference.ts` has already validated; the driver
  * checks the resulting path again.
@@ -142,6 +146,18 @@ export function gcTombstone(runId: string): string {
 
 export function gcIntent(id: string): string {
   return `${GC_INTENTS}/${id}`;
+}
+
+// The notification outbox (notifications/outbox.ts, docs/notifications.md).
+export const EVENTS_ROOT = `${ROOT}/_berth/events`;
+
+/** Events still to deliver to an endpoint (`state` pending) or given up on (`dead`). */
+export function eventsFolder(endpoint: string, state: 'pending' | 'dead'): string {
+  return `${EVENTS_ROOT}/${endpoint}/${state}`;
+}
+
+export function eventFile(endpoint: string, state: 'pending' | 'dead', key: string): string {
+  return `${eventsFolder(endpoint, state)}/${key}`;
 }
 
 /**

@@ -97,6 +97,8 @@ describe("Distribution's full example configuration", () => {
     // It also configures every storage driver at once; Berth serves the filesystem one of them
     // here (the S3 section is loaded in test/s3/config.test.ts).
     delete (raw.storage as Record<string, unknown>).s3;
+    // Its endpoint's `headers: <http.Header>` is a placeholder, not a map (Distribution refuses it too).
+    delete ((raw.notifications as { endpoints: Record<string, unknown>[] }).endpoints[0] ?? {}).headers;
     const { config, warnings } = validateConfig(raw);
     return { config, warnings: [...parseWarnings, ...warnings] };
   }
@@ -105,7 +107,6 @@ describe("Distribution's full example configuration", () => {
     const { warnings } = loadExample();
     const expected = [
       '"middleware"',
-      '"notifications"',
       '"health"',
       '"proxy"',
       '"validation"',
@@ -159,6 +160,14 @@ describe("Distribution's full example configuration", () => {
     assert.deepEqual(config.http.tls?.clientcas, ['/path/to/ca.pem', '/path/to/another/ca.pem']);
     assert.equal(config.http.tls?.clientauth, 'require-and-verify-client-cert');
     assert.deepEqual(config.http.headers, { 'X-Content-Type-Options': ['nosniff'] });
+    assert.equal(config.notifications?.events.includereferences, true);
+    const [listener] = config.notifications?.endpoints ?? [];
+    assert.equal(listener?.name, 'alistener');
+    assert.equal(listener?.url, 'https://my.listener.com/event');
+    assert.equal(listener?.timeout, 1000);
+    assert.equal(listener?.threshold, 10);
+    assert.deepEqual(listener?.ignoredmediatypes, ['application/octet-stream']);
+    assert.deepEqual(listener?.ignore.actions, ['pull']);
     assert.equal(config.catalog.maxentries, 1000);
   });
 });

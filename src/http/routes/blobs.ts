@@ -2,6 +2,7 @@
 import type { Digest } from '../../api/reference.js';
 import { errors } from '../../api/errors.js';
 import { digestParam, matchesETag, repositoryName, type Context, type MethodHandlers } from '../context.js';
+import { blobTarget, notify } from '../events.js';
 import { parseRange } from '../range.js';
 import { sendStream } from '../stream-body.js';
 
@@ -19,6 +20,8 @@ async function serveBlob(context: Context, withBody: boolean): Promise<void> {
   const name = repositoryName(context);
   const digest = digestParam(context.rawReference);
   const size = await visibleSize(context, name, digest);
+  // Distribution reports every GET and HEAD of a present blob as a pull.
+  await notify(context, 'pull', [blobTarget(context, name, digest, size)]);
   const etag = `"${digest.value}"`;
   reply
     .header('Docker-Content-Digest', digest.value)
@@ -68,6 +71,7 @@ export const blobRoutes: MethodHandlers = {
     const name = repositoryName(context);
     const digest = digestParam(context.rawReference);
     if (!(await context.registry.blobs.unlink(name, digest))) throw errors.blobUnknown(digest.value);
+    await notify(context, 'delete', [{ digest: digest.value, repository: name }]);
     context.reply.code(202).header('Docker-Content-Digest', digest.value).header('Content-Length', 0).send();
   },
 };

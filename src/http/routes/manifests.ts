@@ -14,6 +14,7 @@ import {
   type Context,
   type MethodHandlers,
 } from '../context.js';
+import { manifestTarget, notify } from '../events.js';
 
 /** A tag or digest reference, checked against the spec's grammar: a PUT of a bad one is refused. */
 function reference(context: Context): string {
@@ -44,7 +45,10 @@ function invalidTag(tag: string): RegistryError {
 async function serveManifest(context: Context, withBody: boolean): Promise<void> {
   const { request, reply, registry } = context;
   const name = repositoryName(context);
-  const manifest = await registry.getManifest(name, existingReference(context));
+  const ref = existingReference(context);
+  const manifest = await registry.getManifest(name, ref);
+  // A HEAD is a pull too, as Distribution reports it.
+  await notify(context, 'pull', [manifestTarget(context, name, manifest, isDigestReference(ref) ? undefined : ref)]);
   const etag = `"${manifest.digest.value}"`;
   reply.header('Docker-Content-Digest', manifest.digest.value).header('ETag', etag).type(manifest.mediaType);
   if (matchesETag(request.headers['if-none-match'], etag)) {
@@ -72,6 +76,13 @@ export const manifestRoutes: MethodHandlers = {
     for (const tag of extraTags) if (!isValidTag(tag)) throw invalidTag(tag);
     const body = await readSmallBody(request, settings.manifestMaxSize);
     const manifest = await registry.putManifest(name, ref, body, request.headers['content-type'], extraTags);
+    // One push event per tag the manifest was pushed under (one without a tag for a bare digest).
+    const tags = isDigestReference(ref) ? [...new Set(extraTags)] : [ref];
+    await notify(
+      context,
+      'push',
+      (tags.length > 0 ? tags : [undefined]).map((tag) => manifestTarget(context, name, manifest, tag)),
+    );
     reply
       .code(201)
       .header('Location', location(context, apiPaths.manifest(name, manifest.digest.value)))
@@ -89,8 +100,16 @@ export const manifestRoutes: MethodHandlers = {
     const name = repositoryName(context);
     const ref = existingReference(context);
     if (isDigestReference(ref)) {
-      await registry.deleteManifest(name, digestParam(ref));
-    } else if (!(await registry.deleteTag(name, ref))) {
+      const digest = digestParam(ref);
+      const untagged = await registry.deleteManifest(name, digest);
+      // Distribution reports the manifest, then each tag that went with it.
+      await notify(context, 'delete', [
+        { digest: digest.value, repository: name },
+        ...untagged.map((tag) => ({ repository: name, tag })),
+      ]);
+    } else if (await registry.deleteTag(name, ref)) {
+      await notify(context, 'delete', [{ repository: name, tag: ref }]);
+    } else {
       throw errors.manifestUnknown(ref);
     }
     reply.code(202).header('Content-Length', 0).send();

@@ -10,6 +10,7 @@ import { apiPaths } from '../../api/routes.js';
 import { UploadStore, type ChunkClaim } from '../../registry/uploads.js';
 import { hasBody } from '../../request/body.js';
 import { digestParam, location, repositoryName, type Context, type MethodHandlers } from '../context.js';
+import { blobTarget, notify } from '../events.js';
 import { parseContentRange } from '../range.js';
 
 function uploadId(context: Context): string {
@@ -85,7 +86,14 @@ export const uploadsRoutes: MethodHandlers = {
     const mount = query.get('mount');
     if (mount !== null) {
       const digest = digestParam(mount);
-      if (await tryMount(context, name, digest)) return sendCreated(context, name, digest);
+      if (await tryMount(context, name, digest)) {
+        if (context.events?.enabled) {
+          const size = (await registry.blobs.stat(digest))?.size ?? 0;
+          const from = query.get('from') ?? undefined;
+          await notify(context, 'mount', [blobTarget(context, name, digest, size, from)]);
+        }
+        return sendCreated(context, name, digest);
+      }
     }
     const digestValue = query.get('digest');
     const algorithm = query.get('digest-algorithm') ?? 'sha256';
@@ -98,7 +106,8 @@ export const uploadsRoutes: MethodHandlers = {
     if (digestValue !== null && mount === null) {
       // Single-request monolithic push (end-4b).
       const digest = digestParam(digestValue);
-      await registry.uploads.putWhole(name, digest, request.raw);
+      const size = await registry.uploads.putWhole(name, digest, request.raw);
+      await notify(context, 'push', [blobTarget(context, name, digest, size)]);
       return sendCreated(context, name, digest);
     }
     if (hasBody(request)) request.raw.resume();
@@ -133,7 +142,8 @@ export const uploadRoutes: MethodHandlers = {
     }
     const digest = digestParam(digestValue);
     const claim = chunkClaim(context);
-    await registry.uploads.complete(name, uuid, digest, hasBody(request) ? request.raw : undefined, claim);
+    const size = await registry.uploads.complete(name, uuid, digest, hasBody(request) ? request.raw : undefined, claim);
+    await notify(context, 'push', [blobTarget(context, name, digest, size)]);
     sendCreated(context, name, digest);
   },
 
