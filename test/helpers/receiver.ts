@@ -8,7 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './tools.js';
 
 /** An event as a receiver reads it: JSON whose shape the tests check field by field. */
-// biome-ignore lint/suspicious/noExplicitAny: received JSON, read by field in assertions
 export type Json = Record<string, any>;
 
 export interface Delivery {
