@@ -11,6 +11,9 @@ import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
 import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
 import { parseTcpAddress } from './config/address.js';
+import { KeyedLock } from './registry/keyed-lock.js';
+import { PullThroughCache } from './registry/proxy/cache.js';
+import { proxySettings } from './registry/proxy/settings.js';
 import { RedisLocker } from './shared/lock.js';
 import { createRedis, type RedisClient } from './shared/redis.js';
 
@@ -48,13 +51,24 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
     accountingRescanMs: config.berth.accounting.rescan,
   });
+  const proxied = proxySettings(config);
+  const cache =
+    proxied && new PullThroughCache(registry, proxied.upstreams, redis ? new RedisLocker(redis) : new KeyedLock(), log);
   const gc = new OnlineGc(registry, gcSettings(config), log);
   const notifier = new Notifier(config.notifications, registry.driver, {
     logger: log,
     redis,
     port: config.http.net === 'unix' ? undefined : parseTcpAddress(config.http.addr)?.port.toString(),
   });
-  const app = buildServer({ config, registry, logger: log, gc, redis, notifier });
+  const app = buildServer({
+    config,
+    registry,
+    logger: log,
+    gc,
+    redis,
+    notifier,
+    proxy: cache && proxied && { cache, settings: proxied },
+  });
   const purging = config.storage.maintenance.uploadpurging;
   // Purging deletes; a read-only registry writes nothing, as in Distribution.
   const purger =
@@ -105,6 +119,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       await Promise.all([app.close(), purger?.stop(), gc.stop()]);
       // After the server: requests still finishing may record events, which stay in the outbox.
       await notifier.stop();
+      cache?.close();
       await registry.driver.close?.();
       await redis?.quit().catch(() => redis.disconnect());
     },

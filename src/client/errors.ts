@@ -28,7 +28,14 @@ export class ClientError extends Error {
   constructor(
     readonly kind: ClientErrorKind,
     message: string,
-    readonly details: { status?: number; errors?: RegistryErrorEntry[]; hint?: string; cause?: unknown } = {},
+    readonly details: {
+      status?: number;
+      errors?: RegistryErrorEntry[];
+      hint?: string;
+      cause?: unknown;
+      /** Seconds the registry asked to wait (`Retry-After` of a 429 or 503). */
+      retryAfter?: number;
+    } = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'ClientError';
@@ -46,6 +53,15 @@ export class ClientError extends Error {
   get hint(): string | undefined {
     return this.details.hint;
   }
+}
+
+/** Notes the `Retry-After` seconds of a response on the error made from it. */
+export function withRetryAfter(error: ClientError, header: string | undefined): ClientError {
+  const seconds = header === undefined ? Number.NaN : Number(header);
+  const date = header === undefined ? Number.NaN : Date.parse(header);
+  if (Number.isFinite(seconds) && seconds >= 0) error.details.retryAfter = seconds;
+  else if (Number.isFinite(date)) error.details.retryAfter = Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return error;
 }
 
 /** Reads the spec's `{"errors":[…]}` body, tolerating anything else a server or proxy sends. */

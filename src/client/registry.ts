@@ -15,7 +15,7 @@ import { apiPaths } from '../api/routes.js';
 import { Authenticator, scopes as scope, type Credentials } from './auth.js';
 import { CredentialStore } from './credentials.js';
 import { DigestVerifier, digestAlgorithm, digestOf, verifyBytes } from './digest.js';
-import { ClientError, errorFromResponse } from './errors.js';
+import { ClientError, errorFromResponse, withRetryAfter } from './errors.js';
 import { nextPage } from './pagination.js';
 import { normalizeRegistryHost, registryBaseUrl } from './reference.js';
 import {
@@ -170,7 +170,10 @@ export class Registry {
     const response = await this.call(options);
     if (expected.includes(response.status)) return response;
     const text = options.method === 'HEAD' ? '' : await response.text(64 * 1024).catch(() => '');
-    throw errorFromResponse(`${what} on ${this.host}`, response.status, text);
+    throw withRetryAfter(
+      errorFromResponse(`${what} on ${this.host}`, response.status, text),
+      response.header('retry-after'),
+    );
   }
 
   /** `GET /v2/`: whether the registry answers the API, and whether we are allowed in. */
@@ -284,7 +287,10 @@ export class Registry {
     response.discard();
     if (response.status === 404) return undefined;
     if (response.status !== 200)
-      throw errorFromResponse(`head manifest ${repository}:${reference} on ${this.host}`, response.status, '');
+      throw withRetryAfter(
+        errorFromResponse(`head manifest ${repository}:${reference} on ${this.host}`, response.status, ''),
+        response.header('retry-after'),
+      );
     const digest = response.header('docker-content-digest');
     const mediaType = response.header('content-type')?.split(';')[0]?.trim() ?? '';
     const size = Number(response.header('content-length') ?? Number.NaN);
@@ -407,7 +413,10 @@ export class Registry {
     response.discard();
     if (response.status === 404) return undefined;
     if (response.status !== 200)
-      throw errorFromResponse(`head blob ${repository}@${digest} on ${this.host}`, response.status, '');
+      throw withRetryAfter(
+        errorFromResponse(`head blob ${repository}@${digest} on ${this.host}`, response.status, ''),
+        response.header('retry-after'),
+      );
     return {
       digest: response.header('docker-content-digest') ?? digest,
       mediaType: response.header('content-type') ?? 'application/octet-stream',

@@ -37,6 +37,7 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
   },
   { path: 'storage.cache', reason: 'Berth keeps no blob descriptor cache' },
   { path: 'storage.tag', reason: 'tag lookups need no concurrency limit in Berth' },
+  { path: 'proxy.exec', reason: 'credential helpers are not run; set proxy.username and proxy.password' },
   { path: 'http.secret', reason: 'not needed: upload state is kept in storage, not signed into client state' },
   { path: 'http.debug', reason: 'the debug server (pprof, metrics) is not supported' },
   { path: 'http.http2', reason: 'Berth serves HTTP/1.1', when: (value) => !isTrue((value as Tree | null)?.disabled) },

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { count, duration, flag, level, text } from './values.js';
 import { notificationsSection } from './notifications.js';
+import { berthProxy, distributionProxy } from './proxy.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
@@ -390,6 +391,7 @@ const berth = z.strictObject({
   limits: berthLimits.prefault({}),
   ui: berthUi.prefault({}),
   ...policyKeys, // retention, immutabletags, quotas, pulls, accounting (docs/policies.md)
+  proxy: berthProxy.optional(),
 });
 
 /**
@@ -448,15 +450,7 @@ const redis = z
   .refine((value) => value.addr !== undefined || (value.addrs?.length ?? 0) > 0, 'set addr (host:port) or addrs');
 
 /** Distribution sections Berth accepts but does not act on yet: warned about at start. */
-export const IGNORED_SECTIONS = [
-  'middleware',
-  'health',
-  'proxy',
-  'validation',
-  'reporting',
-  'compatibility',
-  'tags',
-] as const;
+export const IGNORED_SECTIONS = ['middleware', 'health', 'validation', 'reporting', 'compatibility', 'tags'] as const;
 
 export const configSchema = z.strictObject({
   version: text.refine((value) => value === '0.1', 'only version 0.1 exists').default('0.1'),
@@ -469,6 +463,7 @@ export const configSchema = z.strictObject({
   auth: authSection.optional(),
   redis: redis.optional(),
   notifications: notificationsSection.optional(),
+  proxy: distributionProxy.optional(),
   ...Object.fromEntries(IGNORED_SECTIONS.map((section) => [section, z.unknown().optional()])),
 });
 

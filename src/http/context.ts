@@ -8,7 +8,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isValidName, parseDigest, type Digest } from '../api/reference.js';
 import { RegistryError, errors } from '../api/errors.js';
 import type { Notifier } from '../notifications/notifier.js';
+import type { PullThroughCache } from '../registry/proxy/cache.js';
 import type { Registry } from '../registry/registry.js';
+import type { UpstreamClaim } from '../request/upstream.js';
 import { originOf } from '../request/client.js';
 
 export interface Settings {
@@ -40,6 +42,8 @@ export interface Context {
   rawReference: string;
   /** Where registry events are recorded (src/http/events.ts); absent when nothing listens. */
   events?: Notifier;
+  /** The pull-through cache and the upstream claiming this repository, for cached repositories. */
+  proxy?: { cache: PullThroughCache; claim: UpstreamClaim };
 }
 
 export type Handler = (context: Context) => Promise<void>;

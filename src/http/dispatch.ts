@@ -20,8 +20,10 @@ import type { AuthSetup } from '../auth/settings.js';
 import type { Notifier } from '../notifications/notifier.js';
 import type { Registry } from '../registry/registry.js';
 import type { OnlineGc } from '../registry/gc/scheduler.js';
+import type { PullThroughCache } from '../registry/proxy/cache.js';
 import type { RouteMatch } from '../api/routes.js';
 import type { Route } from '../request/routes.js';
+import type { UpstreamClaim } from '../request/upstream.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RedisClient } from '../shared/redis.js';
 import type { MethodHandlers, Settings } from './context.js';
@@ -32,6 +34,7 @@ import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthEndpoint } from './routes/health.js';
 import { manifestRoutes } from './routes/manifests.js';
+import { PROXY_HANDLERS } from './routes/proxy.js';
 import { referrerRoutes } from './routes/referrers.js';
 import { tagRoutes } from './routes/tags.js';
 import { tokenEndpoint } from './routes/token.js';
@@ -65,6 +68,8 @@ export interface DispatchDeps {
   auth?: AuthSetup;
   /** Registry events (notifications): handlers record them before answering. */
   events?: Notifier;
+  /** The pull-through cache, when upstreams are configured (repositories they claim: ./routes/proxy.ts). */
+  cache?: PullThroughCache;
 }
 
 function notFound(path: string): RegistryError {
@@ -84,15 +89,30 @@ function methodOf<T>(handlers: Partial<Record<string, T>>, request: FastifyReque
   );
 }
 
-export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth, events }: DispatchDeps) {
+/** The handlers of a route: a cached repository's (./routes/proxy.ts) when an upstream claims it. */
+function handlersOf(route: { family: 'registry' } & RouteMatch & { upstream?: UpstreamClaim }): MethodHandlers {
+  if (!route.upstream) return REGISTRY_HANDLERS[route.route];
+  const handlers = PROXY_HANDLERS[route.route];
+  if (handlers) return handlers;
+  throw new RegistryError(
+    'UNSUPPORTED',
+    `${route.name} is a pull-through cache of ${route.upstream.upstream}: pushing to it is not supported`,
+  );
+}
+
+export function createDispatcher({ registry, settings, driver, redis, gc, tokens, auth, events, cache }: DispatchDeps) {
   const admin = adminEndpoints(gc, registry);
   const health = healthEndpoint(driver, redis);
   const token: Endpoint | undefined = tokens ? tokenEndpoint(tokens) : undefined;
   const ui = uiEndpoint({ prefix: settings.prefix });
   const uiApi = uiApiEndpoints({ registry, settings, auth });
 
-  async function serveRegistry(request: FastifyRequest, reply: FastifyReply, match: RouteMatch): Promise<void> {
-    const handler = methodOf(REGISTRY_HANDLERS[match.route], request);
+  async function serveRegistry(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    match: RouteMatch & { family: 'registry'; upstream?: UpstreamClaim },
+  ): Promise<void> {
+    const handler = methodOf(handlersOf(match), request);
     if (settings.readOnly && WRITE_METHODS.has(request.method)) {
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode (storage.maintenance.readonly)');
     }
@@ -105,6 +125,7 @@ export function createDispatcher({ registry, settings, driver, redis, gc, tokens
       rawName: match.name ?? '',
       rawReference: match.reference ?? '',
       events,
+      proxy: match.upstream && cache ? { cache, claim: match.upstream } : undefined,
     });
   }
 

@@ -11,11 +11,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ErrorCode } from '../api/errcodes.js';
+import { ERROR_CODES, type ErrorCode } from '../api/errcodes.js';
 import { RegistryError } from '../api/errors.js';
 import { TokenRequestError } from '../auth/token/errors.js';
 import { GcBusyError } from '../registry/gc/lock.js';
 import { BlobTooLargeError, ChunkOutOfOrderError, InsufficientStorageError } from '../registry/errors.js';
+import { UpstreamError } from '../registry/proxy/upstream.js';
 import { TargetError } from '../request/target.js';
 
 /** How much of a refused body is read and dropped so the client can read the answer. */
@@ -72,6 +73,7 @@ export function httpErrorOf(error: unknown): {
   const full = InsufficientStorageError.of(error);
   // 507 Insufficient Storage (RFC 4918): a server-side condition clients retry later, not a bad request.
   if (full) return { error: new RegistryError(full.code, full.message, full.detail, { status: 507 }) };
+  if (error instanceof UpstreamError) return { error: upstreamFailure(error) };
   if (error instanceof GcBusyError)
     return { error: new RegistryError('UNSUPPORTED', error.message, { holder: error.holder }, { status: 409 }) };
   if (error instanceof RegistryError) return { error };
@@ -81,6 +83,28 @@ export function httpErrorOf(error: unknown): {
   if (status && status >= 400 && status < 500)
     return { error: new RegistryError('UNSUPPORTED', (error as Error).message, undefined, { status }) };
   return { error: new RegistryError('UNKNOWN', 'internal server error; see the registry log'), unexpected: true };
+}
+
+/**
+ * A pull-through cache's upstream failed for content we do not hold: what the upstream said is
+ * passed on (its status and error code: a 404 stays MANIFEST_UNKNOWN or BLOB_UNKNOWN), a 429 with
+ * the time to wait, and an unreachable upstream as 503. Its refusal of our credentials (401) is a
+ * 403 here: the client's own credentials are not what is wrong.
+ */
+function upstreamFailure(error: UpstreamError): RegistryError {
+  if (error.kind === 'throttled') {
+    return new RegistryError('TOOMANYREQUESTS', error.message, undefined, {
+      status: 429,
+      headers: error.retryAfter === undefined ? {} : { 'Retry-After': String(error.retryAfter) },
+    });
+  }
+  if (error.kind === 'unavailable') return new RegistryError('UNAVAILABLE', `upstream unavailable: ${error.message}`);
+  const status = error.status === 401 ? 403 : (error.status ?? 502);
+  const said = error.errors[0];
+  const code = said && Object.hasOwn(ERROR_CODES, said.code) ? (said.code as ErrorCode) : undefined;
+  const fallback: ErrorCode = status === 403 ? 'DENIED' : status === 404 ? 'NAME_UNKNOWN' : 'UNKNOWN';
+  const chosen = status === 403 ? 'DENIED' : (code ?? fallback);
+  return new RegistryError(chosen, `upstream: ${said?.message ?? error.message}`, said?.detail, { status });
 }
 
 /** Reads and drops what is left of a request body; true when it ended within the bounds. */

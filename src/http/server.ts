@@ -23,6 +23,9 @@ import { enforceClientAuth, httpsOptions } from './tls.js';
 import { parseTcpAddress } from '../config/address.js';
 import { TrustedProxies } from '../request/client.js';
 import { RouteTable } from '../request/routes.js';
+import { UpstreamTable } from '../request/upstream.js';
+import type { PullThroughCache } from '../registry/proxy/cache.js';
+import type { ProxySettings } from '../registry/proxy/settings.js';
 import { parseRequestTarget, TargetError } from '../request/target.js';
 import { sendError } from './errors.js';
 import { installPipeline } from './pipeline.js';
@@ -54,6 +57,8 @@ export interface ServerOptions {
   redis?: RedisClient;
   /** Registry events: recorded by the handlers before they answer (docs/notifications.md). */
   notifier?: Notifier;
+  /** The pull-through cache and the settings that say which repositories it serves. */
+  proxy?: { cache: PullThroughCache; settings: ProxySettings };
 }
 
 /** The target parser's refusal of a target fastify's router could not decode either. */
@@ -66,7 +71,7 @@ function undecodableTarget(rawUrl: string): Error {
   return new TargetError('the path is not valid percent-encoding', rawUrl);
 }
 
-export function buildServer({ config, registry, logger, gc, redis, notifier }: ServerOptions): FastifyInstance {
+export function buildServer({ config, registry, logger, gc, redis, notifier, proxy }: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
     loggerInstance: logger,
@@ -127,6 +132,8 @@ export function buildServer({ config, registry, logger, gc, redis, notifier }: S
     prefix: apiPrefix(config.http.prefix),
     tokenPath: access.tokens?.path,
     uiPath: config.berth.ui.enabled ? config.berth.ui.path : undefined,
+    upstreams:
+      proxy && new UpstreamTable({ mirror: proxy.settings.mirror, names: proxy.settings.upstreams.map((u) => u.name) }),
   });
   installPipeline(app, {
     routes,
@@ -145,6 +152,7 @@ export function buildServer({ config, registry, logger, gc, redis, notifier }: S
     tokens: access.tokens?.service,
     auth: access.setup,
     events: notifier,
+    cache: proxy?.cache,
   });
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

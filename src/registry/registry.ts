@@ -115,6 +115,32 @@ export class Registry {
   }
 
   /**
+   * Stores a manifest a pull-through cache fetched from its upstream, checked against the digest
+   * the upstream named, and points `tag` at it when given. Its blobs need not be here yet.
+   */
+  async storeFetchedManifest(
+    name: string,
+    expected: Digest,
+    bytes: Buffer,
+    mediaType: string | undefined,
+    tag?: string,
+  ): Promise<StoredManifest> {
+    const manifest = parseManifest(bytes, mediaType, expected.algorithm);
+    if (manifest.digest.value !== expected.value) {
+      throw errors.digestInvalid(
+        { expected: expected.value, actual: manifest.digest.value },
+        'the upstream sent a manifest whose digest is not the one it named',
+      );
+    }
+    await this.guard.protect(name, [manifest.digest], async () => {
+      await this.manifests.put(name, manifest, { references: false });
+      await this.referrers.add(name, manifest);
+      if (tag !== undefined) await this.tags.tag(name, tag, manifest.digest);
+    });
+    return { digest: manifest.digest, mediaType: manifest.mediaType, bytes: manifest.bytes };
+  }
+
+  /**
    * Cross-repository mount: links a stored blob into `name` (from `from` when given, which must
    * link it). False when there is nothing to mount. The check and the link run under the GC guard,
    * so a sweep cannot delete the bytes between them.

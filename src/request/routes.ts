@@ -24,6 +24,7 @@
  * `prefix` is `http.prefix`; it is matched segment by segment on the decoded path.
  */
 import { matchRoute, type RouteMatch } from '../api/routes.js';
+import type { UpstreamClaim, UpstreamTable } from './upstream.js';
 
 export const ADMIN_PATH = '/_berth/admin';
 export const HEALTH_PATH = '/_berth/health';
@@ -33,7 +34,8 @@ export const UI_API_PATH = '/_berth/api';
 export type UiApiEndpoint = 'session' | 'repositories' | 'tags' | 'storage';
 
 export type Route =
-  | ({ family: 'registry' } & RouteMatch)
+  /** `upstream`: the repository is a pull-through cache of it; `name` is then the local name (upstream.ts). */
+  | ({ family: 'registry'; upstream?: UpstreamClaim } & RouteMatch)
   | { family: 'token' }
   /** `endpoint` is the path below `/_berth/admin/` ("" for the tree's root). */
   | { family: 'admin'; endpoint: string }
@@ -51,6 +53,8 @@ export interface RouteSettings {
   tokenPath?: string;
   /** The web UI's page (`berth.ui.path`); undefined when the UI is off. */
   uiPath?: string;
+  /** Pull-through caching: which repositories belong to an upstream (upstream.ts). */
+  upstreams?: UpstreamTable;
 }
 
 const NONE: Route = { family: 'none' };
@@ -106,8 +110,8 @@ export class RouteTable {
     this.uiPaths = withAndWithoutSlash(settings.uiPath);
   }
 
-  /** The route of a decoded path. */
-  routeOf(path: string): Route {
+  /** The route of a decoded path (the query tells containerd's `ns` of a mirrored repository). */
+  routeOf(path: string, query: URLSearchParams = new URLSearchParams()): Route {
     if (this.tokenPaths.has(path)) return { family: 'token' };
     if (this.uiPaths.has(path)) return { family: 'ui', asset: 'index' };
     if (path === '/') return { family: 'root' };
@@ -118,9 +122,17 @@ export class RouteTable {
       const berth = berthRoute(inside, ui);
       if (berth) return berth;
       const match = matchRoute(inside);
-      if (match) return { family: 'registry', ...match };
+      if (match) return this.registryRoute(match, query);
     }
     // Berth's own endpoints answer at the root too when a prefix is set.
     return (this.settings.prefix ? berthRoute(path, ui) : undefined) ?? NONE;
+  }
+
+  private registryRoute(match: RouteMatch, query: URLSearchParams): Route {
+    const upstreams = this.settings.upstreams;
+    if (match.name === undefined || !upstreams?.enabled) return { family: 'registry', ...match };
+    const claimed = upstreams.claim(match.name, query);
+    if (!claimed) return { family: 'registry', ...match };
+    return { family: 'registry', ...match, name: claimed.local, upstream: claimed.claim };
   }
 }

@@ -65,7 +65,7 @@ export function readRequest(request: IncomingMessage, routes: RouteTable, proxie
   const address = clientAddress(request, proxies);
   return {
     target,
-    route: routes.routeOf(target.path),
+    route: routes.routeOf(target.path, target.query),
     clientAddress: address,
     local: isLoopback(address),
     origin: originParts(request, proxies, target.authority),

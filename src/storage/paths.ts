@@ -14,6 +14,9 @@
  *       _referrers/<alg>/<subject hex>/<alg>/<hex>/link      Berth only: manifests whose subject
  *                                                            is <subject>; Distribution skips
  *                                                            folders that start with "_"
+ *       _proxy/<alg>/<hex>                                   Berth only: content a pull-through
+ *                                                            cache fetched (its kind and size); the
+ *                                                            file's time is when it was last pulled
  *     _berth/gc/                                             Berth only: garbage collection's
  *       runs/<run id>                                        coordination files (see
  *       tombstones/<run id>                                  registry/gc/protocol.ts); Distribution
@@ -114,6 +117,15 @@ export function referrersFolder(name: string, subject: Digest): string {
 
 export function referrerLink(name: string, subject: Digest, referrer: Digest): string {
   return `${referrersFolder(name, subject)}/${referrer.algorithm}/${referrer.hex}/link`;
+}
+
+/** A pull-through cache's records of what it fetched into a repository (registry/proxy/records.ts). */
+export function proxyRecordsRoot(name: string): string {
+  return `${repository(name)}/_proxy`;
+}
+
+export function proxyRecord(name: string, digest: Digest): string {
+  return `${proxyRecordsRoot(name)}/${digest.algorithm}/${digest.hex}`;
 }
 
 /** Folder names inside a repository folder; anything else there is a nested repository. */

@@ -100,6 +100,9 @@ describe("Distribution's full example configuration", () => {
     // Its endpoint's `headers: <http.Header>` is a placeholder, not a map (Distribution refuses it too).
     const [listener] = (raw.notifications as { endpoints: Record<string, unknown>[] }).endpoints;
     if (listener) delete listener.headers;
+    // Its proxy credentials are placeholders that YAML reads as lists (`[username]`), which
+    // Distribution refuses too: the values a real configuration has stand in for them.
+    Object.assign(raw.proxy as Record<string, unknown>, { username: 'username', password: 'password' });
     const { config, warnings } = validateConfig(raw);
     return { config, warnings: [...parseWarnings, ...warnings] };
   }
@@ -109,7 +112,7 @@ describe("Distribution's full example configuration", () => {
     const expected = [
       '"middleware"',
       '"health"',
-      '"proxy"',
+      '"proxy.exec"',
       '"validation"',
       '"tags"',
       '"log.formatter"',

@@ -45,6 +45,8 @@ export interface DockerRegistryOptions {
   tls?: { certificate: string; key: string };
   /** More configuration, merged in as a config file's sections would be (`http.headers`, …). */
   config?: Record<string, unknown>;
+  /** Keep its access log (one line per request, Apache combined format), read with `accessLog()`. */
+  accessLog?: boolean;
 }
 
 export interface TestDockerRegistry {
@@ -53,6 +55,8 @@ export interface TestDockerRegistry {
   root: string;
   /** What the process wrote to stderr so far (its log, the last 20 kB), for failure messages. */
   log(): string;
+  /** Request lines of the access log so far ("GET /v2/…"), with `accessLog: true`. */
+  accessLog(): string[];
   /** Stops the process; removes the storage folder too when this helper made it. */
   close(): Promise<void>;
 }
@@ -65,7 +69,7 @@ export function htpasswdEntry(user: string, password: string): string {
 function writeConfig(folder: string, root: string, host: string, options: DockerRegistryOptions): string {
   const config: Record<string, unknown> = {
     version: 0.1,
-    log: { level: 'warn', accesslog: { disabled: true } },
+    log: { level: 'warn', accesslog: { disabled: options.accessLog !== true } },
     storage: { filesystem: { rootdirectory: root }, delete: { enabled: true } },
     http: { addr: host, secret: 'berth-test-secret', ...(options.tls ? { tls: options.tls } : {}) },
   };
@@ -122,7 +126,18 @@ async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistr
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const child = spawn(DOCKER_REGISTRY_BIN, ['serve', writeConfig(folder, root, host, options)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', options.accessLog ? 'pipe' : 'ignore', 'pipe'],
+  });
+  const requests: string[] = [];
+  let partial = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const request = /"([A-Z]+ \S+) HTTP\/[\d.]+"/.exec(line);
+      if (request) requests.push(request[1]!);
+    }
   });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
@@ -141,6 +156,7 @@ async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistr
     host,
     root,
     log,
+    accessLog: () => [...requests],
     async close() {
       await stop(child);
       rmSync(folder, { recursive: true, force: true });

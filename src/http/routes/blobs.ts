@@ -15,7 +15,8 @@ async function visibleSize(context: Context, name: string, digest: Digest): Prom
   return info.size;
 }
 
-async function serveBlob(context: Context, withBody: boolean): Promise<void> {
+/** Answers with a stored blob visible in the repository, honouring `Range`. */
+export async function serveBlob(context: Context, withBody: boolean): Promise<void> {
   const { request, reply, registry } = context;
   const name = repositoryName(context);
   const digest = digestParam(context.rawReference);

@@ -5,6 +5,7 @@
 import { isDigestReference, isValidTag, parseDigest } from '../../api/reference.js';
 import { RegistryError, errors } from '../../api/errors.js';
 import { apiPaths } from '../../api/routes.js';
+import type { StoredManifest } from '../../registry/manifests/store.js';
 import {
   digestParam,
   location,
@@ -17,7 +18,7 @@ import {
 import { manifestTarget, notify } from '../events.js';
 
 /** A tag or digest reference, checked against the spec's grammar: a PUT of a bad one is refused. */
-function reference(context: Context): string {
+export function reference(context: Context): string {
   const value = context.rawReference;
   if (isDigestReference(value)) return digestParam(value).value;
   if (!isValidTag(value)) throw invalidTag(value);
@@ -28,7 +29,7 @@ function reference(context: Context): string {
  * The reference of a GET, HEAD or DELETE: one that is neither tag nor digest names no manifest,
  * so it is unknown (404), as in Distribution and the spec's "does not exist" path.
  */
-function existingReference(context: Context): string {
+export function existingReference(context: Context): string {
   const value = context.rawReference;
   if (isDigestReference(value) ? !parseDigest(value).ok : !isValidTag(value)) throw errors.manifestUnknown(value);
   return reference(context);
@@ -43,10 +44,20 @@ function invalidTag(tag: string): RegistryError {
 }
 
 async function serveManifest(context: Context, withBody: boolean): Promise<void> {
-  const { request, reply, registry } = context;
-  const name = repositoryName(context);
   const ref = existingReference(context);
-  const manifest = await registry.getManifest(name, ref);
+  const manifest = await context.registry.getManifest(repositoryName(context), ref);
+  await sendManifest(context, manifest, withBody, ref);
+}
+
+/** Answers with a stored manifest (304 when the client has it); `ref` is the tag or digest asked for. */
+export async function sendManifest(
+  context: Context,
+  manifest: StoredManifest,
+  withBody: boolean,
+  ref: string,
+): Promise<void> {
+  const { request, reply } = context;
+  const name = repositoryName(context);
   // A HEAD is a pull too, as Distribution reports it.
   await notify(context, 'pull', [manifestTarget(context, name, manifest, isDigestReference(ref) ? undefined : ref)]);
   const etag = `"${manifest.digest.value}"`;

@@ -59,9 +59,13 @@ export class ManifestStore {
     return { digest, bytes, mediaType: this.mediaTypeOf(digest, bytes) };
   }
 
-  /** Stores a parsed manifest after checking its references, and links it into the repository. */
-  async put(name: string, manifest: Manifest): Promise<void> {
-    await this.checkReferences(name, manifest);
+  /**
+   * Stores a parsed manifest after checking its references, and links it into the repository.
+   * A pull-through cache stores what its upstream served without the check (`references: false`):
+   * the blobs are fetched when they are first pulled.
+   */
+  async put(name: string, manifest: Manifest, options: { references?: boolean } = {}): Promise<void> {
+    if (options.references !== false) await this.checkReferences(name, manifest);
     await this.blobs.put(manifest.digest, manifest.bytes);
     await writeLink(this.driver, paths.revisionLink(name, manifest.digest), manifest.digest);
     this.mediaTypes.set(manifest.digest.value, manifest.mediaType);
