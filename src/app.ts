@@ -7,6 +7,7 @@ import { buildServer, parseListenAddress } from './http/server.js';
 import { createLogger } from './logging.js';
 import { Notifier } from './notifications/notifier.js';
 import { Registry } from './registry/registry.js';
+import { policyOptions } from './registry/policies/options.js';
 import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
 import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
@@ -49,7 +50,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   const registry = new Registry(createDriver(config.storage), {
     lock: redis ? new RedisLocker(redis) : undefined,
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
-    accountingRescanMs: config.berth.accounting.rescan,
+    policies: policyOptions(config, log),
   });
   const proxied = proxySettings(config);
   const cache =

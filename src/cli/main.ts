@@ -8,6 +8,7 @@ import { ConfigError } from '../config/load.js';
 import { registerServe } from './commands/serve.js';
 import { registerGarbageCollect } from './commands/garbage-collect.js';
 import { registerDu } from './commands/du.js';
+import { registerTagUnlock } from './commands/tag-unlock.js';
 import { CLIENT_COMMANDS } from './client-commands.js';
 import { registerHtpasswd } from './commands/htpasswd.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerGarbageCollect(program);
   registerDu(program);
+  registerTagUnlock(program);
   // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
   for (const register of CLIENT_COMMANDS) register(program);
   registerHtpasswd(program);

@@ -10,6 +10,7 @@ import { destination, pino, type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Registry } from '../registry/registry.js';
+import { policyOptions } from '../registry/policies/options.js';
 import { createDriver } from '../storage/factory.js';
 
 export function openStorage(configPath: string | undefined): { config: Config; registry: Registry } {
@@ -21,7 +22,8 @@ export function openStorage(configPath: string | undefined): { config: Config; r
     if (!existsSync(root)) throw new Error(`storage: ${root} does not exist`);
     config.storage.filesystem!.rootdirectory = root;
   }
-  return { config, registry: new Registry(createDriver(config.storage)) };
+  // Policies apply offline too: retention never removes an immutable tag.
+  return { config, registry: new Registry(createDriver(config.storage), { policies: policyOptions(config) }) };
 }
 
 /** Figures go to the log (stderr, JSON lines); listings go to stdout. */

@@ -56,3 +56,15 @@ export class InsufficientStorageError extends RegistryError {
     return cause === undefined ? undefined : new InsufficientStorageError(cause);
   }
 }
+
+/** A push or delete that would change a tag an immutability rule protects (docs/policies.md). */
+export class ImmutableTagError extends RegistryError {
+  constructor(name: string, tag: string, rule: string, change: 'moved' | 'deleted') {
+    super(
+      'DENIED',
+      `tag ${name}:${tag} is immutable and cannot be ${change}: ${rule}; an administrator can lift this for one operation with "berth tag-unlock ${name}:${tag}"`,
+      { repository: name, tag, rule },
+    );
+    this.name = 'ImmutableTagError';
+  }
+}

@@ -15,6 +15,8 @@ import { ManifestStore, type StoredManifest } from './manifests/store.js';
 import { ImageSummaries } from './image-summary.js';
 import { ReferrerStore } from './referrers.js';
 import { StorageAccounting } from './policies/accounting.js';
+import { ImmutableTags } from './policies/immutable.js';
+import type { PolicyOptions } from './policies/options.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadLimits } from './uploads.js';
 
@@ -31,11 +33,13 @@ export class Registry {
   readonly summaries: ImageSummaries;
   /** Bytes each repository and namespace uses, shared layers counted once (docs/policies.md). */
   readonly accounting: StorageAccounting;
+  /** Tags that may not be moved or deleted (`berth.immutabletags`). */
+  readonly immutable: ImmutableTags;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(
     readonly driver: StorageDriver,
-    options: { lock?: Locker; uploads?: UploadLimits; accountingRescanMs?: number } = {},
+    options: { lock?: Locker; uploads?: UploadLimits; policies?: PolicyOptions } = {},
   ) {
     this.guard = new ReferenceGuard(driver);
     this.catalog = new Catalog(driver);
@@ -47,7 +51,14 @@ export class Registry {
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
     this.summaries = new ImageSummaries(this.manifests, this.blobs);
-    this.accounting = new StorageAccounting(driver, this.catalog, { rescanMs: options.accountingRescanMs });
+    const policies = options.policies ?? {};
+    this.accounting = new StorageAccounting(driver, this.catalog, {
+      rescanMs: policies.accountingRescanMs,
+      onRescanError: (error) => policies.logger?.warn({ err: error }, 'storage accounting: rescan failed'),
+    });
+    this.immutable = new ImmutableTags(driver, policies.immutableTags ?? [], (name, tag, unlock) =>
+      policies.logger?.warn({ repository: name, tag, unlock }, 'immutable tag unlocked for one operation'),
+    );
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */
@@ -91,6 +102,8 @@ export class Registry {
       );
     }
     const tags = byDigest ? extraTags : [reference, ...extraTags];
+    for (const tag of tags)
+      await this.immutable.assertMayChange(name, tag, await this.tags.resolve(name, tag), manifest.digest);
     // Declared before the reference checks in manifests.put, so that a garbage collection sweep
     // either keeps everything this manifest relies on or finishes before the checks run.
     const children = manifest.manifests.map((child) => child.digest);
@@ -156,6 +169,7 @@ export class Registry {
 
   /** Removes a tag (not the manifest it names); false when there was no such tag. */
   async deleteTag(name: string, tag: string): Promise<boolean> {
+    await this.immutable.assertMayChange(name, tag, await this.tags.resolve(name, tag), undefined);
     const removed = await this.tags.untag(name, tag);
     this.accounting.touch(name);
     return removed;
@@ -166,8 +180,10 @@ export class Registry {
     const stored = await this.manifests.get(name, digest);
     if (!stored) throw errors.manifestUnknown(digest.value);
     // Only tags that still name this manifest: one moved elsewhere meanwhile stays.
+    const tags = await this.tags.tagsFor(name, digest);
+    for (const tag of tags) await this.immutable.assertMayChange(name, tag, digest, undefined);
     const untagged: string[] = [];
-    for (const tag of await this.tags.tagsFor(name, digest)) {
+    for (const tag of tags) {
       if (await this.tags.untagIf(name, tag, digest)) untagged.push(tag);
     }
     await this.manifests.delete(name, digest);

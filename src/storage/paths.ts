@@ -22,6 +22,8 @@
  *       tombstones/<run id>                                  registry/gc/protocol.ts); Distribution
  *       intents/<uuid>                                       reads only blobs/ and repositories/
  *       lock
+ *     _berth/policies/unlocks/<name>/_tags/<tag>               Berth only: one-operation unlocks of
+ *                                                            immutable tags (registry/policies/)
  *     _berth/catalog/generation                              Berth only: changes whenever a Berth
  *                                                            process creates a repository, so every
  *                                                            process sharing the folder drops its
@@ -191,4 +193,12 @@ export function repositoryOfPath(path: string): { kind: 'links' | 'subtree'; nam
   return (REPOSITORY_MARKERS as readonly string[]).includes(marker ?? '')
     ? { kind: 'links', name: rest.slice(0, end) }
     : undefined;
+}
+
+// Repository policies (registry/policies/, docs/policies.md).
+const POLICIES_ROOT = `${ROOT}/_berth/policies`;
+
+/** A one-operation unlock of an immutable tag; `_tags` cannot be a name component, so names never collide. */
+export function tagUnlock(name: string, tag: string): string {
+  return `${POLICIES_ROOT}/unlocks/${name}/_tags/${tag}`;
 }

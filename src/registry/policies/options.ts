@@ -1,0 +1,21 @@
+/** What the registry's policies are made from: the `berth:` policy keys, and where they log. */
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.js';
+import type { ImmutableRuleConfig, QuotasConfig } from '../../config/policies.js';
+
+export interface PolicyOptions {
+  immutableTags?: readonly ImmutableRuleConfig[];
+  quotas?: QuotasConfig;
+  /** `berth.accounting.rescan`: how often storage accounting reads storage again in full. */
+  accountingRescanMs?: number;
+  logger?: Logger;
+}
+
+export function policyOptions(config: Config, logger?: Logger): PolicyOptions {
+  return {
+    immutableTags: config.berth.immutabletags,
+    quotas: config.berth.quotas,
+    accountingRescanMs: config.berth.accounting.rescan,
+    logger,
+  };
+}
