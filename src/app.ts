@@ -17,6 +17,10 @@ import { PullThroughCache } from './registry/proxy/cache.js';
 import { proxySettings } from './registry/proxy/settings.js';
 import { RedisLocker } from './shared/lock.js';
 import { createRedis, type RedisClient } from './shared/redis.js';
+import { DebugServer } from './http/debug-server.js';
+import { healthMonitor, type HealthMonitor } from './health/index.js';
+import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from './metrics/index.js';
+import { instrumentDriver } from './metrics/storage.js';
 
 export interface Berth {
   app: FastifyInstance;
@@ -31,6 +35,15 @@ export interface Berth {
   redis?: RedisClient;
   /** Registry events and their delivery (`notifications`, docs/notifications.md). */
   notifier: Notifier;
+  /** The checks of Distribution's `health` section (none when it is absent). */
+  health: HealthMonitor;
+  /**
+   * What the debug listener serves at the metrics path: this process's metrics, or (set by
+   * `berth serve` with worker processes) the sum over every process.
+   */
+  metrics: () => Promise<string>;
+  /** The debug listener's port, once `listen` has started it (`http.debug.addr`). */
+  debugPort?: number;
   /**
    * Starts listening on `http.addr` (or the given host and port) and starts upload purging;
    * resolves to the bound address. With `http.net: unix`, `host` is the socket's path and `port` 0.
@@ -40,14 +53,17 @@ export interface Berth {
 }
 
 export function createBerth(config: Config, logger?: Logger): Berth {
-  const log = logger ?? createLogger(config.log.level, config.log.fields);
+  const log = logger ?? createLogger(config.log.level, config.log.fields, config.log.formatter);
   if (config.storage.filesystem) {
     config.storage.filesystem.rootdirectory = resolve(config.storage.filesystem.rootdirectory);
   }
   // One Redis client per process: upload locks across instances (docs/s3.md), rate-limit counters.
   const redis = createRedis(config.redis);
   redis?.on('error', (error: Error) => log.warn({ err: error }, 'redis: connection problem'));
-  const registry = new Registry(createDriver(config.storage), {
+  const metricsOn = config.http.debug?.prometheus?.enabled ?? false;
+  if (metricsOn) collectProcessMetrics();
+  const driver = instrumentDriver(createDriver(config.storage), { metrics: metricsOn });
+  const registry = new Registry(driver, {
     lock: redis ? new RedisLocker(redis) : undefined,
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
     policies: policyOptions(config, log),
@@ -61,6 +77,8 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     redis,
     port: config.http.net === 'unix' ? undefined : parseTcpAddress(config.http.addr)?.port.toString(),
   });
+  const health = healthMonitor(config.health, registry.driver, log);
+  health.start();
   const app = buildServer({
     config,
     registry,
@@ -68,6 +86,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     gc,
     redis,
     notifier,
+    health,
     proxy: cache && proxied && { cache, settings: proxied },
   });
   const purging = config.storage.maintenance.uploadpurging;
@@ -87,7 +106,8 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       .catch((error: unknown) => log.warn({ err: error }, 'storage accounting: read failed'));
     if (!config.storage.maintenance.readonly?.enabled) gc.start();
   };
-  return {
+  let debug: DebugServer | undefined;
+  const berth: Berth = {
     app,
     registry,
     logger: log,
@@ -96,12 +116,27 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     gc,
     redis,
     notifier,
+    health,
+    metrics: metricsText,
     async listen(override) {
       try {
         await registry.driver.ping();
       } catch (error) {
         const where = config.storage.filesystem?.rootdirectory ?? 'storage';
         throw new Error(`storage: ${where} is not usable: ${(error as Error).message}`);
+      }
+      const debugConfig = config.http.debug;
+      if (debugConfig && !debug) {
+        const prometheus = debugConfig.prometheus;
+        debug = new DebugServer({
+          addr: debugConfig.addr,
+          health,
+          logger: log,
+          metrics: prometheus?.enabled
+            ? { path: prometheus.path, contentType: METRICS_CONTENT_TYPE, text: () => berth.metrics() }
+            : undefined,
+        });
+        berth.debugPort = await debug.listen();
       }
       if (config.http.net === 'unix' && !override) {
         await app.listen({ path: config.http.addr });
@@ -117,7 +152,8 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       return { host: address.address, port: address.port };
     },
     async close() {
-      await Promise.all([app.close(), purger?.stop(), gc.stop()]);
+      health.stop();
+      await Promise.all([app.close(), purger?.stop(), gc.stop(), debug?.close()]);
       // After the server: requests still finishing may record events, which stay in the outbox.
       await notifier.stop();
       cache?.close();
@@ -125,4 +161,5 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       await redis?.quit().catch(() => redis.disconnect());
     },
   };
+  return berth;
 }

@@ -19,7 +19,8 @@ export const ERROR_CODES = {
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   // Distribution's errcode for failures of the registry itself (not in the OCI table).
   UNKNOWN: { status: 500, message: 'unknown error' },
-  // Distribution's errcode for a service that cannot answer now (a cache's unreachable upstream).
+  // Distribution's errcode for a service that cannot answer now (a cache's unreachable upstream,
+  // a failing health check: src/http/health-gate.ts).
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -111,6 +111,11 @@ export class WorkerPool {
     for (let index = 1; index <= this.count; index++) this.spawn(index);
   }
 
+  /** The worker processes running now (for one metrics scrape over every process). */
+  processes(): ChildProcess[] {
+    return [...this.children.keys()];
+  }
+
   private spawn(index: number): void {
     // The same command line and node flags (so `--import tsx` and --cpu-prof carry over).
     const child = fork(process.argv[1]!, process.argv.slice(2), {

@@ -17,7 +17,6 @@ const STORAGE_DRIVERS_NOT_SERVED = ['azure', 'gcs', 'inmemory'];
 const isTrue = (value: unknown) => value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
 
 export const IGNORED_KEYS: readonly IgnoredKey[] = [
-  { path: 'log.formatter', reason: 'Berth always writes JSON log lines', when: (value) => value !== 'json' },
   { path: 'log.hooks', reason: 'log hooks (mail) are not supported' },
   { path: 'log.reportcaller', reason: 'caller information is not logged' },
   { path: 'storage.filesystem.maxthreads', reason: "Node's file I/O thread pool is sized by UV_THREADPOOL_SIZE" },
@@ -39,7 +38,7 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
   { path: 'storage.tag', reason: 'tag lookups need no concurrency limit in Berth' },
   { path: 'proxy.exec', reason: 'credential helpers are not run; set proxy.username and proxy.password' },
   { path: 'http.secret', reason: 'not needed: upload state is kept in storage, not signed into client state' },
-  { path: 'http.debug', reason: 'the debug server (pprof, metrics) is not supported' },
+  { path: 'http.debug.tls', reason: 'the debug listener serves plain HTTP' },
   { path: 'http.http2', reason: 'Berth serves HTTP/1.1', when: (value) => !isTrue((value as Tree | null)?.disabled) },
   { path: 'http.h2c', reason: 'Berth serves HTTP/1.1', when: (value) => isTrue((value as Tree | null)?.enabled) },
 ];

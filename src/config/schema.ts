@@ -10,6 +10,7 @@ import { parseDuration } from './duration.js';
 import { count, duration, flag, level, text } from './values.js';
 import { notificationsSection } from './notifications.js';
 import { berthProxy, distributionProxy } from './proxy.js';
+import { healthSection, httpDebug } from './observability.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
@@ -135,7 +136,7 @@ const http = z
     draintimeout: duration.optional(),
     tls: tls.optional(),
     headers: z.record(z.string(), z.union([z.array(text), text])).default({}),
-    debug: z.unknown().optional(),
+    debug: httpDebug.optional(),
     http2: z.unknown().optional(),
     h2c: z.unknown().optional(),
   })
@@ -450,7 +451,7 @@ const redis = z
   .refine((value) => value.addr !== undefined || (value.addrs?.length ?? 0) > 0, 'set addr (host:port) or addrs');
 
 /** Distribution sections Berth accepts but does not act on yet: warned about at start. */
-export const IGNORED_SECTIONS = ['middleware', 'health', 'validation', 'reporting', 'compatibility', 'tags'] as const;
+export const IGNORED_SECTIONS = ['middleware', 'validation', 'reporting', 'compatibility', 'tags'] as const;
 
 export const configSchema = z.strictObject({
   version: text.refine((value) => value === '0.1', 'only version 0.1 exists').default('0.1'),
@@ -464,6 +465,7 @@ export const configSchema = z.strictObject({
   redis: redis.optional(),
   notifications: notificationsSection.optional(),
   proxy: distributionProxy.optional(),
+  health: healthSection.optional(),
   ...Object.fromEntries(IGNORED_SECTIONS.map((section) => [section, z.unknown().optional()])),
 });
 

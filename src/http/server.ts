@@ -30,6 +30,7 @@ import { parseRequestTarget, TargetError } from '../request/target.js';
 import { sendError } from './errors.js';
 import { installPipeline } from './pipeline.js';
 import { sendCanonicalHeaderNames } from './header-case.js';
+import type { HealthMonitor } from '../health/index.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -59,6 +60,8 @@ export interface ServerOptions {
   notifier?: Notifier;
   /** The pull-through cache and the settings that say which repositories it serves. */
   proxy?: { cache: PullThroughCache; settings: ProxySettings };
+  /** The checks of Distribution's `health` section: the registry API answers 503 while one fails. */
+  health?: HealthMonitor;
 }
 
 /** The target parser's refusal of a target fastify's router could not decode either. */
@@ -71,7 +74,16 @@ function undecodableTarget(rawUrl: string): Error {
   return new TargetError('the path is not valid percent-encoding', rawUrl);
 }
 
-export function buildServer({ config, registry, logger, gc, redis, notifier, proxy }: ServerOptions): FastifyInstance {
+export function buildServer({
+  config,
+  registry,
+  logger,
+  gc,
+  redis,
+  notifier,
+  proxy,
+  health,
+}: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
     loggerInstance: logger,
@@ -140,6 +152,8 @@ export function buildServer({ config, registry, logger, gc, redis, notifier, pro
     proxies: new TrustedProxies(config.berth.trustedproxies),
     rateLimits: installRateLimits(app, config, logger, redis),
     guard: access.guard,
+    metrics: config.http.debug?.prometheus?.enabled ?? false,
+    health,
   });
   app.setErrorHandler(sendError);
 

@@ -22,6 +22,10 @@
  *   /_berth/api/storage                      storage       bytes stored
  *
  * `prefix` is `http.prefix`; it is matched segment by segment on the decoded path.
+ *
+ * The debug listener (`http.debug.addr`, its own port) has a table of its own, `debugRouteOf`:
+ *   /debug/health                            health     Distribution's health status
+ *   <http.debug.prometheus.path>             metrics    Prometheus metrics, when enabled
  */
 import { matchRoute, type RouteMatch } from '../api/routes.js';
 import type { UpstreamClaim, UpstreamTable } from './upstream.js';
@@ -135,4 +139,14 @@ export class RouteTable {
     if (!claimed) return { family: 'registry', ...match };
     return { family: 'registry', ...match, name: claimed.local, upstream: claimed.claim };
   }
+}
+
+export const DEBUG_HEALTH_PATH = '/debug/health';
+
+export type DebugRoute = 'health' | 'metrics' | 'none';
+
+/** The route of a decoded path on the debug listener; `metricsPath` is set when metrics are on. */
+export function debugRouteOf(path: string, metricsPath: string | undefined): DebugRoute {
+  if (path === DEBUG_HEALTH_PATH) return 'health';
+  return path === metricsPath ? 'metrics' : 'none';
 }

@@ -111,11 +111,9 @@ describe("Distribution's full example configuration", () => {
     const { warnings } = loadExample();
     const expected = [
       '"middleware"',
-      '"health"',
       '"proxy.exec"',
       '"validation"',
       '"tags"',
-      '"log.formatter"',
       '"log.hooks"',
       '"loglevel" is deprecated',
       '"storage.azure"',
@@ -125,7 +123,6 @@ describe("Distribution's full example configuration", () => {
       '"storage.tag"',
       '"storage.filesystem.maxthreads"',
       '"http.secret"',
-      '"http.debug"',
       '"http.http2"',
       '"middleware.storage" is written more than once',
       '"redis.tls" is written more than once',
@@ -173,6 +170,15 @@ describe("Distribution's full example configuration", () => {
     assert.deepEqual(listener?.ignoredmediatypes, ['application/octet-stream']);
     assert.deepEqual(listener?.ignore.actions, ['pull']);
     assert.equal(config.catalog.maxentries, 1000);
+    assert.equal(config.log.formatter, 'text');
+    assert.deepEqual(config.http.debug, { addr: 'localhost:5001', prometheus: { enabled: true, path: '/metrics' } });
+    assert.deepEqual(config.health?.storagedriver, { enabled: true, interval: 10_000, threshold: 3 });
+    assert.deepEqual(config.health?.file, [{ file: '/path/to/checked/file', interval: 10_000 }]);
+    assert.equal(config.health?.http[0]?.uri, 'http://server.to.check/must/return/200');
+    assert.equal(config.health?.http[0]?.timeout, 3_000);
+    assert.deepEqual(config.health?.http[0]?.headers, { Authorization: ['Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=='] });
+    assert.equal(config.health?.tcp[0]?.addr, 'redis-server.domain.com:6379');
+    assert.equal(config.health?.tcp[0]?.threshold, 3);
   });
 });
 

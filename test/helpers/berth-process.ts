@@ -51,6 +51,9 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Run the built CLI (dist/) as `npm start` does, instead of the sources through tsx. */
   built?: boolean;
+  /** Run as this user and group (a test running as root that needs permissions to apply). */
+  uid?: number;
+  gid?: number;
 }
 
 export function spawnBerth(options: SpawnOptions): BerthProcess {
@@ -61,6 +64,8 @@ export function spawnBerth(options: SpawnOptions): BerthProcess {
     cwd: REPO_ROOT,
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.gid,
   });
   const lines: LogLine[] = [];
   const rawLines: string[] = [];

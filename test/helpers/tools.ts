@@ -44,6 +44,8 @@ export const tools = {
   umoci: () => findTool('umoci', 'umoci', ['umoci', '--version']),
   curl: () => findTool('curl', 'curl', ['curl', '--version']),
   bash: () => findTool('bash', 'bash', ['bash', '--version']),
+  promtool: () => findTool('promtool', 'prometheus', ['promtool', '--version']),
+  prometheus: () => findTool('prometheus', 'prometheus', ['prometheus', '--version']),
 };
 
 function banner(lines: string[]): void {

@@ -21,7 +21,8 @@ const EMPTY_INDEX = `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[
  * Codes that belong to authentication and rate limiting, which the core does not produce, and
  * UNKNOWN, which only a failure of the registry itself produces (500).
  */
-// UNAVAILABLE comes from a pull-through cache's unreachable upstream (test/proxy).
+// UNAVAILABLE comes from a pull-through cache's unreachable upstream (test/proxy) and from the
+// health checks (test/observability/health.test.ts).
 const NOT_FROM_THE_CORE = new Set(['UNAUTHORIZED', 'DENIED', 'TOOMANYREQUESTS', 'UNKNOWN', 'UNAVAILABLE']);
 
 async function openUpload(api: Api, name: string): Promise<string> {

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { createBerth } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
+import { aggregatedMetrics, answerMetricsRequests } from '../../metrics/workers.js';
 import { createLogger } from '../../logging.js';
 import {
   countsPerProcess,
@@ -36,6 +37,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
   }
   const pool = workers > 1 ? new WorkerPool(berth.app.server, workers - 1, berth.logger) : undefined;
   pool?.start();
+  if (pool) berth.metrics = () => aggregatedMetrics(() => pool.processes());
   const scheme = config.http.tls?.certificate ? 'https' : 'http';
   const where =
     config.http.net === 'unix'
@@ -91,8 +93,13 @@ async function serveAsWorker(configPath: string | undefined): Promise<void> {
   // Log lines say which process wrote them.
   const berth = createBerth(
     config,
-    createLogger(config.log.level, { ...config.log.fields, worker: Number(process.env[WORKER_ENV]) }),
+    createLogger(
+      config.log.level,
+      { ...config.log.fields, worker: Number(process.env[WORKER_ENV]) },
+      config.log.formatter,
+    ),
   );
+  answerMetricsRequests();
   await berth.app.ready();
   let closing: Promise<void> | undefined;
   const stop = () => {

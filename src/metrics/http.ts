@@ -1,0 +1,133 @@
+/**
+ * Distribution's HTTP metrics, with its names, labels and buckets (docker/go-metrics as
+ * Distribution uses it), so dashboards made for Distribution read Berth unchanged:
+ *
+ *   registry_http_requests_total{code,handler,method}     counter
+ *   registry_http_request_duration_seconds{handler,method} histogram
+ *   registry_http_request_size_bytes{handler}              histogram (approximate, as Go's promhttp)
+ *   registry_http_response_size_bytes{handler}             histogram (body bytes)
+ *   registry_http_in_flight_requests{handler}              gauge
+ *
+ * plus Berth's bytes on the wire per handler (berth_http_received_bytes_total,
+ * berth_http_sent_bytes_total). The handler is the route the request pipeline gave the request
+ * (src/request/routes.ts), named as Distribution names its routes; the URL is never read again.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RouteName } from '../api/routes.js';
+import type { Route } from '../request/routes.js';
+import { counter, gauge, histogram } from './registry.js';
+
+/** Distribution's route names for the `/v2/` routes (registry/api/v2/routes.go). */
+const REGISTRY_HANDLERS: Record<RouteName, string> = {
+  base: 'base',
+  catalog: 'catalog',
+  tags: 'tags',
+  manifest: 'manifest',
+  uploads: 'blob_upload',
+  upload: 'blob_upload_chunk',
+  blob: 'blob',
+  referrers: 'referrers',
+};
+
+/** The `handler` label of a route; undefined for paths no route serves (as Distribution counts only its routes). */
+export function handlerOf(route: Route): string | undefined {
+  switch (route.family) {
+    case 'registry':
+      return REGISTRY_HANDLERS[route.route];
+    case 'none':
+      return undefined;
+    case 'ui-api':
+      return 'ui_api';
+    default:
+      return route.family;
+  }
+}
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60];
+/** 1 KiB to 4 GiB, doubling. */
+const SIZE_BUCKETS = Array.from({ length: 22 }, (_, index) => 1024 * 2 ** index);
+
+const requests = counter({
+  name: 'registry_http_requests_total',
+  help: 'Total number of HTTP requests made.',
+  labelNames: ['code', 'handler', 'method'] as const,
+});
+const durations = histogram({
+  name: 'registry_http_request_duration_seconds',
+  help: 'The HTTP request latencies in seconds.',
+  labelNames: ['handler', 'method'] as const,
+  buckets: DURATION_BUCKETS,
+});
+const requestSizes = histogram({
+  name: 'registry_http_request_size_bytes',
+  help: 'The HTTP request sizes in bytes.',
+  labelNames: ['handler'] as const,
+  buckets: SIZE_BUCKETS,
+});
+const responseSizes = histogram({
+  name: 'registry_http_response_size_bytes',
+  help: 'The HTTP response sizes in bytes.',
+  labelNames: ['handler'] as const,
+  buckets: SIZE_BUCKETS,
+});
+const inFlight = gauge({
+  name: 'registry_http_in_flight_requests',
+  help: 'The in-flight HTTP requests',
+  labelNames: ['handler'] as const,
+});
+const received = counter({
+  name: 'berth_http_received_bytes_total',
+  help: 'Bytes received from clients (request heads and bodies), per handler.',
+  labelNames: ['handler'] as const,
+});
+const sent = counter({
+  name: 'berth_http_sent_bytes_total',
+  help: 'Bytes sent to clients (response heads and bodies), per handler.',
+  labelNames: ['handler'] as const,
+});
+
+// Distribution shows every handler's gauge from the start, at 0.
+for (const handler of Object.values(REGISTRY_HANDLERS)) inFlight.set({ handler }, 0);
+
+/** A request's head as Go's promhttp estimates it: URL, method, protocol, header names and values. */
+function headSize(request: FastifyRequest): number {
+  const raw = request.raw;
+  let size = (raw.url ?? '').length + raw.method!.length + 'HTTP/'.length + raw.httpVersion.length;
+  const headers = raw.rawHeaders;
+  for (let index = 0; index < headers.length; index += 2) size += headers[index]!.length + headers[index + 1]!.length;
+  return size;
+}
+
+function declaredBody(request: FastifyRequest): number | undefined {
+  const length = Number(request.raw.headers['content-length']);
+  return Number.isFinite(length) && length >= 0 ? length : undefined;
+}
+
+/**
+ * Counts one request, from the pipeline's first hook (once the route is known) to the close of
+ * its response, which comes whether the response finished or the client went away.
+ */
+export function countRequest(request: FastifyRequest, reply: FastifyReply): void {
+  const handler = handlerOf(request.berth.route);
+  if (handler === undefined) return;
+  const started = performance.now();
+  const socket = request.raw.socket;
+  const readBefore = socket.bytesRead;
+  const writtenBefore = socket.bytesWritten;
+  const method = request.method.toLowerCase();
+  inFlight.inc({ handler });
+  reply.raw.once('close', () => {
+    inFlight.dec({ handler });
+    requests.inc({ code: String(reply.raw.statusCode), handler, method });
+    durations.observe({ handler, method }, (performance.now() - started) / 1000);
+    const head = headSize(request);
+    const declared = declaredBody(request);
+    requestSizes.observe({ handler }, head + (declared ?? 0));
+    const length = method === 'head' ? 0 : Number(reply.getHeader('content-length') ?? 0);
+    responseSizes.observe({ handler }, Number.isFinite(length) ? length : 0);
+    // A chunked body has no declared length: then what the socket read meanwhile (keep-alive
+    // sockets serve one request after another, so the difference is this request's).
+    received.inc({ handler }, head + (declared ?? Math.max(0, socket.bytesRead - readBefore)));
+    sent.inc({ handler }, Math.max(0, socket.bytesWritten - writtenBefore));
+  });
+}
