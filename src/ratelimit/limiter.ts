@@ -10,8 +10,17 @@
  * is being scripted against.
  */
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { createRequire } from 'node:module';
+import type { RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { KEY_PREFIX, type RedisClient } from '../shared/redis.js';
+
+type RateLimiterFlexible = typeof import('rate-limiter-flexible');
+let loaded: RateLimiterFlexible | undefined;
+/** Loaded with the first budget counted: a registry without rate limits never loads it. */
+function rateLimiterFlexible(): RateLimiterFlexible {
+  loaded ??= createRequire(import.meta.url)('rate-limiter-flexible') as RateLimiterFlexible;
+  return loaded;
+}
 import type { Budget } from './budgets.js';
 
 /** Where one counter stands after a request was counted (or looked at). */
@@ -80,7 +89,10 @@ class BudgetCounter {
 
   /** Where the counter stands, without counting. */
   async peek(key: string): Promise<Count> {
-    return this.run(async (limiter) => (await limiter.get(key)) ?? new RateLimiterRes(this.budget.limit, 0, 0, false));
+    return this.run(
+      async (limiter) =>
+        (await limiter.get(key)) ?? new (rateLimiterFlexible().RateLimiterRes)(this.budget.limit, 0, 0, false),
+    );
   }
 
   private async run(operation: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>): Promise<Count> {
@@ -102,7 +114,7 @@ async function settle(pending: Promise<RateLimiterRes>): Promise<RateLimiterRes>
   try {
     return await pending;
   } catch (error) {
-    if (error instanceof RateLimiterRes) return error;
+    if (error instanceof rateLimiterFlexible().RateLimiterRes) return error;
     throw error;
   }
 }
@@ -148,6 +160,7 @@ export class Counters {
       // The window is part of the key: counters of one budget with different windows never mix.
       const keyPrefix = `${KEY_PREFIX}ratelimit:${budget.name}:${budget.windowSeconds}`;
       const settings = { points: budget.limit, duration: budget.windowSeconds, keyPrefix };
+      const { RateLimiterMemory, RateLimiterRedis } = rateLimiterFlexible();
       const memory = new RateLimiterMemory(settings);
       const redis = this.options.redis
         ? new RateLimiterRedis({ ...settings, storeClient: this.options.redis, rejectIfRedisNotReady: true })

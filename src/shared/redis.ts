@@ -7,7 +7,8 @@
  * Keys Berth writes start with `berth:`, so the database can be shared.
  */
 import { readFileSync } from 'node:fs';
-import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.js';
 
 export type RedisClient = Redis | Cluster;
@@ -35,6 +36,8 @@ function tlsOptions(config: RedisConfig): RedisOptions['tls'] {
 /** Creates the client (connecting in the background), or undefined when `redis` is not configured. */
 export function createRedis(config: RedisConfig | undefined): RedisClient | undefined {
   if (!config) return undefined;
+  // Loaded here: a registry without a `redis` block never loads the client.
+  const { Cluster, Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
   const addresses = (config.addrs && config.addrs.length > 0 ? config.addrs : [config.addr!]).map(hostPort);
   const options: RedisOptions = {
     username: config.username,

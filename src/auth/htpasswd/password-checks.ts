@@ -13,7 +13,14 @@
  * up anyway, and an endless queue would only turn a flood into memory and latency for everyone.
  */
 import { availableParallelism } from 'node:os';
-import bcrypt from 'bcrypt';
+import { createRequire } from 'node:module';
+
+/** The native addon, loaded on the first password checked: a registry without htpasswd never loads it. */
+let bcrypt: typeof import('bcrypt') | undefined;
+function loadBcrypt(): typeof import('bcrypt') {
+  bcrypt ??= createRequire(import.meta.url)('bcrypt') as typeof import('bcrypt');
+  return bcrypt;
+}
 import { RegistryError } from '../../api/errors.js';
 
 export interface PasswordCheckLimits {
@@ -53,7 +60,7 @@ export class PasswordChecks {
   async compare(password: string, hash: string): Promise<boolean> {
     await this.turn();
     try {
-      return await bcrypt.compare(password, nativeForm(hash));
+      return await loadBcrypt().compare(password, nativeForm(hash));
     } finally {
       this.done();
     }

@@ -9,7 +9,6 @@
  * password or removing the user revokes every refresh token issued before.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { ResourceAccess } from '../scope.js';
 import type { SigningKey } from './keys.js';
 
@@ -44,6 +43,8 @@ export class TokenIssuer {
 
   async accessToken(subject: string, audience: string, access: ResourceAccess[]): Promise<IssuedToken> {
     const now = Math.floor(Date.now() / 1000);
+    // Loaded on the first token issued: a registry that issues none never loads jose.
+    const { SignJWT } = await import('jose');
     const token = await new SignJWT({ access: access.map(({ type, name, actions }) => ({ type, name, actions })) })
       .setProtectedHeader({ alg: this.key.alg, typ: 'JWT', kid: this.key.kid, x5c: this.key.x5c })
       .setIssuer(this.issuer)

@@ -11,7 +11,11 @@
  */
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTHeaderParameters } from 'jose';
+import type { JWK, JWTHeaderParameters } from 'jose';
+// jose is loaded on the first token verified: a registry without token auth never loads it.
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 import type { ResourceAccess } from '../scope.js';
 import { jwkThumbprint, libtrustKeyId, readCertificates } from './keys.js';
 
@@ -223,6 +227,7 @@ export class TokenVerifier {
   }
 
   private async verifyFully(token: string): Promise<VerifiedToken> {
+    const { decodeProtectedHeader, errors, jwtVerify } = await loadJose();
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -250,11 +255,11 @@ export class TokenVerifier {
         access: parseAccess(payload.access),
       };
     } catch (error) {
-      throw this.explain(error);
+      throw this.explain(error, errors);
     }
   }
 
-  private explain(error: unknown): TokenError {
+  private explain(error: unknown, joseErrors: Jose['errors']): TokenError {
     if (error instanceof TokenError) return error;
     if (error instanceof joseErrors.JWTExpired) return new TokenError(`token expired at ${when(error.payload.exp)}`);
     if (error instanceof joseErrors.JWTClaimValidationFailed) {
