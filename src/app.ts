@@ -1,4 +1,5 @@
 /** Assembles a Berth server from a configuration: logger, storage driver, registry, HTTP. */
+import { applyStorageMiddleware } from './storage/middleware.js';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -62,8 +63,14 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   redis?.on('error', (error: Error) => log.warn({ err: error }, 'redis: connection problem'));
   const metricsOn = config.http.debug?.prometheus?.enabled ?? false;
   if (metricsOn) collectProcessMetrics();
-  const driver = instrumentDriver(createDriver(config.storage), { metrics: metricsOn });
+  const storage = applyStorageMiddleware(
+    createDriver(config.storage),
+    config.middleware?.storage,
+    config.storage.redirect?.disable ?? false,
+  );
+  const driver = instrumentDriver(storage, { metrics: metricsOn });
   const registry = new Registry(driver, {
+    layerUrls: config.validation,
     lock: redis ? new RedisLocker(redis) : undefined,
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
     policies: policyOptions(config, log),

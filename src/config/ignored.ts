@@ -3,9 +3,11 @@
  * reason given in the start-up warning. Whole top-level sections are listed in schema.ts
  * (IGNORED_SECTIONS); this table is for keys inside sections Berth does implement.
  */
+import { DISTRIBUTION_SECTION_WARNINGS } from './distribution-warnings.js';
+
 type Tree = Record<string, unknown>;
 
-interface IgnoredKey {
+export interface IgnoredKey {
   path: string;
   reason: string;
   /** Warn only for some values (default: whenever the key is present). */
@@ -41,6 +43,7 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
   { path: 'http.debug.tls', reason: 'the debug listener serves plain HTTP' },
   { path: 'http.http2', reason: 'Berth serves HTTP/1.1', when: (value) => !isTrue((value as Tree | null)?.disabled) },
   { path: 'http.h2c', reason: 'Berth serves HTTP/1.1', when: (value) => isTrue((value as Tree | null)?.enabled) },
+  ...DISTRIBUTION_SECTION_WARNINGS,
 ];
 
 function lookup(tree: Tree, path: string): { present: boolean; value?: unknown } {

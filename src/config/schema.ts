@@ -14,6 +14,7 @@ import { healthSection, httpDebug } from './observability.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
+import { distributionSections, http2Keys, storageCache } from './distribution-sections.js';
 
 const filesystem = z.strictObject({
   rootdirectory: text.default('/var/lib/registry'),
@@ -85,7 +86,7 @@ const storage = z
         })
         .prefault({}),
       redirect: z.strictObject({ disable: flag.default(false) }).optional(),
-      cache: z.record(z.string(), z.unknown()).optional(),
+      cache: storageCache.optional(),
       tag: z.record(z.string(), z.unknown()).optional(),
       inmemory: z.unknown().optional(),
       s3: s3.optional(),
@@ -137,8 +138,7 @@ const http = z
     tls: tls.optional(),
     headers: z.record(z.string(), z.union([z.array(text), text])).default({}),
     debug: httpDebug.optional(),
-    http2: z.unknown().optional(),
-    h2c: z.unknown().optional(),
+    ...http2Keys,
   })
   .superRefine((value, context) => {
     if (value.net === 'tcp' && !parseTcpAddress(value.addr)) {
@@ -451,7 +451,7 @@ const redis = z
   .refine((value) => value.addr !== undefined || (value.addrs?.length ?? 0) > 0, 'set addr (host:port) or addrs');
 
 /** Distribution sections Berth accepts but does not act on yet: warned about at start. */
-export const IGNORED_SECTIONS = ['middleware', 'validation', 'reporting', 'compatibility', 'tags'] as const;
+export const IGNORED_SECTIONS = [] as const;
 
 export const configSchema = z.strictObject({
   version: text.refine((value) => value === '0.1', 'only version 0.1 exists').default('0.1'),
@@ -467,6 +467,7 @@ export const configSchema = z.strictObject({
   proxy: distributionProxy.optional(),
   health: healthSection.optional(),
   ...Object.fromEntries(IGNORED_SECTIONS.map((section) => [section, z.unknown().optional()])),
+  ...distributionSections, // validation, middleware, compatibility, tags, reporting
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,6 +12,7 @@ import { Catalog } from './catalog.js';
 import { ReferenceGuard } from './gc/protocol.js';
 import { parseManifest, type Manifest } from './manifests/parse.js';
 import { ManifestStore, type StoredManifest } from './manifests/store.js';
+import type { LayerUrlRules } from './manifests/layer-urls.js';
 import { ImageSummaries } from './image-summary.js';
 import { ReferrerStore } from './referrers.js';
 import { StorageAccounting } from './policies/accounting.js';
@@ -39,7 +40,7 @@ export class Registry {
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(
     readonly driver: StorageDriver,
-    options: { lock?: Locker; uploads?: UploadLimits; policies?: PolicyOptions } = {},
+    options: { lock?: Locker; uploads?: UploadLimits; policies?: PolicyOptions; layerUrls?: LayerUrlRules } = {},
   ) {
     this.guard = new ReferenceGuard(driver);
     this.catalog = new Catalog(driver);
@@ -47,7 +48,7 @@ export class Registry {
     const linked = (name: string) => this.catalog.noteWrite(name);
     this.blobs = new BlobStore(driver, linked);
     this.uploads = new UploadStore(driver, this.blobs, this.guard, options.lock, options.uploads);
-    this.manifests = new ManifestStore(driver, this.blobs, linked);
+    this.manifests = new ManifestStore(driver, this.blobs, linked, options.layerUrls);
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
     this.summaries = new ImageSummaries(this.manifests, this.blobs);

@@ -110,9 +110,10 @@ describe("Distribution's full example configuration", () => {
   it('loads, with a warning (not an error) for each part Berth ignores', () => {
     const { warnings } = loadExample();
     const expected = [
-      '"middleware"',
+      '"middleware.registry"',
+      '"middleware.repository"',
       '"proxy.exec"',
-      '"validation"',
+      '"validation.manifests.indexes"',
       '"tags"',
       '"log.hooks"',
       '"loglevel" is deprecated',

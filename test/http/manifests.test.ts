@@ -94,7 +94,10 @@ describe('manifests', () => {
   let server: TestBerth;
   let api: Api;
   before(async () => {
-    server = await startBerth();
+    // Layers fetched from elsewhere are refused unless their URLs are allowed, as in Distribution.
+    server = await startBerth({
+      config: { validation: { manifests: { urls: { allow: ['^https://example\\.com/'] } } } },
+    });
     api = client(server.url);
   });
   after(() => server.close());

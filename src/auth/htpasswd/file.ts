@@ -92,6 +92,13 @@ export function readHtpasswd(path: string): HtpasswdUsersRead {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    // Debian's packaged config.yml names the folder /etc/docker/registry here.
+    if (code === 'EISDIR') {
+      const suggested = `${path.replace(/\/+$/, '')}/htpasswd`;
+      throw new HtpasswdError(
+        `htpasswd path ${path} is a directory, not an htpasswd file: set auth.htpasswd.path to a file, for example ${suggested}, and create it with "berth htpasswd add ${suggested} USER"`,
+      );
+    }
     const hint = code === 'ENOENT' ? ` (create it with "berth htpasswd add ${path} USER")` : '';
     throw new HtpasswdError(`cannot read htpasswd file ${path}: ${(error as Error).message}${hint}`);
   }

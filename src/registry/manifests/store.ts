@@ -4,7 +4,8 @@
  */
 import type { Digest } from '../../api/reference.js';
 import { RegistryError } from '../../api/errors.js';
-import { isNonDistributable, MediaType } from '../../api/media-types.js';
+import { MediaType } from '../../api/media-types.js';
+import { checkLayerUrls, DEFAULT_LAYER_URL_RULES, type LayerUrlRules } from './layer-urls.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import * as paths from '../../storage/paths.js';
 import type { BlobStore } from '../blob-store.js';
@@ -36,6 +37,7 @@ export class ManifestStore {
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly onLinked?: (name: string) => Promise<void>,
+    private readonly layerUrls: LayerUrlRules = DEFAULT_LAYER_URL_RULES,
   ) {}
 
   async exists(name: string, digest: Digest): Promise<boolean> {
@@ -80,7 +82,7 @@ export class ManifestStore {
   private async checkReferences(name: string, manifest: Manifest): Promise<void> {
     const blobs: Descriptor[] = [];
     if (manifest.config) blobs.push(manifest.config);
-    blobs.push(...manifest.layers.filter((layer) => !isNonDistributable(layer.mediaType)));
+    blobs.push(...checkLayerUrls(manifest.layers, this.layerUrls));
     const missing: string[] = [];
     await Promise.all([
       // The bytes too, not only the link: garbage collection removes a swept blob's bytes
