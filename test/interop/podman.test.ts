@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
+import { podmanOptions } from '../helpers/podman.js';
 import { OciLayout, type BuiltImage } from '../helpers/oci-layout.js';
 import { describeWithTools, loudSkipMessage, run, tools, type RunResult } from '../helpers/tools.js';
 
@@ -33,26 +34,6 @@ function lowerCaseTempDir(prefix: string): string {
   const dir = join(tmpdir(), `${prefix}${randomUUID().slice(0, 8)}`);
   mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-/** podman's global options for a private store under `root`. */
-function podmanOptions(root: string): string[] {
-  return [
-    '--root',
-    join(root, 'storage'),
-    '--runroot',
-    join(root, 'run'),
-    '--tmpdir',
-    join(root, 'tmp'),
-    '--storage-driver',
-    'vfs',
-    '--events-backend',
-    'file',
-    '--cgroup-manager',
-    'cgroupfs',
-    '--log-level',
-    'error',
-  ];
 }
 
 /** Why podman cannot work in this sandbox, or undefined when `podman info` runs on a private store. */

@@ -3,6 +3,7 @@
  * images pushed with skopeo from OCI layouts made offline, with its access log kept so tests can
  * count what the cache asked it.
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { OciLayout, type BuiltImage } from '../helpers/oci-layout.js';
@@ -21,21 +22,24 @@ export async function startUpstream(): Promise<TestDockerRegistry> {
   return startDockerRegistry({ accessLog: true });
 }
 
-/** Writes an image with `layers` random layers of `layerSize` bytes and pushes it upstream. */
+/** Writes an image (a fresh folder per call) with `layers` random layers of `layerSize` bytes and pushes it upstream. */
 export async function pushUpstreamImage(
-  upstream: TestDockerRegistry,
+  upstream: { host: string },
   folder: string,
   repository: string,
   tag: string,
-  options: { layers?: number; layerSize?: number } = {},
+  /** `push`: more skopeo flags (`--dest-creds user:password`). */
+  options: { layers?: number; layerSize?: number; push?: string[] } = {},
 ): Promise<UpstreamImage> {
-  const layout = await OciLayout.create(join(folder, `${repository.replace(/\//g, '_')}-${tag}`));
+  const layout = await OciLayout.create(
+    join(folder, `${repository.replace(/\//g, '_')}-${tag}-${randomUUID().slice(0, 8)}`),
+  );
   const layers = [];
   for (let index = 0; index < (options.layers ?? 2); index++)
     layers.push(await layout.writeRandomLayer(options.layerSize ?? 256 * 1024, `file-${index}.bin`));
   const image = await layout.writeImage({ layers, label: `${repository}:${tag}` });
   await layout.tag(image.manifest, tag);
-  await pushLayout(layout.dir, tag, `${upstream.host}/${repository}:${tag}`);
+  await pushLayout(layout.dir, tag, `${upstream.host}/${repository}:${tag}`, { extra: options.push });
   return {
     layout: layout.dir,
     tag,
