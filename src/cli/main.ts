@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerServe } from './commands/serve.js';
 import { registerGarbageCollect } from './commands/garbage-collect.js';
+import { registerEvents } from './commands/events.js';
 import { registerDu } from './commands/du.js';
 import { registerTagUnlock } from './commands/tag-unlock.js';
 import { CLIENT_COMMANDS } from './client-commands.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerGarbageCollect(program);
+  registerEvents(program);
   registerDu(program);
   registerTagUnlock(program);
   // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).

@@ -30,6 +30,8 @@ export class EndpointDeliverer {
   private holding = false;
   private claimedAt = 0;
   private failuresInRow = 0;
+  /** Aborts the delivery in flight when stopping, so closing never waits for an endpoint's timeout. */
+  private stopping = new AbortController();
 
   constructor(
     readonly endpoint: NotificationEndpointConfig,
@@ -46,11 +48,13 @@ export class EndpointDeliverer {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = new AbortController();
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping.abort();
     this.wakeSleeper?.();
     await this.loop;
     if (this.holding) await this.lease.release().catch(() => undefined);
@@ -110,13 +114,14 @@ export class EndpointDeliverer {
     while (this.running) {
       // Past its age while the endpoint is down: no attempt (a timeout each) for every old event.
       if (this.failuresInRow > 0 && this.expired(entry)) return this.bury(key, entry);
-      const result = await deliver(this.endpoint, [entry.event]);
+      const result = await deliver(this.endpoint, [entry.event], this.stopping.signal);
+      if (!this.running) return; // aborted by stop(): still pending, delivered after the restart
       if (result.status !== undefined) this.counters.lastStatus = result.status;
       if (result.delivered) {
         if (this.failuresInRow > 0) this.log.info({ endpoint: name }, 'notifications: endpoint delivering again');
         this.failuresInRow = 0;
-        this.counters.delivered += 1;
         await this.outbox.remove(name, 'pending', key);
+        this.counters.delivered += 1;
         return;
       }
       this.counters.failures += 1;
@@ -135,7 +140,7 @@ export class EndpointDeliverer {
   }
 
   private expired(entry: OutboxEntry): boolean {
-    return Date.now() - entry.recordedAt > this.endpoint.maxage;
+    return Date.now() - Math.max(entry.recordedAt, entry.replayedAt ?? 0) > this.endpoint.maxage;
   }
 
   /** At once below the threshold (as Distribution retries), then `backoff` doubling to `maxbackoff`. */

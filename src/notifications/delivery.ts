@@ -75,7 +75,12 @@ export interface DeliveryResult {
   reason?: string;
 }
 
-export async function deliver(endpoint: NotificationEndpointConfig, events: RegistryEvent[]): Promise<DeliveryResult> {
+/** `stop` aborts the attempt (the process is closing); the event stays pending. */
+export async function deliver(
+  endpoint: NotificationEndpointConfig,
+  events: RegistryEvent[],
+  stop?: AbortSignal,
+): Promise<DeliveryResult> {
   const encoded = encode(endpoint.format, events);
   const headers = new Headers();
   for (const [name, values] of Object.entries(endpoint.headers)) {
@@ -92,7 +97,7 @@ export async function deliver(endpoint: NotificationEndpointConfig, events: Regi
       headers,
       body: encoded.body,
       redirect: 'follow',
-      signal: AbortSignal.timeout(Math.max(endpoint.timeout, 1)),
+      signal: AbortSignal.any([AbortSignal.timeout(Math.max(endpoint.timeout, 1)), ...(stop ? [stop] : [])]),
     });
     // The answer's body is not needed; reading it frees the connection for the next delivery.
     await response.arrayBuffer().catch(() => undefined);

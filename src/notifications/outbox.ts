@@ -22,6 +22,8 @@ export interface OutboxEntry {
   endpoint: string;
   /** When the event was recorded (ms since the epoch): its age decides when retries stop. */
   recordedAt: number;
+  /** When it was last queued again from the dead letters: its retries count from then. */
+  replayedAt?: number;
   event: RegistryEvent;
 }
 
@@ -109,6 +111,21 @@ export class Outbox {
       if (isNotFound(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Queues a dead letter again under its key (so in its place in the order), with its retries
+   * counting from now; false when it is gone.
+   */
+  async replay(endpoint: string, key: string, now = Date.now()): Promise<boolean> {
+    const entry = await this.read(endpoint, 'dead', key);
+    if (!entry) return false;
+    const folder = endpointFolder(endpoint);
+    await this.driver.putContent(
+      paths.eventFile(folder, 'pending', key),
+      JSON.stringify({ ...entry, replayedAt: now }),
+    );
+    return this.remove(endpoint, 'dead', key);
   }
 
   /** A small file beside an endpoint's folders (its delivery lease). */

@@ -90,7 +90,7 @@ let inProcessBusy = false;
  */
 export async function berthInProcess(
   args: string[],
-  options: { env?: Record<string, string | undefined> } = {},
+  options: { env?: Record<string, string | undefined>; commands?: Array<(program: Command) => void> } = {},
 ): Promise<CliResult> {
   if (inProcessBusy) throw new Error('berthInProcess: one invocation at a time');
   inProcessBusy = true;
@@ -119,7 +119,7 @@ export async function berthInProcess(
       .showHelpAfterError()
       .exitOverride()
       .configureOutput({ writeOut: (chunk) => io.out(chunk), writeErr: (chunk) => io.err(chunk) });
-    for (const register of CLIENT_COMMANDS) register(program);
+    for (const register of [...CLIENT_COMMANDS, ...(options.commands ?? [])]) register(program);
     await program.parseAsync(args, { from: 'user' });
     code = typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
