@@ -68,3 +68,22 @@ export class ImmutableTagError extends RegistryError {
     this.name = 'ImmutableTagError';
   }
 }
+
+/** A push that would take a repository or namespace past a quota (docs/policies.md). */
+export class QuotaExceededError extends RegistryError {
+  constructor(quota: string, scope: string, kind: 'bytes' | 'tags', used: number, adding: number, limit: number) {
+    const what =
+      adding > 0
+        ? `this push adds ${adding} ${kind}, ${used + adding} would exceed the limit of ${limit}`
+        : `the limit of ${limit} ${kind} is reached; no upload is accepted until usage goes down`;
+    super('DENIED', `quota exceeded: ${scope} uses ${used} ${kind}; ${what}: ${quota}`, {
+      quota,
+      scope,
+      kind,
+      used,
+      adding,
+      limit,
+    });
+    this.name = 'QuotaExceededError';
+  }
+}

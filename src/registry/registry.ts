@@ -18,6 +18,7 @@ import { ReferrerStore } from './referrers.js';
 import { StorageAccounting } from './policies/accounting.js';
 import { ImmutableTags } from './policies/immutable.js';
 import type { PolicyOptions } from './policies/options.js';
+import { Quotas } from './policies/quotas.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadLimits } from './uploads.js';
 
@@ -36,6 +37,8 @@ export class Registry {
   readonly accounting: StorageAccounting;
   /** Tags that may not be moved or deleted (`berth.immutabletags`). */
   readonly immutable: ImmutableTags;
+  /** Byte and tag limits per repository or namespace (`berth.quotas`). */
+  readonly quotas: Quotas;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(
@@ -60,6 +63,7 @@ export class Registry {
     this.immutable = new ImmutableTags(driver, policies.immutableTags ?? [], (name, tag, unlock) =>
       policies.logger?.warn({ repository: name, tag, unlock }, 'immutable tag unlocked for one operation'),
     );
+    this.quotas = new Quotas(this.accounting, policies.quotas, policies.logger);
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */
@@ -103,8 +107,12 @@ export class Registry {
       );
     }
     const tags = byDigest ? extraTags : [reference, ...extraTags];
-    for (const tag of tags)
-      await this.immutable.assertMayChange(name, tag, await this.tags.resolve(name, tag), manifest.digest);
+    const current = await Promise.all(tags.map((tag) => this.tags.resolve(name, tag)));
+    for (const [at, tag] of tags.entries())
+      await this.immutable.assertMayChange(name, tag, current[at], manifest.digest);
+    const quotaChecks = this.quotas.enabled
+      ? await this.quotas.assertMayPush(name, manifest, new Set(tags.filter((_, at) => !current[at])).size)
+      : [];
     // Declared before the reference checks in manifests.put, so that a garbage collection sweep
     // either keeps everything this manifest relies on or finishes before the checks run.
     const children = manifest.manifests.map((child) => child.digest);
@@ -125,6 +133,7 @@ export class Registry {
       children,
     );
     this.accounting.touch(name);
+    this.quotas.warnIfNear(quotaChecks);
     return manifest;
   }
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createBerth, type Berth } from '../../src/app.js';
 import { validateConfig } from '../../src/config/load.js';
 
@@ -56,7 +56,7 @@ export function mergeConfig(base: Record<string, unknown>, extra: Record<string,
 }
 
 export async function startBerth(
-  options: { root?: string; config?: Record<string, unknown> } = {},
+  options: { root?: string; config?: Record<string, unknown>; logger?: Logger } = {},
 ): Promise<TestBerth> {
   const root = options.root ?? tempDir();
   const raw = mergeConfig(
@@ -69,7 +69,7 @@ export async function startBerth(
     options.config ?? {},
   );
   const { config } = validateConfig(raw);
-  const berth = createBerth(config, pino({ level: process.env.BERTH_TEST_LOG ?? 'silent' }));
+  const berth = createBerth(config, options.logger ?? pino({ level: process.env.BERTH_TEST_LOG ?? 'silent' }));
   const { port } = await berth.listen({ host: '127.0.0.1', port: 0 });
   const host = `127.0.0.1:${port}`;
   return {

@@ -83,6 +83,8 @@ export const uploadsRoutes: MethodHandlers = {
   POST: async (context) => {
     const { registry, query, request } = context;
     const name = repositoryName(context);
+    // A repository or namespace already at its byte quota gets no new blobs (docs/policies.md).
+    await registry.quotas.assertMayUpload(name);
     const mount = query.get('mount');
     if (mount !== null) {
       const digest = digestParam(mount);
