@@ -21,6 +21,7 @@ import { createRedis, type RedisClient } from './shared/redis.js';
 import { DebugServer } from './http/debug-server.js';
 import { healthMonitor, type HealthMonitor } from './health/index.js';
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from './metrics/index.js';
+import { countNotifications } from './metrics/notifications.js';
 import { instrumentDriver } from './metrics/storage.js';
 
 export interface Berth {
@@ -84,6 +85,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     redis,
     port: config.http.net === 'unix' ? undefined : parseTcpAddress(config.http.addr)?.port.toString(),
   });
+  if (metricsOn) countNotifications(() => notifier.stats());
   const health = healthMonitor(config.health, registry.driver, log);
   health.start();
   const app = buildServer({

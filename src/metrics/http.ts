@@ -15,6 +15,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteName } from '../api/routes.js';
 import type { Route } from '../request/routes.js';
+import { uploadsInProgress } from './families.js';
 import { counter, gauge, histogram } from './registry.js';
 
 /** Distribution's route names for the `/v2/` routes (registry/api/v2/routes.go). */
@@ -103,6 +104,14 @@ function declaredBody(request: FastifyRequest): number | undefined {
   return Number.isFinite(length) && length >= 0 ? length : undefined;
 }
 
+/** A request carrying blob bytes: a chunk, a closing PUT with bytes, a whole blob in one POST. */
+function sendsUploadBytes(request: FastifyRequest, handler: string): boolean {
+  const headers = request.raw.headers;
+  if (!(Number(headers['content-length']) > 0 || headers['transfer-encoding'] !== undefined)) return false;
+  if (handler === 'blob_upload_chunk') return request.method === 'PATCH' || request.method === 'PUT';
+  return handler === 'blob_upload' && request.method === 'POST' && request.berth.target.query.has('digest');
+}
+
 /**
  * Counts one request, from the pipeline's first hook (once the route is known) to the close of
  * its response, which comes whether the response finished or the client went away.
@@ -115,9 +124,12 @@ export function countRequest(request: FastifyRequest, reply: FastifyReply): void
   const readBefore = socket.bytesRead;
   const writtenBefore = socket.bytesWritten;
   const method = request.method.toLowerCase();
+  const upload = sendsUploadBytes(request, handler);
   inFlight.inc({ handler });
+  if (upload) uploadsInProgress.inc();
   reply.raw.once('close', () => {
     inFlight.dec({ handler });
+    if (upload) uploadsInProgress.dec();
     requests.inc({ code: String(reply.raw.statusCode), handler, method });
     durations.observe({ handler, method }, (performance.now() - started) / 1000);
     const head = headSize(request);

@@ -7,6 +7,7 @@
  * and the refusal: 429 with the spec's TOOMANYREQUESTS error and `Retry-After` in seconds.
  * A request counted against several budgets reports the one closest to refusing it.
  */
+import { rateLimitRefusals } from '../metrics/families.js';
 import { RegistryError } from '../api/errors.js';
 import type { ChargedBudget } from '../request/state.js';
 import type { Count } from './limiter.js';
@@ -45,6 +46,7 @@ const WHAT: Record<string, string> = {
 /** The 429 for a budget that is spent. */
 export function tooManyRequests(count: Count, who: string): RegistryError {
   const { name, limit, windowSeconds } = count.budget;
+  rateLimitRefusals.inc({ budget: name });
   const retryAfter = retryAfterSeconds(count);
   const message =
     name === 'failedlogins'

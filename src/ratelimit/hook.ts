@@ -16,6 +16,7 @@
  * refusing it; a refused request gets 429 TOOMANYREQUESTS with `Retry-After`. Nothing is
  * installed unless `berth.ratelimit` sets a budget or `berth.limits.maxconcurrentuploads` is set.
  */
+import { rateLimitRefusals } from '../metrics/families.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -201,6 +202,7 @@ export function installRateLimits(
     if (inFlight && kind.uploadBody) {
       release = inFlight.acquire(key);
       if (!release) {
+        rateLimitRefusals.inc({ budget: 'concurrentuploads' });
         throw new RegistryError(
           'TOOMANYREQUESTS',
           `${describe(caller, state.clientAddress)} already has ${inFlight.max} uploads in flight (berth.limits.maxconcurrentuploads); retry when one finishes`,

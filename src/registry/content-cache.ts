@@ -3,15 +3,30 @@
  * addressed by digest never changes, so an entry can never be wrong; callers still check from
  * storage whether a repository holds the content before serving it.
  */
+import { cacheLookups } from '../metrics/families.js';
+
 export class ContentCache {
   private readonly entries = new Map<string, Buffer>();
   private bytes = 0;
 
-  /** `limit`: total bytes kept; an item larger than a quarter of it is not kept at all. */
-  constructor(private readonly limit: number) {}
+  private readonly hits;
+  private readonly misses;
+
+  /**
+   * `limit`: total bytes kept; an item larger than a quarter of it is not kept at all. `name`
+   * labels its lookups in berth_cache_lookups_total.
+   */
+  constructor(
+    private readonly limit: number,
+    name: string,
+  ) {
+    this.hits = cacheLookups.labels({ cache: name, result: 'hit' });
+    this.misses = cacheLookups.labels({ cache: name, result: 'miss' });
+  }
 
   get(key: string): Buffer | undefined {
     const value = this.entries.get(key);
+    (value === undefined ? this.misses : this.hits).inc();
     if (value !== undefined) {
       // Map keeps insertion order: re-inserting marks the entry most recently used.
       this.entries.delete(key);

@@ -1,4 +1,5 @@
 /** Tags: `_manifests/tags/<tag>/current/link` names the digest, `index/` keeps its history. */
+import { cacheLookups } from '../metrics/families.js';
 import type { Digest } from '../api/reference.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
@@ -90,7 +91,9 @@ export class TagStore {
       return [];
     }
     const cached = this.listings.get(name);
-    if (cached?.modified === modified) return this.recheck(name, cached);
+    const hit = cached?.modified === modified;
+    cacheLookups.inc({ cache: 'tags', result: hit ? 'hit' : 'miss' });
+    if (hit) return this.recheck(name, cached);
     const readAt = Date.now();
     const listing = await this.read(name);
     if (readAt - modified > SETTLED_MS) {

@@ -188,3 +188,45 @@ describeWithTools('metrics against Distribution and promtool', [tools.distributi
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
   });
 });
+
+describe("Berth's own metrics", () => {
+  let server: TestBerth;
+  let metricsUrl: string;
+
+  before(async () => {
+    server = await startBerth({
+      config: { http: DEBUG, berth: { ratelimit: { requests: '12/1m' }, gc: { graceperiod: '0s' } } },
+    });
+    metricsUrl = `http://127.0.0.1:${server.berth.debugPort}/metrics`;
+  });
+  after(() => server.close());
+
+  it('counts cache hits, garbage collection and rate-limit refusals', async () => {
+    const image = makeImage({ layers: 1 });
+    await pushImage(server.url, 'own/app', 'v1', image); // 2 × (POST + PUT) + manifest PUT
+    for (let index = 0; index < 3; index++) {
+      const response = await fetch(`${server.url}/v2/own/app/manifests/${image.digest}`, {
+        headers: { Accept: image.mediaType },
+      });
+      assert.equal(response.status, 200);
+      await response.arrayBuffer();
+    }
+    const gc = await fetch(`${server.url}/_berth/admin/gc`, { method: 'POST' });
+    assert.equal(gc.status, 200, await gc.text());
+    let refused = 0;
+    for (let index = 0; index < 6; index++) {
+      const response = await fetch(`${server.url}/v2/`);
+      if (response.status === 429) refused++;
+      await response.arrayBuffer();
+    }
+    assert.ok(refused > 0, 'the requests budget ran out');
+    const { exposition } = await scrape(metricsUrl);
+    assert.ok(sumOf(exposition, 'berth_cache_lookups_total', { cache: 'manifests', result: 'hit' }) >= 2);
+    assert.equal(sumOf(exposition, 'berth_gc_runs_total', { result: 'completed', dryrun: 'false' }), 1);
+    assert.equal(sumOf(exposition, 'berth_gc_duration_seconds_count'), 1);
+    assert.equal(sumOf(exposition, 'berth_ratelimit_refusals_total', { budget: 'requests' }), refused);
+    assert.equal(sumOf(exposition, 'berth_uploads_in_progress'), 0);
+    assert.ok(sumOf(exposition, 'nodejs_eventloop_lag_p99_seconds') >= 0);
+    assert.ok(exposition.types.has('process_cpu_seconds_total'));
+  });
+});

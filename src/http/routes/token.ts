@@ -7,6 +7,7 @@
 import { badTokenRequest } from '../../auth/token/errors.js';
 import { TOKEN_FORM_LIMIT, type TokenRequest, type TokenService } from '../../auth/token/server.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { tokenRequests } from '../../metrics/families.js';
 import { readBoundedBody } from '../context.js';
 import type { Endpoint } from '../endpoint.js';
 
@@ -39,9 +40,23 @@ function send(reply: FastifyReply, body: Record<string, unknown>): FastifyReply 
     .send(JSON.stringify(body));
 }
 
+/** Counts each answer in berth_token_requests_total: issued, or refused with its status. */
+async function counted(answer: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  try {
+    const body = await answer();
+    tokenRequests.inc({ result: 'issued', code: '200' });
+    return body;
+  } catch (error) {
+    tokenRequests.inc({ result: 'refused', code: String((error as { status?: number }).status ?? 500) });
+    throw error;
+  }
+}
+
 export function tokenEndpoint(service: TokenService): Endpoint {
   return {
-    GET: async (request, reply) => send(reply, await service.get(tokenRequest(request, request.berth.target.query))),
-    POST: async (request, reply) => send(reply, await service.post(tokenRequest(request, await readForm(request)))),
+    GET: async (request, reply) =>
+      send(reply, await counted(() => service.get(tokenRequest(request, request.berth.target.query)))),
+    POST: async (request, reply) =>
+      send(reply, await counted(async () => service.post(tokenRequest(request, await readForm(request))))),
   };
 }

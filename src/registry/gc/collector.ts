@@ -6,6 +6,7 @@
  * The run prints Distribution's `garbage-collect` lines through `emit`, and logs one line of
  * figures (what it found and freed) through the logger.
  */
+import { gcMetrics } from '../../metrics/families.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -74,6 +75,25 @@ export function formatDuration(ms: number): string {
   return `${seconds}s`;
 }
 
+/** Counts a run in the metrics (src/metrics/families.ts): its result, time and what it freed. */
+async function countRun(dryRun: boolean, run: () => Promise<GcReport>): Promise<GcReport> {
+  const labels = { dryrun: String(dryRun) };
+  const started = performance.now();
+  try {
+    const report = await run();
+    gcMetrics.runs.inc({ ...labels, result: 'completed' });
+    gcMetrics.bytesFreed.inc(report.bytesFreed);
+    gcMetrics.blobsDeleted.inc(report.blobsDeleted);
+    gcMetrics.manifestsDeleted.inc(report.manifestsDeleted);
+    return report;
+  } catch (error) {
+    gcMetrics.runs.inc({ ...labels, result: 'failed' });
+    throw error;
+  } finally {
+    gcMetrics.duration.observe(labels, (performance.now() - started) / 1000);
+  }
+}
+
 export class GarbageCollector {
   private readonly serial = new KeyedLock();
   private readonly lease: StorageLease;
@@ -91,15 +111,17 @@ export class GarbageCollector {
    * when another process holds the storage lease.
    */
   collect(options: GcOptions): Promise<GcReport> {
-    return this.serial.run('gc', async () => {
-      if (options.dryRun) return this.collectNow(options);
-      const lease = await this.lease.acquire();
-      try {
-        return await this.collectNow(options);
-      } finally {
-        await lease.release();
-      }
-    });
+    return this.serial.run('gc', () => countRun(options.dryRun ?? false, () => this.collectOnce(options)));
+  }
+
+  private async collectOnce(options: GcOptions): Promise<GcReport> {
+    if (options.dryRun) return this.collectNow(options);
+    const lease = await this.lease.acquire();
+    try {
+      return await this.collectNow(options);
+    } finally {
+      await lease.release();
+    }
   }
 
   private async collectNow(options: GcOptions): Promise<GcReport> {

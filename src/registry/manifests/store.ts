@@ -30,7 +30,7 @@ export class ManifestStore {
    * Bytes by digest. Only the content is cached: whether the repository holds the manifest (its
    * revision link) is read from storage on every request, so a deleted manifest is never served.
    */
-  private readonly contents = new ContentCache(CONTENT_CACHE_BYTES);
+  private readonly contents = new ContentCache(CONTENT_CACHE_BYTES, 'manifests');
 
   /** `onLinked` runs after a revision link is written into a repository (the catalog's cache listens). */
   constructor(

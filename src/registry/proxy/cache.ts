@@ -16,6 +16,7 @@
  *
  * Every pull of cached content refreshes its record (records.ts), which expiry reads.
  */
+import { proxyMetrics } from '../../metrics/families.js';
 import type { Readable } from 'node:stream';
 import type { ContentInfo } from '../../client/types.js';
 import type { Logger } from 'pino';
@@ -47,6 +48,8 @@ export class PullThroughCache {
   private readonly upstreams = new Map<string, Upstream>();
   /** When each cached tag was last confirmed with its upstream, by `name:tag` (per process). */
   private readonly checked = new Map<string, number>();
+  /** Manifests this process has just fetched from an upstream: a request served one of them missed the cache. */
+  private readonly fetchedNow = new WeakSet<StoredManifest>();
   readonly records: CacheRecords;
 
   constructor(
@@ -77,9 +80,13 @@ export class PullThroughCache {
   // ── manifests ─────────────────────────────────────────────────────────────────────────────
 
   async manifest(name: string, claim: UpstreamClaim, reference: string): Promise<CachedManifest> {
+    proxyMetrics.requests.inc({ type: 'manifest' });
     const result = isDigestReference(reference)
       ? { manifest: await this.manifestByDigest(name, claim, parseDigestParam(reference)) }
       : await this.manifestByTag(name, claim, reference);
+    const fetched = this.fetchedNow.has(result.manifest);
+    (fetched ? proxyMetrics.misses : proxyMetrics.hits).inc({ type: 'manifest' });
+    proxyMetrics.pushedBytes.inc({ type: 'manifest' }, result.manifest.bytes.length);
     await this.records.touch(name, result.manifest.digest, 'manifest', result.manifest.bytes.length, claim.upstream);
     return result;
   }
@@ -101,7 +108,10 @@ export class PullThroughCache {
     tag?: string,
   ): Promise<StoredManifest> {
     const fetched = await this.upstream(claim).getManifest(claim.remote, digest.value);
-    return this.registry.storeFetchedManifest(name, digest, fetched.bytes, fetched.mediaType, tag);
+    proxyMetrics.pulledBytes.inc({ type: 'manifest' }, fetched.bytes.length);
+    const stored = await this.registry.storeFetchedManifest(name, digest, fetched.bytes, fetched.mediaType, tag);
+    this.fetchedNow.add(stored);
+    return stored;
   }
 
   private async manifestByTag(name: string, claim: UpstreamClaim, tag: string): Promise<CachedManifest> {
@@ -196,6 +206,15 @@ export class PullThroughCache {
   }
 
   async blob(name: string, claim: UpstreamClaim, digest: Digest): Promise<CachedBlob> {
+    const blob = await this.blobFromCacheOrUpstream(name, claim, digest);
+    proxyMetrics.requests.inc({ type: 'blob' });
+    (blob.kind === 'local' ? proxyMetrics.hits : proxyMetrics.misses).inc({ type: 'blob' });
+    if (blob.kind === 'streaming') proxyMetrics.pulledBytes.inc({ type: 'blob' }, blob.size);
+    proxyMetrics.pushedBytes.inc({ type: 'blob' }, blob.size);
+    return blob;
+  }
+
+  private async blobFromCacheOrUpstream(name: string, claim: UpstreamClaim, digest: Digest): Promise<CachedBlob> {
     const local = await this.localSize(name, digest);
     if (local !== undefined) {
       await this.records.touch(name, digest, 'blob', local, claim.upstream);
