@@ -23,6 +23,7 @@ import { healthMonitor, type HealthMonitor } from './health/index.js';
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from './metrics/index.js';
 import { countNotifications } from './metrics/notifications.js';
 import { instrumentDriver } from './metrics/storage.js';
+import { countStoredBytes } from './metrics/usage.js';
 
 export interface Berth {
   app: FastifyInstance;
@@ -85,7 +86,10 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     redis,
     port: config.http.net === 'unix' ? undefined : parseTcpAddress(config.http.addr)?.port.toString(),
   });
-  if (metricsOn) countNotifications(() => notifier.stats());
+  if (metricsOn) {
+    countNotifications(() => notifier.stats());
+    countStoredBytes(registry.accounting);
+  }
   const health = healthMonitor(config.health, registry.driver, log);
   health.start();
   const app = buildServer({

@@ -11,7 +11,11 @@
 import type { EndpointStats } from '../notifications/counters.js';
 import { counter, gauge } from './registry.js';
 
-export function countNotifications(stats: () => EndpointStats[]): void {
+/** The notifier read at scrapes: the last server made in this process (tests make several). */
+let stats: () => EndpointStats[] = () => [];
+
+export function countNotifications(source: () => EndpointStats[]): void {
+  stats = source;
   counter({
     name: 'registry_notifications_events_total',
     help: 'The number of total events',

@@ -226,6 +226,12 @@ describe("Berth's own metrics", () => {
     assert.equal(sumOf(exposition, 'berth_gc_duration_seconds_count'), 1);
     assert.equal(sumOf(exposition, 'berth_ratelimit_refusals_total', { budget: 'requests' }), refused);
     assert.equal(sumOf(exposition, 'berth_uploads_in_progress'), 0);
+    const stored = image.manifest.length + image.config.content.length + image.layers[0]!.content.length;
+    assert.equal(
+      sumOf(exposition, 'berth_repository_stored_bytes', { repository: 'own/app', kind: 'logical' }),
+      stored,
+    );
+    assert.equal(sumOf(exposition, 'berth_stored_bytes'), stored);
     assert.ok(sumOf(exposition, 'nodejs_eventloop_lag_p99_seconds') >= 0);
     assert.ok(exposition.types.has('process_cpu_seconds_total'));
   });
