@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { CredentialStore } from '../client/credentials.js';
 import { ClientError, type ClientErrorKind } from '../client/errors.js';
-import { Registry } from '../client/registry.js';
+import { Registry } from '../client/registry-client.js';
 
 /**
  * Exit codes of the registry commands:

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { ClientError } from './errors.js';
 import type { OciLayout } from './oci-layout.js';
-import type { Registry } from './registry.js';
+import type { Registry } from './registry-client.js';
 import type { Descriptor, FetchedManifest } from './types.js';
 
 export interface ImageEndpoint {

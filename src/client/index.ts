@@ -2,11 +2,9 @@
 export {
   Registry,
   type RegistryOptions,
-  type BlobSource,
-  type UploadOptions,
-  type UploadResult,
   type PageOptions,
-} from './registry.js';
+} from './registry-client.js';
+export type { BlobSource, UploadOptions, UploadResult } from './blob-upload.js';
 export { Transport, type TransportOptions } from './transport.js';
 export { type Credentials, parseChallenges, mergeScopes } from './auth.js';
 export { CredentialStore, dockerConfigPath } from './credentials.js';

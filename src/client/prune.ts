@@ -11,7 +11,7 @@
  */
 import { parseDuration } from '../config/duration.js';
 import { ClientError } from './errors.js';
-import type { Registry } from './registry.js';
+import type { Registry } from './registry-client.js';
 import { CREATED_ANNOTATION, isIndex, type FetchedManifest, type ImageConfig } from './types.js';
 
 export interface PruneRules {

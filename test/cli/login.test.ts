@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CredentialStore } from '../../src/client/credentials.js';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CredentialStore, dockerConfigPath } from '../../src/client/credentials.js';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { dockerRegistryMissing, startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';

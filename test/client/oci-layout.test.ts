@@ -14,7 +14,7 @@ import { copyImage, type CopyEvent } from '../../src/client/copy.js';
 import { LayoutEndpoint, RegistryEndpoint } from '../../src/client/endpoints.js';
 import { ClientError } from '../../src/client/errors.js';
 import { OciLayout } from '../../src/client/oci-layout.js';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { randomBlob, sha256 } from '../helpers/content.js';
 import { buildImage, buildIndex, pushBuiltIndex } from '../helpers/images.js';

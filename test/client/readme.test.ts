@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { OciLayout } from '../../src/client/oci-layout.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { REPO_ROOT } from '../helpers/cli.js';

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ClientError } from '../../src/client/errors.js';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { generatedStream } from '../helpers/http.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';
 import { EMPTY_CONFIG, OCI_EMPTY, describe as describeDoc, makeArtifact, makeIndex } from '../helpers/manifests.js';

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { mergeScopes, parseChallenges } from '../../src/client/auth.js';
 import { ClientError } from '../../src/client/errors.js';
 import { nextPage } from '../../src/client/pagination.js';
-import { Registry } from '../../src/client/registry.js';
+import { Registry } from '../../src/client/registry-client.js';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { sha256 } from '../helpers/content.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';

@@ -3,7 +3,7 @@
  * whose config has a `created` time (for prune), and multi-platform indexes.
  */
 import { randomBytes } from 'node:crypto';
-import type { Registry } from '../../src/client/registry.js';
+import type { Registry } from '../../src/client/registry-client.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from './content.js';
 
 export interface BuiltBlob {

@@ -10,7 +10,7 @@ import { LayoutEndpoint, RegistryEndpoint, type ImageEndpoint } from '../../clie
 import { ClientError } from '../../client/errors.js';
 import { OciLayout } from '../../client/oci-layout.js';
 import { parseImageReference } from '../../client/reference.js';
-import type { Registry } from '../../client/registry.js';
+import type { Registry } from '../../client/registry-client.js';
 import {
   type ConnectionOptions,
   formatBytes,

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { parseImageReference, referenceOf } from '../../client/reference.js';
-import type { Registry } from '../../client/registry.js';
+import type { Registry } from '../../client/registry-client.js';
 import {
   formatPlatform,
   isIndex,

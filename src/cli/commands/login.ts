@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ClientError } from '../../client/errors.js';
-import { Registry } from '../../client/registry.js';
+import { Registry } from '../../client/registry-client.js';
 import { normalizeRegistryHost } from '../../client/reference.js';
 import {
   type ConnectionOptions,
