@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { CredentialStore } from '../client/credentials.js';
 import { ClientError, type ClientErrorKind } from '../client/errors.js';
-import { Registry } from '../client/registry-client.js';
+import { RegistryClient } from '../client/registry-client.js';
 
 /**
  * Exit codes of the registry commands:
@@ -50,8 +50,8 @@ export function credentialStore(options: ConnectionOptions): CredentialStore {
   return new CredentialStore(options.authfile);
 }
 
-export function openRegistry(host: string, options: ConnectionOptions): Registry {
-  return new Registry(host, {
+export function openRegistry(host: string, options: ConnectionOptions): RegistryClient {
+  return new RegistryClient(host, {
     ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
     insecure: options.insecure === true,
     credentials: credentialStore(options),
@@ -96,9 +96,9 @@ export function reportError(error: unknown, json: boolean | undefined): number {
 export async function runCommand(
   options: ConnectionOptions,
   // biome-ignore lint/suspicious/noConfusingVoidType: bodies that return nothing (Promise<void>) must be accepted; undefined would refuse them
-  body: (open: (host: string) => Registry) => Promise<number | void>,
+  body: (open: (host: string) => RegistryClient) => Promise<number | void>,
 ): Promise<void> {
-  const opened: Registry[] = [];
+  const opened: RegistryClient[] = [];
   const open = (host: string) => {
     const registry = openRegistry(host, options);
     opened.push(registry);

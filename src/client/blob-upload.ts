@@ -8,7 +8,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { apiPaths } from '../api/routes.js';
 import { scopes as scope } from './auth.js';
 import type { RegistryCalls } from './calls.js';
-import { digestAlgorithm, digestOf } from './digest.js';
+import { digestAlgorithm, digestString } from './digest.js';
 import { ClientError } from './errors.js';
 import type { RequestBody, TransportResponse } from './transport.js';
 
@@ -56,7 +56,7 @@ export class BlobUploader {
   async upload(repository: string, source: BlobSource, options: UploadOptions = {}): Promise<UploadResult> {
     let digest = options.digest;
     const size = Buffer.isBuffer(source) ? source.length : options.size;
-    if (digest === undefined && Buffer.isBuffer(source)) digest = digestOf(source);
+    if (digest === undefined && Buffer.isBuffer(source)) digest = digestString(source);
     if (digest !== undefined) digestAlgorithm(digest);
     const started = await this.startUpload(
       repository,

@@ -8,7 +8,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { parseDigest, type DigestAlgorithm } from '../api/reference.js';
 import { ClientError } from './errors.js';
 
-export function digestOf(bytes: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
+export function digestString(bytes: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }
 
@@ -21,7 +21,7 @@ export function digestAlgorithm(digest: string): DigestAlgorithm {
 
 /** Throws unless `bytes` hash to `expected`. */
 export function verifyBytes(bytes: Buffer, expected: string, what: string): void {
-  const actual = digestOf(bytes, digestAlgorithm(expected));
+  const actual = digestString(bytes, digestAlgorithm(expected));
   if (actual !== expected) {
     throw new ClientError('digest-mismatch', `${what}: content has digest ${actual}, expected ${expected}`, {
       hint: 'the registry or something between it and you altered the content; do not use it',

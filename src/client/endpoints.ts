@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { ClientError } from './errors.js';
 import type { OciLayout } from './oci-layout.js';
-import type { Registry } from './registry-client.js';
+import type { RegistryClient } from './registry-client.js';
 import type { Descriptor, FetchedManifest } from './types.js';
 
 export interface ImageEndpoint {
@@ -33,7 +33,7 @@ export interface ImageEndpoint {
 
 export class RegistryEndpoint implements ImageEndpoint {
   constructor(
-    readonly registry: Registry,
+    readonly registry: RegistryClient,
     readonly repository: string,
   ) {}
 

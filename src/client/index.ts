@@ -1,7 +1,7 @@
-/** The registry client library: `import { Registry } from 'berth'`. */
+/** The registry client library: `import { RegistryClient } from 'berth'`. */
 export {
-  Registry,
-  type RegistryOptions,
+  RegistryClient,
+  type RegistryClientOptions,
   type PageOptions,
 } from './registry-client.js';
 export type { BlobSource, UploadOptions, UploadResult } from './blob-upload.js';
@@ -30,6 +30,6 @@ export {
   type TagDecision,
   type PruneOutcome,
 } from './prune.js';
-export { digestOf, DigestVerifier } from './digest.js';
+export { digestString, DigestVerifier } from './digest.js';
 export { nextPage } from './pagination.js';
 export * from './types.js';

@@ -11,7 +11,7 @@
  */
 import { parseDuration } from '../config/duration.js';
 import { ClientError } from './errors.js';
-import type { Registry } from './registry-client.js';
+import type { RegistryClient } from './registry-client.js';
 import { CREATED_ANNOTATION, isIndex, type FetchedManifest, type ImageConfig } from './types.js';
 
 export interface PruneRules {
@@ -72,7 +72,7 @@ function validDate(value: unknown): string | undefined {
 
 /** The creation time of a manifest, read as the module comment describes. */
 export async function creationTime(
-  registry: Registry,
+  registry: RegistryClient,
   repository: string,
   fetched: FetchedManifest,
 ): Promise<{ created?: string; from?: 'config' | 'annotation' }> {
@@ -112,7 +112,7 @@ function closure(fetched: FetchedManifest): string[] {
   return digests;
 }
 
-export async function planPrune(registry: Registry, repository: string, rules: PruneRules): Promise<PrunePlan> {
+export async function planPrune(registry: RegistryClient, repository: string, rules: PruneRules): Promise<PrunePlan> {
   if (rules.keepLast === undefined && rules.olderThanMs === undefined) {
     throw new ClientError(
       'usage',
@@ -170,7 +170,7 @@ export async function planPrune(registry: Registry, repository: string, rules: P
 }
 
 /** Carries out a plan: untags first, then each doomed manifest once. Failures are reported, not thrown. */
-export async function executePrune(registry: Registry, plan: PrunePlan): Promise<PruneOutcome[]> {
+export async function executePrune(registry: RegistryClient, plan: PrunePlan): Promise<PruneOutcome[]> {
   const outcomes: PruneOutcome[] = [];
   const deleted = new Map<string, PruneOutcome>();
   for (const decision of plan.decisions.filter((entry) => entry.action === 'untag')) {

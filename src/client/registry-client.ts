@@ -1,10 +1,10 @@
 /**
- * `Registry`: a typed client of one registry's `/v2/` API (OCI Distribution Spec, Docker Registry
+ * `RegistryClient`: a typed client of one registry's `/v2/` API (OCI Distribution Spec, Docker Registry
  * HTTP API V2). It authenticates by itself (Basic or Bearer, tokens cached per scope), follows
  * `Link` pagination, retries idempotent requests on transient failures, streams blobs both ways and
  * verifies the digest of everything it downloads.
  *
- *     const registry = new Registry('localhost:5000');
+ *     const registry = new RegistryClient('localhost:5000');
  *     for await (const tag of registry.listTags('team/app')) console.log(tag);
  */
 import type { Readable } from 'node:stream';
@@ -15,7 +15,7 @@ import { Authenticator, scopes as scope, type Credentials } from './auth.js';
 import { BlobUploader, type BlobSource, type UploadOptions, type UploadResult } from './blob-upload.js';
 import type { CallOptions } from './calls.js';
 import { CredentialStore } from './credentials.js';
-import { DigestVerifier, digestAlgorithm, digestOf, verifyBytes } from './digest.js';
+import { DigestVerifier, digestAlgorithm, digestString, verifyBytes } from './digest.js';
 import { ClientError, errorFromResponse, withRetryAfter } from './errors.js';
 import { nextPage } from './pagination.js';
 import { normalizeRegistryHost, registryBaseUrl } from './reference.js';
@@ -30,7 +30,7 @@ import {
   type Manifest,
 } from './types.js';
 
-export interface RegistryOptions extends TransportOptions {
+export interface RegistryClientOptions extends TransportOptions {
   /** Speak plain HTTP (true) or HTTPS (false); by default HTTP for loopback hosts only, like docker. */
   plainHttp?: boolean;
   /**
@@ -51,7 +51,7 @@ export interface PageOptions {
 
 const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 
-export class Registry {
+export class RegistryClient {
   /** `host[:port]` of the registry. */
   readonly host: string;
   /** The API's base URL (`http://localhost:5000`). */
@@ -62,7 +62,7 @@ export class Registry {
   private readonly uploads: BlobUploader;
 
   /** `registry` is `host[:port]` (scheme chosen as docker does) or a URL (`https://registry.example`). */
-  constructor(registry: string, options: RegistryOptions = {}) {
+  constructor(registry: string, options: RegistryClientOptions = {}) {
     const explicit = /^https?:\/\//i.exec(registry);
     this.host = normalizeRegistryHost(registry);
     this.baseUrl = explicit
@@ -234,7 +234,7 @@ export class Registry {
       verifyBytes(bytes, claimed, what);
       digest = claimed;
     } else {
-      digest = digestOf(bytes);
+      digest = digestString(bytes);
     }
     let manifest: Manifest;
     try {
@@ -303,7 +303,7 @@ export class Registry {
     const parsed = Buffer.isBuffer(content) ? (JSON.parse(bytes.toString('utf8')) as Manifest) : content;
     const mediaType = options.mediaType ?? manifestMediaType(parsed);
     const algorithm = isDigestReference(reference) ? digestAlgorithm(reference) : 'sha256';
-    const digest = digestOf(bytes, algorithm);
+    const digest = digestString(bytes, algorithm);
     if (isDigestReference(reference) && digest !== reference) {
       throw new ClientError('digest-mismatch', `manifest bytes have digest ${digest}, not ${reference}`);
     }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { apiPaths } from '../api/routes.js';
 import type { Digest } from '../api/reference.js';
-import { parseManifest, type Manifest } from '../registry/manifests/parse.js';
+import { parseManifest, type ParsedManifest } from '../registry/manifests/parse.js';
 import type { StoredManifest } from '../registry/manifests/store.js';
 import type { EventAction, EventDescriptor, EventInput, EventTarget, RequestRecord } from '../notifications/event.js';
 import { location, type Context } from './context.js';
@@ -59,7 +59,9 @@ export function blobTarget(context: Context, name: string, digest: Digest, size:
 }
 
 /** What a manifest references: config then layers, or an index's manifests (with platforms). */
-function references(manifest: Pick<Manifest, 'kind' | 'bytes' | 'config' | 'layers' | 'manifests'>): EventDescriptor[] {
+function references(
+  manifest: Pick<ParsedManifest, 'kind' | 'bytes' | 'config' | 'layers' | 'manifests'>,
+): EventDescriptor[] {
   const describe = (descriptor: { mediaType: string; size: number; digest: Digest; urls?: string[] }) => ({
     mediaType: descriptor.mediaType,
     size: descriptor.size,

@@ -9,7 +9,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import * as paths from '../storage/paths.js';
 import { deleteIfPresent, listIfPresent, writeLink } from './links.js';
 import type { ManifestStore } from './manifests/store.js';
-import { decodeJson, parseManifest, type Manifest } from './manifests/parse.js';
+import { decodeJson, parseManifest, type ParsedManifest } from './manifests/parse.js';
 import type { TagStore } from './tags.js';
 
 export interface ReferrerDescriptor {
@@ -27,7 +27,7 @@ export class ReferrerStore {
     private readonly tags: TagStore,
   ) {}
 
-  async add(name: string, manifest: Manifest): Promise<void> {
+  async add(name: string, manifest: ParsedManifest): Promise<void> {
     if (!manifest.subject) return;
     await writeLink(this.driver, paths.referrerLink(name, manifest.subject.digest, manifest.digest), manifest.digest);
   }
@@ -73,7 +73,7 @@ export class ReferrerStore {
     if (!parsed.ok) return undefined;
     const stored = await this.manifests.get(name, parsed.digest);
     if (!stored) return undefined;
-    let manifest: Manifest;
+    let manifest: ParsedManifest;
     try {
       manifest = parseManifest(stored.bytes, stored.mediaType, parsed.digest.algorithm);
     } catch {

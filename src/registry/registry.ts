@@ -10,7 +10,7 @@ import type { Locker } from '../shared/lock.js';
 import { BlobStore } from './blob-store.js';
 import { Catalog } from './catalog.js';
 import { ReferenceGuard } from './gc/protocol.js';
-import { parseManifest, type Manifest } from './manifests/parse.js';
+import { parseManifest, type ParsedManifest } from './manifests/parse.js';
 import { ManifestStore, type StoredManifest } from './manifests/store.js';
 import type { LayerUrlRules } from './manifests/layer-urls.js';
 import { ImageSummaries } from './image-summary.js';
@@ -91,7 +91,7 @@ export class Registry {
     bytes: Buffer,
     contentType: string | undefined,
     extraTags: string[] = [],
-  ): Promise<Manifest> {
+  ): Promise<ParsedManifest> {
     const byDigest = isDigestReference(reference);
     let expected: Digest | undefined;
     if (byDigest) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CredentialStore } from '../../src/client/credentials.js';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';
@@ -24,7 +24,7 @@ for (const target of [berthTokenTarget, dockerRegistryBasicTarget]) {
     before(async () => {
       running = await target.start();
       folder = tempDir('berth-login-');
-      const registry = new Registry(running.host, { credentials: running.credentials! });
+      const registry = new RegistryClient(running.host, { credentials: running.credentials! });
       await pushBuiltImage(registry, 'shared/app', 'v1', buildImage({ created: '2024-01-01T00:00:00Z' }));
       registry.close();
     });

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
 import { buildImage, buildIndex, pushBuiltImage, pushBuiltIndex } from '../helpers/images.js';
@@ -29,13 +29,13 @@ for (const target of [berthTarget, berthTokenTarget, dockerRegistryTarget]) {
   describe(`berth prune against ${target.name}`, { skip: target.missing() }, () => {
     let running: RunningTarget;
     let folder: string;
-    let registry: Registry;
+    let registry: RegistryClient;
     const cli = (...args: string[]) => berthInProcess(args, { env: { DOCKER_CONFIG: folder } });
 
     before(async () => {
       running = await target.start();
       folder = tempDir('berth-prune-');
-      registry = new Registry(running.host, { credentials: running.credentials ?? false });
+      registry = new RegistryClient(running.host, { credentials: running.credentials ?? false });
       if (target.auth)
         expectCode(await cli('login', running.host, '-u', USER.username, '-p', USER.password), 0, 'login');
       const a = buildImage({ created: '2024-01-01T00:00:00Z' });

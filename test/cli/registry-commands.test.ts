@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
 import {
@@ -35,7 +35,7 @@ for (const target of ALL_TARGETS) {
       running = await target.start();
       configDir = tempDir('berth-cli-config-');
       env = { DOCKER_CONFIG: configDir };
-      const registry = new Registry(running.host, { credentials: running.credentials ?? false });
+      const registry = new RegistryClient(running.host, { credentials: running.credentials ?? false });
       image = buildImage({ created: '2024-03-01T12:00:00Z', annotations: { 'org.example.team': 'core' } });
       index = buildIndex([
         buildImage({ created: '2024-03-02T00:00:00Z' }),

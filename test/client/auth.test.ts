@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CredentialStore, dockerConfigPath } from '../../src/client/credentials.js';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { tempDir } from '../helpers/berth.js';
 import { dockerRegistryMissing, startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';
@@ -45,7 +45,7 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
   });
 
   it('asks for a token once per scope and reuses it', async () => {
-    const client = new Registry(registry.host, { credentials: USER });
+    const client = new RegistryClient(registry.host, { credentials: USER });
     try {
       const image = buildImage();
       await pushBuiltImage(client, 'team/one', 'v1', image);
@@ -71,7 +71,7 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
   });
 
   it('asks for pull on the source and push on the target in one token to mount', async () => {
-    const client = new Registry(registry.host, { credentials: USER });
+    const client = new RegistryClient(registry.host, { credentials: USER });
     try {
       const blob = randomBlob(600);
       await client.uploadBlob('team/source', blob.content);
@@ -85,7 +85,7 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
   });
 
   it('renews a token once it has expired', async () => {
-    const client = new Registry(shortLived.host, { credentials: USER });
+    const client = new RegistryClient(shortLived.host, { credentials: USER });
     try {
       await pushBuiltImage(client, 'team/short', 'v1', buildImage());
       const before = shortIssuer.requests.length;
@@ -99,7 +99,7 @@ describe('Bearer tokens against docker-registry with a token server', { skip: do
   });
 
   it('reports refused credentials as an auth error from the token service', async () => {
-    const client = new Registry(registry.host, { credentials: { username: USER.username, password: 'wrong' } });
+    const client = new RegistryClient(registry.host, { credentials: { username: USER.username, password: 'wrong' } });
     try {
       await assert.rejects(client.tags('team/one'), (error: Error & { kind?: string; hint?: string }) => {
         assert.equal(error.kind, 'auth');

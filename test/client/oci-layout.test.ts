@@ -14,7 +14,7 @@ import { copyImage, type CopyEvent } from '../../src/client/copy.js';
 import { LayoutEndpoint, RegistryEndpoint } from '../../src/client/endpoints.js';
 import { ClientError } from '../../src/client/errors.js';
 import { OciLayout } from '../../src/client/oci-layout.js';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { randomBlob, sha256 } from '../helpers/content.js';
 import { buildImage, buildIndex, pushBuiltIndex } from '../helpers/images.js';
@@ -102,7 +102,7 @@ describe('copyImage', () => {
   });
 
   it('copies every platform of an index, children before parents, reporting each blob', async () => {
-    const registry = new Registry(berth.host);
+    const registry = new RegistryClient(berth.host);
     try {
       const index = buildIndex([buildImage({ layerSize: 70_000 }), buildImage({ architecture: 'arm64' })]);
       await pushBuiltIndex(registry, 'lib/multi', 'v1', index);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { OciLayout } from '../../src/client/oci-layout.js';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { REPO_ROOT } from '../helpers/cli.js';
@@ -40,7 +40,7 @@ describe('README library example', () => {
   });
 
   it('lists, reads a digest, deletes, copies to a layout and prunes', async () => {
-    const registry = new Registry(berth.host);
+    const registry = new RegistryClient(berth.host);
     const versions = ['release-1', '1.0', '2.0', ...Array.from({ length: 11 }, (_, index) => `3.${index}`)];
     const images = new Map<string, ReturnType<typeof buildImage>>();
     for (const [position, tag] of versions.entries()) {

@@ -1,7 +1,7 @@
 /**
  * The client library against real registries: Berth, and Distribution 2.8 (`docker-registry`)
  * without auth, with htpasswd (Basic) and with token (Bearer) auth. Every operation of the
- * `Registry` class is exercised the same way on each.
+ * `RegistryClient` class is exercised the same way on each.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ClientError } from '../../src/client/errors.js';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { generatedStream } from '../helpers/http.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';
 import { EMPTY_CONFIG, OCI_EMPTY, describe as describeDoc, makeArtifact, makeIndex } from '../helpers/manifests.js';
@@ -47,10 +47,10 @@ async function hashStream(stream: Readable): Promise<{ digest: string; size: num
 for (const target of ALL_TARGETS) {
   describe(`client library against ${target.name}`, { skip: target.missing() }, () => {
     let running: RunningTarget;
-    let registry: Registry;
+    let registry: RegistryClient;
     before(async () => {
       running = await target.start();
-      registry = new Registry(running.host, { credentials: running.credentials ?? false });
+      registry = new RegistryClient(running.host, { credentials: running.credentials ?? false });
     });
     after(async () => {
       registry?.close();
@@ -191,8 +191,8 @@ for (const target of ALL_TARGETS) {
 
     if (target.auth) {
       it('refuses anonymous and wrong credentials with auth errors', async () => {
-        const anonymous = new Registry(running.host, { credentials: false });
-        const wrong = new Registry(running.host, { credentials: { username: 'alice', password: 'nope' } });
+        const anonymous = new RegistryClient(running.host, { credentials: false });
+        const wrong = new RegistryClient(running.host, { credentials: { username: 'alice', password: 'nope' } });
         try {
           const error = await rejectsWith(anonymous.tags('lib/app'), 'auth');
           assert.match(error.hint ?? '', /berth login/);

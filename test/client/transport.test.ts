@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { mergeScopes, parseChallenges } from '../../src/client/auth.js';
 import { ClientError } from '../../src/client/errors.js';
 import { nextPage } from '../../src/client/pagination.js';
-import { Registry } from '../../src/client/registry-client.js';
+import { RegistryClient } from '../../src/client/registry-client.js';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { sha256 } from '../helpers/content.js';
 import { buildImage, pushBuiltImage } from '../helpers/images.js';
@@ -34,7 +34,7 @@ describe('transport: retries', () => {
   const image = buildImage();
   before(async () => {
     berth = await startBerth();
-    const direct = new Registry(berth.host);
+    const direct = new RegistryClient(berth.host);
     await pushBuiltImage(direct, 'app', 'v1', image);
     direct.close();
     proxy = await startProxy(berth.url, {
@@ -60,7 +60,7 @@ describe('transport: retries', () => {
   });
 
   it('retries GET and HEAD after 503s and dropped connections, then succeeds', async () => {
-    const registry = new Registry(proxy.host, { retryDelayMs: 1 });
+    const registry = new RegistryClient(proxy.host, { retryDelayMs: 1 });
     try {
       failures = 2;
       const before = proxy.seen.length;
@@ -75,7 +75,7 @@ describe('transport: retries', () => {
   });
 
   it('gives up after the configured retries with the last status', async () => {
-    const registry = new Registry(proxy.host, { retryDelayMs: 1, retries: 2 });
+    const registry = new RegistryClient(proxy.host, { retryDelayMs: 1, retries: 2 });
     try {
       failures = 10;
       const before = proxy.seen.length;
@@ -93,7 +93,7 @@ describe('transport: retries', () => {
   });
 
   it('does not retry a POST (starting an upload is not idempotent)', async () => {
-    const registry = new Registry(proxy.host, { retryDelayMs: 1 });
+    const registry = new RegistryClient(proxy.host, { retryDelayMs: 1 });
     try {
       failures = 1;
       const before = proxy.seen.length;
@@ -109,7 +109,7 @@ describe('transport: retries', () => {
   });
 
   it('names an unreachable registry and says what to check', async () => {
-    const registry = new Registry('127.0.0.1:1', { retryDelayMs: 1, retries: 1 });
+    const registry = new RegistryClient('127.0.0.1:1', { retryDelayMs: 1, retries: 1 });
     try {
       await assert.rejects(registry.ping(), (error) => {
         assert.equal(kindOf(error), 'network');
@@ -129,7 +129,7 @@ describe('digest verification of downloads', () => {
   const image = buildImage();
   before(async () => {
     berth = await startBerth();
-    const direct = new Registry(berth.host);
+    const direct = new RegistryClient(berth.host);
     await pushBuiltImage(direct, 'app', 'v1', image);
     direct.close();
     // Flips the first byte of every blob and manifest body it forwards.
@@ -148,7 +148,7 @@ describe('digest verification of downloads', () => {
   });
 
   it('fails a blob stream whose bytes do not match the digest', async () => {
-    const registry = new Registry(proxy.host);
+    const registry = new RegistryClient(proxy.host);
     try {
       const layer = image.blobs[1]!;
       const { stream } = await registry.openBlob('app', layer.digest);
@@ -165,7 +165,7 @@ describe('digest verification of downloads', () => {
   });
 
   it('refuses a manifest whose bytes do not match the digest asked for or announced', async () => {
-    const registry = new Registry(proxy.host);
+    const registry = new RegistryClient(proxy.host);
     try {
       await assert.rejects(registry.getManifest('app', image.digest), (error) => kindOf(error) === 'digest-mismatch');
       // By tag: checked against Docker-Content-Digest.
@@ -214,7 +214,7 @@ describe('redirects and Basic auth', () => {
   });
 
   it('answers a Basic challenge, follows the redirect and does not send credentials to another host', async () => {
-    const registry = new Registry(frontHost, { credentials: { username: 'bob', password: 'secret' } });
+    const registry = new RegistryClient(frontHost, { credentials: { username: 'bob', password: 'secret' } });
     try {
       assert.deepEqual(await registry.getBlobBytes('app', digest), blob);
       assert.equal(frontAuth[0], undefined);
@@ -268,8 +268,8 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
   });
 
   it('refuses an untrusted certificate unless told to be insecure', async () => {
-    const strict = new Registry(secure.host, { plainHttp: false, retries: 0 });
-    const insecure = new Registry(secure.host, { plainHttp: false, insecure: true });
+    const strict = new RegistryClient(secure.host, { plainHttp: false, retries: 0 });
+    const insecure = new RegistryClient(secure.host, { plainHttp: false, insecure: true });
     try {
       assert.equal(strict.baseUrl, `https://${secure.host}`);
       await assert.rejects(strict.ping(), (error) => {
@@ -293,8 +293,8 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
   });
 
   it('uses plain HTTP for loopback by default, and says so when HTTPS meets a plain server', async () => {
-    const byDefault = new Registry(plain.host);
-    const forced = new Registry(plain.host, { plainHttp: false, retries: 0 });
+    const byDefault = new RegistryClient(plain.host);
+    const forced = new RegistryClient(plain.host, { plainHttp: false, retries: 0 });
     try {
       assert.equal(byDefault.baseUrl, `http://${plain.host}`);
       await byDefault.ping();
@@ -307,12 +307,12 @@ describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
       byDefault.close();
       forced.close();
     }
-    assert.equal(new Registry('registry.example.com').baseUrl, 'https://registry.example.com');
+    assert.equal(new RegistryClient('registry.example.com').baseUrl, 'https://registry.example.com');
     assert.equal(
-      new Registry('registry.example.com:5000', { plainHttp: true }).baseUrl,
+      new RegistryClient('registry.example.com:5000', { plainHttp: true }).baseUrl,
       'http://registry.example.com:5000',
     );
-    assert.equal(new Registry('docker.io').baseUrl, 'https://registry-1.docker.io');
+    assert.equal(new RegistryClient('docker.io').baseUrl, 'https://registry-1.docker.io');
   });
 });
 

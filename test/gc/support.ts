@@ -17,7 +17,7 @@ import {
   pushBlob,
   pushImage,
   pushManifest,
-  sha256 as digestOf,
+  sha256,
   type Blob,
   type Image,
 } from '../helpers/content.js';
@@ -45,7 +45,7 @@ export function imageOf(layers: Blob[], architecture = 'amd64'): Image {
       layers: layers.map((layer) => ({ mediaType: OCI_LAYER, digest: layer.digest, size: layer.content.length })),
     }),
   );
-  return { config, layers, manifest, digest: digestOf(manifest), mediaType: OCI_MANIFEST };
+  return { config, layers, manifest, digest: sha256(manifest), mediaType: OCI_MANIFEST };
 }
 
 /** Runs garbage collection through the admin endpoint and returns its report. */
@@ -96,7 +96,7 @@ export async function pullVerified(
   const bytes = Buffer.from(await response.arrayBuffer());
   if (response.status !== 200)
     throw new Error(`GET ${name} manifest ${reference}: ${response.status} ${bytes.toString()}`);
-  const digest = digestOf(bytes);
+  const digest = sha256(bytes);
   if (reference.includes(':') && digest !== reference)
     throw new Error(`${name}@${reference}: served bytes hash to ${digest}`);
   pulled.add(digest);
@@ -110,8 +110,7 @@ export async function pullVerified(
     const blobResponse = await fetch(`${url}/v2/${name}/blobs/${blob.digest}`);
     const content = Buffer.from(await blobResponse.arrayBuffer()); // test blobs are small
     if (blobResponse.status !== 200) throw new Error(`GET ${name} blob ${blob.digest}: ${blobResponse.status}`);
-    if (digestOf(content) !== blob.digest)
-      throw new Error(`${name} blob ${blob.digest}: served bytes hash differently`);
+    if (sha256(content) !== blob.digest) throw new Error(`${name} blob ${blob.digest}: served bytes hash differently`);
     pulled.add(blob.digest);
   }
   return pulled;

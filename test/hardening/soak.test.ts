@@ -38,7 +38,7 @@ function rssBytes(pid: number): number {
   return kib * 1024;
 }
 
-function digestOf(bytes: Buffer): string {
+function digestString(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
@@ -60,7 +60,7 @@ async function round(url: string, amount: number, label: string): Promise<Round>
       const content = pick(context);
       return {
         ...request,
-        path: `/v2/${context.name}/blobs/uploads/?digest=${digestOf(content)}`,
+        path: `/v2/${context.name}/blobs/uploads/?digest=${digestString(content)}`,
         body: content,
         headers: { 'content-type': 'application/octet-stream' },
       };
@@ -87,8 +87,8 @@ async function round(url: string, amount: number, label: string): Promise<Round>
           JSON.stringify({
             schemaVersion: 2,
             mediaType: OCI_MANIFEST,
-            config: { mediaType: OCI_CONFIG, digest: digestOf(context.config), size: context.config.length },
-            layers: [{ mediaType: OCI_LAYER, digest: digestOf(context.layer), size: context.layer.length }],
+            config: { mediaType: OCI_CONFIG, digest: digestString(context.config), size: context.config.length },
+            layers: [{ mediaType: OCI_LAYER, digest: digestString(context.layer), size: context.layer.length }],
           }),
         );
         return {
@@ -105,8 +105,8 @@ async function round(url: string, amount: number, label: string): Promise<Round>
             name: context.name,
             tag: context.tag,
             manifest: context.manifest!,
-            layer: digestOf(context.layer),
-            config: digestOf(context.config),
+            layer: digestString(context.layer),
+            config: digestString(context.config),
           });
         }
       },
@@ -124,7 +124,7 @@ async function round(url: string, amount: number, label: string): Promise<Round>
       method: 'GET' as const,
       setupRequest: (request: Record<string, unknown>, context: Context) => ({
         ...request,
-        path: `/v2/${context.name}/blobs/${digestOf(context.layer)}`,
+        path: `/v2/${context.name}/blobs/${digestString(context.layer)}`,
       }),
       onResponse: (status: number) => count(status),
     },
@@ -192,7 +192,7 @@ describe('soak: mixed pushes, pulls and catalog reads from another process', () 
       for (const digest of [image.layer, image.config]) {
         const blob = await api('GET', `/v2/${image.name}/blobs/${digest}`);
         assert.equal(blob.status, 200);
-        assert.equal(digestOf(blob.body), digest, `${image.name} ${digest}`);
+        assert.equal(digestString(blob.body), digest, `${image.name} ${digest}`);
       }
     }
 

@@ -3,7 +3,7 @@
  * whose config has a `created` time (for prune), and multi-platform indexes.
  */
 import { randomBytes } from 'node:crypto';
-import type { Registry } from '../../src/client/registry-client.js';
+import type { RegistryClient } from '../../src/client/registry-client.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from './content.js';
 
 export interface BuiltBlob {
@@ -75,7 +75,7 @@ export function buildIndex(images: BuiltImage[], annotations?: Record<string, st
 
 /** Pushes an image's blobs and manifest with the client; `reference` is a tag or the digest. */
 export async function pushBuiltImage(
-  registry: Registry,
+  registry: RegistryClient,
   repository: string,
   reference: string | undefined,
   image: BuiltImage,
@@ -88,7 +88,7 @@ export async function pushBuiltImage(
 }
 
 export async function pushBuiltIndex(
-  registry: Registry,
+  registry: RegistryClient,
   repository: string,
   tag: string,
   index: BuiltIndex,

@@ -233,7 +233,7 @@ describe('an upload whose chunks reach different processes', () => {
 
   async function upload(
     finishOn: TestBerth,
-    digestOf: (whole: Buffer) => string,
+    digestOfWhole: (whole: Buffer) => string,
   ): Promise<{ status: number; whole: Buffer; digest: string }> {
     const chunks = Array.from({ length: 5 }, () => randomBytes(100_000));
     const whole = Buffer.concat(chunks);
@@ -249,7 +249,7 @@ describe('an upload whose chunks reach different processes', () => {
       assert.equal(patch.status, 202);
       offset += chunk.length;
     }
-    const digest = digestOf(whole);
+    const digest = digestOfWhole(whole);
     const put = await fresh(`${finishOn.url}${path}?digest=${digest}`, 'PUT');
     return { status: put.status, whole, digest };
   }

@@ -10,7 +10,7 @@ import { LayoutEndpoint, RegistryEndpoint, type ImageEndpoint } from '../../clie
 import { ClientError } from '../../client/errors.js';
 import { OciLayout } from '../../client/oci-layout.js';
 import { parseImageReference } from '../../client/reference.js';
-import type { Registry } from '../../client/registry-client.js';
+import type { RegistryClient } from '../../client/registry-client.js';
 import {
   type ConnectionOptions,
   formatBytes,
@@ -65,8 +65,8 @@ export function parseLocation(text: string): Location {
 
 async function endpointFor(
   location: Location,
-  open: (host: string) => Registry,
-  registries: Map<string, Registry>,
+  open: (host: string) => RegistryClient,
+  registries: Map<string, RegistryClient>,
   create: boolean,
 ): Promise<ImageEndpoint> {
   if (location.kind === 'oci') return new LayoutEndpoint(await OciLayout.open(location.where, { create }));
@@ -100,7 +100,7 @@ export function registerCp(program: Command): void {
         );
       }
       const concurrency = positiveInteger('--concurrency', options.concurrency) ?? 3;
-      const registries = new Map<string, Registry>();
+      const registries = new Map<string, RegistryClient>();
       const from = await endpointFor(source, open, registries, false);
       const to = await endpointFor(destination, open, registries, true);
       // No destination tag: keep the source's tag; a source named by digest only is pushed by digest.

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { parseImageReference, referenceOf } from '../../client/reference.js';
-import type { Registry } from '../../client/registry-client.js';
+import type { RegistryClient } from '../../client/registry-client.js';
 import {
   formatPlatform,
   isIndex,
@@ -49,7 +49,11 @@ interface IndexSummary {
   }>;
 }
 
-async function summarizeImage(registry: Registry, repository: string, fetched: FetchedManifest): Promise<ImageSummary> {
+async function summarizeImage(
+  registry: RegistryClient,
+  repository: string,
+  fetched: FetchedManifest,
+): Promise<ImageSummary> {
   const manifest = fetched.manifest as {
     config: Descriptor;
     layers?: Descriptor[];
@@ -85,7 +89,11 @@ async function summarizeImage(registry: Registry, repository: string, fetched: F
   return summary;
 }
 
-async function summarizeIndex(registry: Registry, repository: string, fetched: FetchedManifest): Promise<IndexSummary> {
+async function summarizeIndex(
+  registry: RegistryClient,
+  repository: string,
+  fetched: FetchedManifest,
+): Promise<IndexSummary> {
   const index = fetched.manifest as { manifests: Descriptor[]; annotations?: Annotations };
   const platforms: IndexSummary['platforms'] = [];
   for (const child of index.manifests) {

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ClientError } from '../../client/errors.js';
-import { Registry } from '../../client/registry-client.js';
+import { RegistryClient } from '../../client/registry-client.js';
 import { normalizeRegistryHost } from '../../client/reference.js';
 import {
   type ConnectionOptions,
@@ -76,7 +76,7 @@ async function login(registryArg: string, options: LoginOptions): Promise<void> 
       password = await ask('Password: ', true);
     }
     if (!username) throw new ClientError('usage', 'the user name is empty');
-    const registry = new Registry(host, {
+    const registry = new RegistryClient(host, {
       ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
       insecure: options.insecure === true,
       credentials: { username, password },

@@ -17,7 +17,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function digestOf(value: unknown, field = 'digest'): string | undefined {
+function digestField(value: unknown, field = 'digest'): string | undefined {
   if (!isObject(value)) return undefined;
   const raw = value[field];
   if (typeof raw !== 'string') return undefined;
@@ -27,7 +27,7 @@ function digestOf(value: unknown, field = 'digest'): string | undefined {
 
 function digestsOf(list: unknown, field = 'digest'): string[] {
   if (!Array.isArray(list)) return [];
-  return list.map((entry) => digestOf(entry, field)).filter((digest): digest is string => digest !== undefined);
+  return list.map((entry) => digestField(entry, field)).filter((digest): digest is string => digest !== undefined);
 }
 
 /** The references of a manifest's bytes; bytes that are not a JSON object reference nothing. */

@@ -15,7 +15,7 @@ import {
 } from '../../api/media-types.js';
 import { digestOf } from '../digester.js';
 
-export interface Descriptor {
+export interface ParsedDescriptor {
   mediaType: string;
   digest: Digest;
   size: number;
@@ -24,17 +24,17 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-export interface Manifest {
+export interface ParsedManifest {
   mediaType: string;
   kind: 'image' | 'index';
   digest: Digest;
   bytes: Buffer;
-  config?: Descriptor;
+  config?: ParsedDescriptor;
   /** Layers of an image manifest. */
-  layers: Descriptor[];
+  layers: ParsedDescriptor[];
   /** Children of an index. */
-  manifests: Descriptor[];
-  subject?: Descriptor;
+  manifests: ParsedDescriptor[];
+  subject?: ParsedDescriptor;
   artifactType?: string;
   annotations?: Record<string, string>;
 }
@@ -64,7 +64,7 @@ function stringMap(value: unknown, where: string): Record<string, string> | unde
   return value as Record<string, string>;
 }
 
-function descriptor(value: unknown, where: string): Descriptor {
+function descriptor(value: unknown, where: string): ParsedDescriptor {
   if (!isObject(value)) throw invalid(`${where} must be a descriptor object`);
   const mediaType = value.mediaType;
   if (typeof mediaType !== 'string' || mediaType === '') throw invalid(`${where}.mediaType must be a non-empty string`);
@@ -78,7 +78,7 @@ function descriptor(value: unknown, where: string): Descriptor {
   if (urls !== undefined && (!Array.isArray(urls) || urls.some((url) => typeof url !== 'string'))) {
     throw invalid(`${where}.urls must be an array of strings`);
   }
-  const result: Descriptor = { mediaType, digest: digest.digest, size };
+  const result: ParsedDescriptor = { mediaType, digest: digest.digest, size };
   if (urls) result.urls = urls as string[];
   const artifactType = optionalString(value, 'artifactType', where);
   if (artifactType !== undefined) result.artifactType = artifactType;
@@ -87,7 +87,7 @@ function descriptor(value: unknown, where: string): Descriptor {
   return result;
 }
 
-function descriptorList(value: unknown, where: string): Descriptor[] {
+function descriptorList(value: unknown, where: string): ParsedDescriptor[] {
   if (!Array.isArray(value)) throw invalid(`${where} must be an array`);
   return value.map((entry, index) => descriptor(entry, `${where}[${index}]`));
 }
@@ -135,7 +135,7 @@ export function parseManifest(
   bytes: Buffer,
   contentTypeHeader: string | undefined,
   algorithm: DigestAlgorithm,
-): Manifest {
+): ParsedManifest {
   const contentType = bareMediaType(contentTypeHeader);
   if (contentType && SCHEMA1_TYPES.includes(contentType)) throw schema1();
   const body = decodeJson(bytes);
@@ -143,7 +143,7 @@ export function parseManifest(
   if (body.schemaVersion === 1) throw schema1();
   if (body.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
   const mediaType = mediaTypeOf(body, contentType);
-  const manifest: Manifest = {
+  const manifest: ParsedManifest = {
     mediaType,
     kind: INDEX_TYPES.includes(mediaType) ? 'index' : 'image',
     digest: digestOf(algorithm, bytes),

@@ -11,7 +11,7 @@ import * as paths from '../../storage/paths.js';
 import type { BlobStore } from '../blob-store.js';
 import { ContentCache } from '../content-cache.js';
 import { deleteIfPresent, readLink, writeLink } from '../links.js';
-import { decodeJson, inferMediaType, type Descriptor, type Manifest } from './parse.js';
+import { decodeJson, inferMediaType, type ParsedDescriptor, type ParsedManifest } from './parse.js';
 
 export interface StoredManifest {
   digest: Digest;
@@ -66,7 +66,7 @@ export class ManifestStore {
    * A pull-through cache stores what its upstream served without the check (`references: false`):
    * the blobs are fetched when they are first pulled.
    */
-  async put(name: string, manifest: Manifest, options: { references?: boolean } = {}): Promise<void> {
+  async put(name: string, manifest: ParsedManifest, options: { references?: boolean } = {}): Promise<void> {
     if (options.references !== false) await this.checkReferences(name, manifest);
     await this.blobs.put(manifest.digest, manifest.bytes);
     await writeLink(this.driver, paths.revisionLink(name, manifest.digest), manifest.digest);
@@ -79,8 +79,8 @@ export class ManifestStore {
     return deleteIfPresent(this.driver, paths.revisionFolder(name, digest));
   }
 
-  private async checkReferences(name: string, manifest: Manifest): Promise<void> {
-    const blobs: Descriptor[] = [];
+  private async checkReferences(name: string, manifest: ParsedManifest): Promise<void> {
+    const blobs: ParsedDescriptor[] = [];
     if (manifest.config) blobs.push(manifest.config);
     blobs.push(...checkLayerUrls(manifest.layers, this.layerUrls));
     const missing: string[] = [];

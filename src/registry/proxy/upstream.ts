@@ -14,7 +14,7 @@
 import type { Readable } from 'node:stream';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ClientError } from '../../client/errors.js';
-import { Registry as RegistryClient } from '../../client/registry.js';
+import { RegistryClient } from '../../client/registry-client.js';
 import type { ContentInfo, FetchedManifest } from '../../client/types.js';
 
 export interface UpstreamSettings {

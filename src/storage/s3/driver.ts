@@ -34,7 +34,7 @@ import { ServerSideCopy } from './copy.js';
 import { isMissing, KeyMapper, orNotFound, PIECES_SUFFIX } from './keys.js';
 import { listEntries, statFolder } from './listing.js';
 import { Objects } from './objects.js';
-import { isManifestMetadata, parseManifest, SIZE_METADATA } from './pieces.js';
+import { isManifestMetadata, parsePieceManifest, SIZE_METADATA } from './pieces.js';
 import { openReader } from './reader.js';
 import { assemblyPieces, openWriter } from './writer.js';
 
@@ -122,7 +122,7 @@ export class S3Driver implements StorageDriver {
     const to = this.key(destination);
     const head = await orNotFound(source, () => this.objects.head(from));
     if (isManifestMetadata(head.metadata)) {
-      const manifest = parseManifest((await orNotFound(source, () => this.objects.getBuffer(from))).body);
+      const manifest = parsePieceManifest((await orNotFound(source, () => this.objects.getBuffer(from))).body);
       const { pieces } = await assemblyPieces(this.objects, from, manifest.pieces);
       if (pieces.length === 0) await this.objects.put(to, Buffer.alloc(0));
       else if (pieces.length === 1) await this.copier.copy(pieces[0]!, to);

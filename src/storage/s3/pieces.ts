@@ -43,7 +43,7 @@ export function emptyManifest(): PieceManifest {
   return { version: 1, size: 0, pieces: [] };
 }
 
-export function parseManifest(body: Buffer): PieceManifest {
+export function parsePieceManifest(body: Buffer): PieceManifest {
   const parsed = JSON.parse(body.toString('utf8')) as Partial<PieceManifest>;
   if (parsed.version !== 1 || !Array.isArray(parsed.pieces)) throw new Error('unreadable piece manifest');
   const pieces = parsed.pieces.map((piece) => ({ key: String(piece.key), size: Number(piece.size) }));

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidOffsetError, PathNotFoundError, type ByteRange } from '../driver.js';
 import { isInvalidRange, isMissing } from './keys.js';
 import type { ObjectHead, Objects } from './objects.js';
-import { isManifestMetadata, parseManifest, type Piece } from './pieces.js';
+import { isManifestMetadata, parsePieceManifest, type Piece } from './pieces.js';
 
 /** A range the driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
 export function isValidRange(range: ByteRange): boolean {
@@ -71,7 +71,7 @@ async function openPieces(objects: Objects, path: string, key: string, range?: B
   const { body } = await objects.getBuffer(key).catch((error: unknown) => {
     throw isMissing(error) ? new PathNotFoundError(path) : error;
   });
-  const manifest = parseManifest(body);
+  const manifest = parsePieceManifest(body);
   const start = range?.start ?? 0;
   if (start > manifest.size) throw new InvalidOffsetError(path, start);
   const end = Math.min(range?.end ?? manifest.size - 1, manifest.size - 1);

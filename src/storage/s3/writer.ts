@@ -28,7 +28,7 @@ import {
   isManifestMetadata,
   manifestMetadata,
   MAX_SMALL_PIECES,
-  parseManifest,
+  parsePieceManifest,
   pieceSize,
   smallTailStart,
   type Piece,
@@ -51,7 +51,7 @@ async function readState(objects: Objects, key: string): Promise<Opened> {
     throw error;
   }
   if (isManifestMetadata(head.metadata))
-    return { manifest: parseManifest((await objects.getBuffer(key)).body), plain: false };
+    return { manifest: parsePieceManifest((await objects.getBuffer(key)).body), plain: false };
   const pieces = head.size > 0 ? [{ key, size: head.size }] : [];
   return { manifest: { version: 1, size: head.size, pieces }, plain: true };
 }
