@@ -9,7 +9,7 @@
  * A layer with URLs is not looked for in the repository (its bytes live elsewhere).
  */
 import { RegistryError } from '../../api/errors.js';
-import type { Descriptor } from './parse.js';
+import type { ParsedDescriptor } from './parse.js';
 
 const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 
@@ -24,7 +24,7 @@ export interface LayerUrlRules {
 /** Distribution's default: validation on, nothing allowed. */
 export const DEFAULT_LAYER_URL_RULES: LayerUrlRules = { disabled: false, allow: [], deny: [] };
 
-function refused(layer: Descriptor, url: string | undefined, why: string): RegistryError {
+function refused(layer: ParsedDescriptor, url: string | undefined, why: string): RegistryError {
   return new RegistryError('MANIFEST_INVALID', `layer ${layer.digest.value}: ${why}`, {
     digest: layer.digest.value,
     ...(url === undefined ? {} : { url }),
@@ -53,8 +53,8 @@ function urlProblem(url: string, rules: LayerUrlRules): string | undefined {
  * Checks the URLs of a manifest's layers; returns the layers whose bytes must be in the
  * repository (those without URLs).
  */
-export function checkLayerUrls(layers: readonly Descriptor[], rules: LayerUrlRules): Descriptor[] {
-  const stored: Descriptor[] = [];
+export function checkLayerUrls(layers: readonly ParsedDescriptor[], rules: LayerUrlRules): ParsedDescriptor[] {
+  const stored: ParsedDescriptor[] = [];
   for (const layer of layers) {
     const urls = layer.urls ?? [];
     if (urls.length === 0) {
