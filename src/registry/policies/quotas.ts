@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { QuotaRuleConfig, QuotasConfig } from '../../config/policies.js';
 import { QuotaExceededError } from '../errors.js';
-import type { Manifest } from '../manifests/parse.js';
+import type { ParsedManifest } from '../manifests/parse.js';
 import type { StorageAccounting } from './accounting.js';
 import { patternList, type PatternList } from './patterns.js';
 import { namespaceOf, type UsageIndex } from './usage-index.js';
@@ -95,7 +95,7 @@ export class Quotas {
    * Refuses a manifest that would take a scope past a limit: `newTags` is how many of its tags do
    * not exist yet in the repository.
    */
-  async assertMayPush(name: string, manifest: Manifest, newTags: number): Promise<QuotaCheck[]> {
+  async assertMayPush(name: string, manifest: ParsedManifest, newTags: number): Promise<QuotaCheck[]> {
     const applied = this.applied(name);
     if (applied.length === 0) return [];
     const digests = [
