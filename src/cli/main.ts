@@ -12,6 +12,7 @@ import { registerDu } from './commands/du.js';
 import { registerTagUnlock } from './commands/tag-unlock.js';
 import { CLIENT_COMMANDS } from './client-commands.js';
 import { registerHtpasswd } from './commands/htpasswd.js';
+import { registerConfig } from './commands/config.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
   for (const register of CLIENT_COMMANDS) register(program);
   registerHtpasswd(program);
+  registerConfig(program);
   return program;
 }
 

@@ -15,8 +15,19 @@ import { applyImpliedDefaults } from './implied.js';
 import { CONFIG_YAML } from './yaml.js';
 import { configSchema, IGNORED_SECTIONS, type Config } from './schema.js';
 
+/** One invalid value: its key path, the variable that set it (if any), what is wrong. */
+export interface ConfigProblem {
+  path: string;
+  variable?: string;
+  message: string;
+}
+
 export class ConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Each invalid value, for `berth config check`; empty when the error is about the whole file. */
+    readonly problems: readonly ConfigProblem[] = [],
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
@@ -85,12 +96,14 @@ export function validateConfig(
     const unknown = result.error.issues.filter((issue) => issue.code === 'unrecognized_keys');
     const fatal = result.error.issues.filter((issue) => issue.code !== 'unrecognized_keys');
     if (fatal.length > 0) {
-      const lines = fatal.map((issue) => {
+      const problems = fatal.map((issue): ConfigProblem => {
         const path = keyPath(issue.path);
-        const variable = variableFor(path, fromEnvironment);
-        return `  ${path}${variable ? ` (set by ${variable})` : ''}: ${issue.message}`;
+        return { path, variable: variableFor(path, fromEnvironment), message: issue.message };
       });
-      throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+      const lines = problems.map(
+        ({ path, variable, message }) => `  ${path}${variable ? ` (set by ${variable})` : ''}: ${message}`,
+      );
+      throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`, problems);
     }
     for (const issue of unknown) {
       for (const key of issue.keys) {
@@ -159,7 +172,10 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     return { config, warnings: [...parseWarnings, ...warnings], source, overrides: overrides.map(({ key }) => key) };
   } catch (error) {
     if (error instanceof ConfigError && path) {
-      throw new ConfigError(error.message.replace(/^invalid configuration/, `invalid configuration in ${path}`));
+      throw new ConfigError(
+        error.message.replace(/^invalid configuration/, `invalid configuration in ${path}`),
+        error.problems,
+      );
     }
     throw error;
   }
