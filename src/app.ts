@@ -16,6 +16,7 @@ import { parseTcpAddress } from './config/address.js';
 import { KeyedLock } from './registry/keyed-lock.js';
 import { PullThroughCache } from './registry/proxy/cache.js';
 import { proxySettings } from './registry/proxy/settings.js';
+import { expireCache } from './registry/proxy/expiry.js';
 import { RedisLocker } from './shared/lock.js';
 import { createRedis, type RedisClient } from './shared/redis.js';
 import { DebugServer } from './http/debug-server.js';
@@ -80,7 +81,12 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   const proxied = proxySettings(config);
   const cache =
     proxied && new PullThroughCache(registry, proxied.upstreams, redis ? new RedisLocker(redis) : new KeyedLock(), log);
-  const gc = new OnlineGc(registry, gcSettings(config), log);
+  const gc = new OnlineGc(
+    registry,
+    gcSettings(config),
+    log,
+    cache && proxied && ((step) => expireCache(registry, cache.records, proxied, step)),
+  );
   const notifier = new Notifier(config.notifications, registry.driver, {
     logger: log,
     redis,

@@ -30,6 +30,11 @@ export interface GcOptions {
   emit?: (line: string) => void;
   /** Aborting stops the run before its next deletion. */
   signal?: AbortSignal;
+  /**
+   * Runs once the run is registered and before marking, to drop references whose bytes this run
+   * should free (the pull-through cache's expiry and size cap: registry/proxy/expiry.ts).
+   */
+  beforeMark?: (step: { dryRun: boolean; emit: (line: string) => void; signal?: AbortSignal }) => Promise<unknown>;
 }
 
 export interface GcReport {
@@ -61,6 +66,8 @@ export interface GcReport {
   /** Tag folders without a current link (left by a crash) that were removed. */
   phantomTagsRemoved: number;
   stoppedEarly?: string;
+  /** What the step before marking reported (the pull-through cache's expiry), when there was one. */
+  beforeMark?: unknown;
 }
 
 /** A duration as Go prints one ("24h0m0s", "1.5s", "0s"), as Distribution's users read them. */
@@ -140,6 +147,7 @@ export class GarbageCollector {
       : await startRun(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
     try {
       const threshold = start.getTime() - options.gracePeriodMs;
+      const expired = await options.beforeMark?.({ dryRun, emit, signal: options.signal });
       const graph = new ManifestGraph(driver);
       const repositories = await this.registry.catalog.all();
       const marked = await mark(driver, repositories, graph, {
@@ -201,6 +209,7 @@ export class GarbageCollector {
       }
 
       const report: GcReport = {
+        ...(expired === undefined ? {} : { beforeMark: expired }),
         run,
         dryRun,
         deleteUntagged,

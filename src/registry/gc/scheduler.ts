@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { Registry } from '../registry.js';
-import { GarbageCollector, type GcReport } from './collector.js';
+import { GarbageCollector, type GcOptions, type GcReport } from './collector.js';
 import { GcBusyError } from './lock.js';
 
 export interface GcSettings {
@@ -53,6 +53,8 @@ export class OnlineGc {
     registry: Registry,
     readonly settings: GcSettings,
     private readonly logger: Logger,
+    /** Run by every collection before it marks (the pull-through cache's expiry). */
+    private readonly beforeMark?: GcOptions['beforeMark'],
   ) {
     this.collector = new GarbageCollector(registry, logger);
   }
@@ -77,6 +79,7 @@ export class OnlineGc {
         deleteUntagged: overrides.deleteUntagged ?? this.settings.deleteUntagged,
         gracePeriodMs: this.settings.gracePeriodMs,
         signal: this.abort.signal,
+        beforeMark: this.beforeMark,
       })
       .then(
         (report) => {

@@ -41,7 +41,7 @@ export type CachedBlob =
   /** The first pull: bytes from the upstream as they arrive (the cache copy is written beside). */
   | { kind: 'streaming'; size: number | undefined; stream: Readable };
 
-/** How often a pull rewrites a content's record, at most (per process). */
+/** How often a pull rewrites a content's record, at most (per process): a tenth of the TTL, up to a minute. */
 const TOUCH_EVERY_MS = 60_000;
 
 export class PullThroughCache {
@@ -59,7 +59,10 @@ export class PullThroughCache {
     private readonly logger: Logger,
   ) {
     for (const settings of upstreams) this.upstreams.set(settings.name, new Upstream(settings));
-    this.records = new CacheRecords(registry.driver, TOUCH_EVERY_MS);
+    this.records = new CacheRecords(registry.driver, (upstream) => {
+      const ttl = this.upstreams.get(upstream)?.settings.ttlMs ?? 0;
+      return ttl > 0 ? Math.min(TOUCH_EVERY_MS, ttl / 10) : TOUCH_EVERY_MS;
+    });
   }
 
   settingsOf(upstream: string): UpstreamSettings | undefined {

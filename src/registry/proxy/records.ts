@@ -5,8 +5,8 @@
  * and its modification time is when it was last pulled. Online garbage collection reads them
  * (expiry.ts); nothing is scheduled in memory.
  *
- * A pull rewrites the record at most once per `touchEveryMs` per process, so pulling the same
- * image a thousand times writes a record a handful of times.
+ * A pull rewrites the record at most once per `touchEvery(upstream)` per process (a small part of
+ * the upstream's TTL), so pulling the same image a thousand times writes a record a few times.
  */
 import { parseDigest, type Digest } from '../../api/reference.js';
 import { isNotFound, type StorageDriver } from '../../storage/driver.js';
@@ -33,7 +33,7 @@ export class CacheRecords {
 
   constructor(
     private readonly driver: StorageDriver,
-    private readonly touchEveryMs: number,
+    private readonly touchEvery: (upstream: string) => number,
   ) {}
 
   /** Notes a pull of cached content (writes the record unless this process did so lately). */
@@ -41,7 +41,7 @@ export class CacheRecords {
     const key = `${name}@${digest.value}`;
     const last = this.touched.get(key);
     const now = Date.now();
-    if (last !== undefined && now - last < this.touchEveryMs) return;
+    if (last !== undefined && now - last < this.touchEvery(upstream)) return;
     await this.driver.putContent(paths.proxyRecord(name, digest), JSON.stringify({ kind, size, upstream }));
     this.touched.delete(key);
     this.touched.set(key, now);
