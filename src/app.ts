@@ -25,6 +25,8 @@ import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from './metr
 import { countNotifications } from './metrics/notifications.js';
 import { instrumentDriver } from './metrics/storage.js';
 import { countStoredBytes } from './metrics/usage.js';
+import { handlerOf } from './metrics/http.js';
+import { inSpan, Tracing, tracingSettings } from './tracing/index.js';
 
 export interface Berth {
   app: FastifyInstance;
@@ -71,7 +73,12 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     config.middleware?.storage,
     config.storage.redirect?.disable ?? false,
   );
-  const driver = instrumentDriver(storage, { metrics: metricsOn });
+  const traced = tracingSettings(config.berth.tracing);
+  const tracing = traced && new Tracing(traced, (request) => request.berth && handlerOf(request.berth.route));
+  const driver = instrumentDriver(storage, {
+    metrics: metricsOn,
+    span: tracing && ((action, call) => inSpan(`storage ${action}`, { 'berth.storage.action': action }, call)),
+  });
   const registry = new Registry(driver, {
     layerUrls: config.validation,
     lock: redis ? new RedisLocker(redis) : undefined,
@@ -106,8 +113,11 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     redis,
     notifier,
     health,
+    tracing,
     proxy: cache && proxied && { cache, settings: proxied },
   });
+  // OpenTelemetry loads when the server gets ready (listening, or a worker's socket handed over).
+  if (tracing) app.addHook('onReady', () => tracing.start());
   const purging = config.storage.maintenance.uploadpurging;
   // Purging deletes; a read-only registry writes nothing, as in Distribution.
   const purger =
@@ -175,6 +185,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
       await Promise.all([app.close(), purger?.stop(), gc.stop(), debug?.close()]);
       // After the server: requests still finishing may record events, which stay in the outbox.
       await notifier.stop();
+      await tracing?.close();
       cache?.close();
       await registry.driver.close?.();
       await redis?.quit().catch(() => redis.disconnect());

@@ -10,7 +10,7 @@ import { parseDuration } from './duration.js';
 import { count, duration, flag, level, text } from './values.js';
 import { notificationsSection } from './notifications.js';
 import { berthProxy, distributionProxy } from './proxy.js';
-import { healthSection, httpDebug } from './observability.js';
+import { berthTracing, healthSection, httpDebug } from './observability.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
@@ -391,6 +391,7 @@ const berth = z.strictObject({
   ratelimit: berthRateLimit.optional(),
   limits: berthLimits.prefault({}),
   ui: berthUi.prefault({}),
+  tracing: berthTracing.optional(),
   ...policyKeys, // retention, immutabletags, quotas, pulls, accounting (docs/policies.md)
   proxy: berthProxy.optional(),
 });

@@ -5,8 +5,15 @@
  * route the request pipeline gave it (`manifest`, `blob`, `token`, `admin`, …). Headers are never logged, so credentials sent
  * in `Authorization` cannot reach the log.
  */
+import { traceIdOf } from '../tracing/index.js';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+
+/** The request's trace id while tracing is on (src/tracing), to find its spans from the line. */
+function traceField(request: FastifyRequest): { traceId?: string } {
+  const traceId = traceIdOf(request);
+  return traceId ? { traceId } : {};
+}
 
 export class AccessLog extends LogController {
   private readonly access: Logger;
@@ -37,6 +44,7 @@ export class AccessLog extends LogController {
         userAgent: request.headers['user-agent'],
         ...(length !== undefined ? { bytes: Number(length) } : {}),
         ...(error ? { error: error.message } : {}),
+        ...traceField(request),
       },
       'request',
     );

@@ -23,6 +23,7 @@ import { readRequest, type RequestState } from '../request/state.js';
 import type { HealthMonitor } from '../health/index.js';
 import { countRequest } from '../metrics/http.js';
 import { healthGate } from './health-gate.js';
+import type { Tracing } from '../tracing/index.js';
 
 export interface PipelineSteps {
   routes: RouteTable;
@@ -32,14 +33,17 @@ export interface PipelineSteps {
   /** Count requests in Distribution's HTTP metrics (`http.debug.prometheus.enabled`). */
   metrics?: boolean;
   health?: HealthMonitor;
+  /** Traces (src/tracing): the request runs inside its span from the first hook on. */
+  tracing?: Tracing;
 }
 
 export function installPipeline(
   app: FastifyInstance,
-  { routes, proxies, rateLimits, guard, metrics, health }: PipelineSteps,
+  { routes, proxies, rateLimits, guard, metrics, health, tracing }: PipelineSteps,
 ): void {
   // Typed request state, set by the first hook for every request (null only until then).
   app.decorateRequest('berth', null as unknown as RequestState);
+  if (tracing) app.addHook('onRequest', tracing.hook);
   app.addHook('onRequest', async (request) => {
     request.berth = readRequest(request.raw, routes, proxies);
   });

@@ -31,6 +31,7 @@ import { sendError } from './errors.js';
 import { installPipeline } from './pipeline.js';
 import { sendCanonicalHeaderNames } from './header-case.js';
 import type { HealthMonitor } from '../health/index.js';
+import type { Tracing } from '../tracing/index.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -62,6 +63,8 @@ export interface ServerOptions {
   proxy?: { cache: PullThroughCache; settings: ProxySettings };
   /** The checks of Distribution's `health` section: the registry API answers 503 while one fails. */
   health?: HealthMonitor;
+  /** OpenTelemetry traces, when on (src/tracing). */
+  tracing?: Tracing;
 }
 
 /** The target parser's refusal of a target fastify's router could not decode either. */
@@ -83,6 +86,7 @@ export function buildServer({
   notifier,
   proxy,
   health,
+  tracing,
 }: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
@@ -154,6 +158,7 @@ export function buildServer({
     guard: access.guard,
     metrics: config.http.debug?.prometheus?.enabled ?? false,
     health,
+    tracing,
   });
   app.setErrorHandler(sendError);
 

@@ -6,6 +6,7 @@
  *
  * Keys Berth writes start with `berth:`, so the database can be shared.
  */
+import { inSpan, tracingOn } from '../tracing/spans.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
@@ -34,7 +35,22 @@ function tlsOptions(config: RedisConfig): RedisOptions['tls'] {
 }
 
 /** Creates the client (connecting in the background), or undefined when `redis` is not configured. */
+/** A span per command while tracing is on (nothing but a check otherwise). */
+function traced<T extends RedisClient>(client: T): T {
+  const send = client.sendCommand.bind(client) as (command: { name: string }, ...rest: unknown[]) => unknown;
+  (client as { sendCommand: unknown }).sendCommand = (command: { name: string }, ...rest: unknown[]) =>
+    tracingOn()
+      ? inSpan(`redis ${command.name}`, { 'db.system': 'redis' }, async () => send(command, ...rest))
+      : send(command, ...rest);
+  return client;
+}
+
 export function createRedis(config: RedisConfig | undefined): RedisClient | undefined {
+  const client = connectRedis(config);
+  return client && traced(client);
+}
+
+function connectRedis(config: RedisConfig | undefined): RedisClient | undefined {
   if (!config) return undefined;
   // Loaded here: a registry without a `redis` block never loads the client.
   const { Cluster, Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');

@@ -11,6 +11,7 @@
  * Failures come out as UpstreamError, which says whether the upstream refused (a 4xx answer,
  * passed on to the client as the upstream gave it) or could not be used (stale copies may be served).
  */
+import { inSpan } from '../../tracing/spans.js';
 import type { Readable } from 'node:stream';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ClientError } from '../../client/errors.js';
@@ -129,7 +130,10 @@ export class Upstream {
     for (let attempt = 0; attempt < this.clients.length; attempt++) {
       const index = (this.preferred + attempt) % this.clients.length;
       try {
-        const result = await request(this.clients[index]!);
+        const url = this.settings.urls[index]!;
+        const result = await inSpan(`upstream ${this.name}`, { 'server.address': url }, () =>
+          request(this.clients[index]!),
+        );
         this.preferred = index;
         return result;
       } catch (error) {

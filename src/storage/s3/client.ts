@@ -2,6 +2,7 @@
  * The S3 client, built from Distribution's `storage.s3` keys (AWS SDK for JavaScript v3), and the
  * settings every other module of the driver reads: bucket, key prefix, part sizes, object options.
  */
+import { inSpan, tracingOn } from '../../tracing/spans.js';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -82,6 +83,14 @@ function clientConfig(config: S3Config, endpoint: string | undefined): S3ClientC
 
 export function s3Settings(config: S3Config, options: { redirect: boolean }): S3Settings {
   const client = new S3Client(clientConfig(config, config.regionendpoint));
+  // A span per S3 request while tracing is on (nothing but a check otherwise).
+  client.middlewareStack.add(
+    (next, context) => (args) =>
+      tracingOn()
+        ? inSpan(`S3 ${context.commandName}`, { 'rpc.system': 'aws-api', 'rpc.service': 'S3' }, () => next(args))
+        : next(args),
+    { step: 'initialize', name: 'berthTracing' },
+  );
   const presignClient = config.redirectendpoint ? new S3Client(clientConfig(config, config.redirectendpoint)) : client;
   const objectOptions: S3Settings['objectOptions'] = {};
   if (config.encrypt) {
