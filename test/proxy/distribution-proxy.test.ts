@@ -7,7 +7,9 @@
  * lacks is reported as it says, and pushes and deletes answer UNSUPPORTED.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { createBerth, type Berth } from '../../src/app.js';
@@ -24,8 +26,10 @@ describeWithTools('Distribution proxy section', [tools.skopeo(), tools.distribut
   let upstream: TestDockerRegistry;
   let berth: Berth;
   let host: string;
+  let root: string;
   let warm: UpstreamImage;
   let concurrent: UpstreamImage;
+  let big: UpstreamImage;
 
   before(async () => {
     upstream = await startUpstream();
@@ -35,8 +39,9 @@ describeWithTools('Distribution proxy section', [tools.skopeo(), tools.distribut
       layers: 2,
       layerSize: 2 * 1024 * 1024,
     });
+    big = await pushUpstreamImage(upstream, images, 'team/big', 'v1', { layers: 1, layerSize: 32 * 1024 * 1024 });
     // The mirror recipe's configuration, as a registry:2 user writes it.
-    const root = folders.make('proxy-root-');
+    root = folders.make('proxy-root-');
     const file = join(folders.make('proxy-config-'), 'config.yml');
     writeFileSync(
       file,
@@ -161,6 +166,38 @@ describeWithTools('Distribution proxy section', [tools.skopeo(), tools.distribut
       { allowFailure: true },
     );
     assert.notEqual(pushed.code, 0, 'skopeo cannot push into the cache');
+  });
+
+  it('streams a first pull as it arrives, and finishes the cache copy when the client goes away', async () => {
+    const layer = big.image.layers[0]!.descriptor;
+    // Read the first bytes of the cold blob, then hang up.
+    const firstBytes = await new Promise<number>((resolve, reject) => {
+      const request = httpGet(`http://${host}/v2/team/big/blobs/${layer.digest}`, (response) => {
+        assert.equal(response.statusCode, 200);
+        assert.equal(response.headers['content-length'], String(layer.size));
+        response.once('data', (chunk: Buffer) => {
+          resolve(chunk.length);
+          request.destroy();
+        });
+      });
+      request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+    });
+    assert.ok(firstBytes > 0 && firstBytes < layer.size, 'the client got bytes before the whole blob was there');
+    // The copy is finished anyway: the blob becomes visible in storage, and is whole.
+    await eventually(
+      () => {
+        const hex = layer.digest.slice('sha256:'.length);
+        return existsSync(join(root, 'docker/registry/v2/repositories/team/big/_layers/sha256', hex, 'link'));
+      },
+      'the cache copy of the abandoned pull is linked',
+      30_000,
+    );
+    const whole = await fetch(`http://${host}/v2/team/big/blobs/${layer.digest}`);
+    assert.equal(whole.status, 200);
+    const hash = createHash('sha256');
+    for await (const chunk of whole.body!) hash.update(chunk as Uint8Array);
+    assert.equal(`sha256:${hash.digest('hex')}`, layer.digest);
+    assert.equal(countRequests(upstream, 'GET', `/v2/team/big/blobs/${layer.digest}`), 1, 'fetched upstream once');
   });
 
   it('serves cached images with the upstream stopped; uncached content fails as unavailable', async () => {
