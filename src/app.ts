@@ -9,6 +9,8 @@ import { createLogger } from './logging.js';
 import { Notifier } from './notifications/notifier.js';
 import { Registry } from './registry/registry.js';
 import { policyOptions } from './registry/policies/options.js';
+import { Retention } from './registry/policies/retention.js';
+import { recordRetentionDeletes } from './notifications/retention.js';
 import { gcSettings, OnlineGc } from './registry/gc/scheduler.js';
 import { UploadPurger } from './registry/upload-purger.js';
 import { createDriver } from './storage/factory.js';
@@ -88,12 +90,6 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   const proxied = proxySettings(config);
   const cache =
     proxied && new PullThroughCache(registry, proxied.upstreams, redis ? new RedisLocker(redis) : new KeyedLock(), log);
-  const gc = new OnlineGc(
-    registry,
-    gcSettings(config),
-    log,
-    cache && proxied && ((step) => expireCache(registry, cache.records, proxied, step)),
-  );
   const notifier = new Notifier(config.notifications, registry.driver, {
     logger: log,
     redis,
@@ -103,6 +99,17 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     countNotifications(() => notifier.stats());
     countStoredBytes(registry.accounting);
   }
+  const retention = new Retention(registry, config.berth.retention, {
+    logger: log,
+    onDelete: (deleted) => recordRetentionDeletes(notifier, deleted),
+  });
+  const gc = new OnlineGc(
+    registry,
+    gcSettings(config),
+    log,
+    cache && proxied && ((step) => expireCache(registry, cache.records, proxied, step)),
+    config.berth.retention.withgc ? retention : undefined,
+  );
   const health = healthMonitor(config.health, registry.driver, log);
   health.start();
   const app = buildServer({
@@ -129,6 +136,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
   const startJobs = () => {
     notifier.start();
     purger?.start();
+    registry.pulls.start();
     // Storage accounting reads the registry once, in the background, so the first answer is quick.
     registry.accounting
       .current()
@@ -183,6 +191,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     async close() {
       health.stop();
       await Promise.all([app.close(), purger?.stop(), gc.stop(), debug?.close()]);
+      await registry.pulls.stop().catch((error: unknown) => log.warn({ err: error }, 'pull times: last write failed'));
       // After the server: requests still finishing may record events, which stay in the outbox.
       await notifier.stop();
       await tracing?.close();

@@ -10,6 +10,7 @@ import { registerGarbageCollect } from './commands/garbage-collect.js';
 import { registerEvents } from './commands/events.js';
 import { registerDu } from './commands/du.js';
 import { registerTagUnlock } from './commands/tag-unlock.js';
+import { registerRetention } from './commands/retention.js';
 import { CLIENT_COMMANDS } from './client-commands.js';
 import { registerHtpasswd } from './commands/htpasswd.js';
 import { registerConfig } from './commands/config.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerDu(program);
   registerTagUnlock(program);
+  registerRetention(program);
   // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
   for (const register of CLIENT_COMMANDS) register(program);
   registerHtpasswd(program);

@@ -19,6 +19,7 @@ import { StorageAccounting } from './policies/accounting.js';
 import { ImmutableTags } from './policies/immutable.js';
 import type { PolicyOptions } from './policies/options.js';
 import { Quotas } from './policies/quotas.js';
+import { PullRecorder } from './policies/pulls.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadLimits } from './uploads.js';
 
@@ -39,6 +40,8 @@ export class Registry {
   readonly immutable: ImmutableTags;
   /** Byte and tag limits per repository or namespace (`berth.quotas`). */
   readonly quotas: Quotas;
+  /** When each manifest was last pulled, recorded in memory and written in batches. */
+  readonly pulls: PullRecorder;
 
   /** `lock` serialises the requests of one upload; pass a Redis one when instances share storage. */
   constructor(
@@ -64,6 +67,11 @@ export class Registry {
       policies.logger?.warn({ repository: name, tag, unlock }, 'immutable tag unlocked for one operation'),
     );
     this.quotas = new Quotas(this.accounting, policies.quotas, policies.logger);
+    this.pulls = new PullRecorder(driver, {
+      flushMs: policies.pullsFlushMs,
+      now: policies.now,
+      onFlushError: (error) => policies.logger?.warn({ err: error }, 'pull times: writing failed; retrying later'),
+    });
   }
 
   /** The digest a tag or digest reference names in a repository, if any. */

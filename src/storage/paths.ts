@@ -24,6 +24,7 @@
  *       lock
  *     _berth/policies/unlocks/<name>/_tags/<tag>               Berth only: one-operation unlocks of
  *                                                            immutable tags (registry/policies/)
+ *     _berth/policies/pulls/<name>/_pulled                   Berth only: last pull time per manifest
  *     _berth/catalog/generation                              Berth only: changes whenever a Berth
  *                                                            process creates a repository, so every
  *                                                            process sharing the folder drops its
@@ -201,4 +202,9 @@ const POLICIES_ROOT = `${ROOT}/_berth/policies`;
 /** A one-operation unlock of an immutable tag; `_tags` cannot be a name component, so names never collide. */
 export function tagUnlock(name: string, tag: string): string {
   return `${POLICIES_ROOT}/unlocks/${name}/_tags/${tag}`;
+}
+
+/** When each manifest of a repository was last pulled (JSON: digest → milliseconds since the epoch). */
+export function pullTimes(name: string): string {
+  return `${POLICIES_ROOT}/pulls/${name}/_pulled`;
 }

@@ -58,6 +58,8 @@ export async function sendManifest(
 ): Promise<void> {
   const { request, reply } = context;
   const name = repositoryName(context);
+  // Retention's pull time: a GET only (clients HEAD to check what they have), kept in memory.
+  if (withBody) context.registry.pulls.note(name, manifest.digest.value);
   // A HEAD is a pull too, as Distribution reports it.
   await notify(context, 'pull', [manifestTarget(context, name, manifest, isDigestReference(ref) ? undefined : ref)]);
   const etag = `"${manifest.digest.value}"`;

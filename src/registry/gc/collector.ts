@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { KeyedLock } from '../keyed-lock.js';
+import type { RetentionReport } from '../policies/retention.js';
 import type { Registry } from '../registry.js';
 import { ManifestGraph } from './graph.js';
 import { StorageLease } from './lock.js';
@@ -68,6 +69,8 @@ export interface GcReport {
   stoppedEarly?: string;
   /** What the step before marking reported (the pull-through cache's expiry), when there was one. */
   beforeMark?: unknown;
+  /** With retention policies, the retention run that went before (docs/policies.md). */
+  retention?: RetentionReport;
 }
 
 /** A duration as Go prints one ("24h0m0s", "1.5s", "0s"), as Distribution's users read them. */

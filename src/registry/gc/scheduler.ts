@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { Registry } from '../registry.js';
+import type { Retention } from '../policies/retention.js';
 import { GarbageCollector, type GcOptions, type GcReport } from './collector.js';
 import { GcBusyError } from './lock.js';
 
@@ -55,6 +56,8 @@ export class OnlineGc {
     private readonly logger: Logger,
     /** Run by every collection before it marks (the pull-through cache's expiry). */
     private readonly beforeMark?: GcOptions['beforeMark'],
+    /** Evaluated before each run when policies are configured (`berth.retention.withgc`). */
+    private readonly retention?: Retention,
   ) {
     this.collector = new GarbageCollector(registry, logger);
   }
@@ -73,29 +76,37 @@ export class OnlineGc {
   /** One run now (after any in progress in this process), with the configured settings unless overridden. */
   run(overrides: { dryRun?: boolean; deleteUntagged?: boolean } = {}): Promise<GcReport> {
     if (this.abort.signal.aborted) return Promise.reject(new Error('the server is closing'));
-    const running = this.collector
-      .collect({
-        dryRun: overrides.dryRun ?? false,
-        deleteUntagged: overrides.deleteUntagged ?? this.settings.deleteUntagged,
-        gracePeriodMs: this.settings.gracePeriodMs,
-        signal: this.abort.signal,
-        beforeMark: this.beforeMark,
-      })
-      .then(
-        (report) => {
-          this.runs++;
-          this.last = report;
-          this.lastError = undefined;
-          return report;
-        },
-        (error: unknown) => {
-          if (!(error instanceof GcBusyError)) this.lastError = (error as Error).message;
-          throw error;
-        },
-      );
+    const dryRun = overrides.dryRun ?? false;
+    const running = this.collectAfterRetention(dryRun, overrides.deleteUntagged).then(
+      (report) => {
+        this.runs++;
+        this.last = report;
+        this.lastError = undefined;
+        return report;
+      },
+      (error: unknown) => {
+        if (!(error instanceof GcBusyError)) this.lastError = (error as Error).message;
+        throw error;
+      },
+    );
     this.inFlight.add(running);
     void running.catch(() => undefined).finally(() => this.inFlight.delete(running));
     return running;
+  }
+
+  /** Retention first (its deletions are what the collection then frees), then the collection. */
+  private async collectAfterRetention(dryRun: boolean, deleteUntagged: boolean | undefined): Promise<GcReport> {
+    const retention = this.retention?.enabled
+      ? await this.retention.run({ dryRun, signal: this.abort.signal })
+      : undefined;
+    const report = await this.collector.collect({
+      dryRun,
+      deleteUntagged: deleteUntagged ?? this.settings.deleteUntagged,
+      gracePeriodMs: this.settings.gracePeriodMs,
+      signal: this.abort.signal,
+      beforeMark: this.beforeMark,
+    });
+    return retention ? { ...report, retention } : report;
   }
 
   status(): GcStatus {

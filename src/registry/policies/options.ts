@@ -8,6 +8,10 @@ export interface PolicyOptions {
   quotas?: QuotasConfig;
   /** `berth.accounting.rescan`: how often storage accounting reads storage again in full. */
   accountingRescanMs?: number;
+  /** `berth.pulls.flushinterval`: how often pull times are written to storage; 0: only when asked. */
+  pullsFlushMs?: number;
+  /** The clock pull times are recorded with (tests set it). */
+  now?: () => number;
   logger?: Logger;
 }
 
@@ -16,6 +20,7 @@ export function policyOptions(config: Config, logger?: Logger): PolicyOptions {
     immutableTags: config.berth.immutabletags,
     quotas: config.berth.quotas,
     accountingRescanMs: config.berth.accounting.rescan,
+    pullsFlushMs: config.berth.pulls.flushinterval,
     logger,
   };
 }
