@@ -43,18 +43,16 @@ export function instrumentDriver(driver: StorageDriver, observers: DriverObserve
     return timer;
   };
   const around = observers.span;
+  function measured<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const promise = operation();
+    const observe = () => timerOf(action).observe((performance.now() - started) / 1000);
+    promise.then(observe, observe);
+    return promise;
+  }
   function call<T>(action: string, operation: () => Promise<T>): Promise<T> {
-    const measured = observers.metrics
-      ? async () => {
-          const started = performance.now();
-          try {
-            return await operation();
-          } finally {
-            timerOf(action).observe((performance.now() - started) / 1000);
-          }
-        }
-      : operation;
-    return around ? around(action, measured) : measured();
+    if (!around) return measured(action, operation);
+    return around(action, observers.metrics ? () => measured(action, operation) : operation);
   }
   const wrapped: StorageDriver = {
     name: driver.name,

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { makeImage, pushImage } from '../helpers/content.js';
+import { dashboardQueries, metricNames } from '../helpers/dashboard.js';
 import { startDockerRegistry, type TestDockerRegistry } from '../helpers/docker-registry.js';
 import { type Exposition, familyOf, scrape, sumOf } from '../helpers/metrics.js';
 import { describeWithTools, freePort, tools } from '../helpers/tools.js';
@@ -234,5 +235,29 @@ describe("Berth's own metrics", () => {
     assert.equal(sumOf(exposition, 'berth_stored_bytes'), stored);
     assert.ok(sumOf(exposition, 'nodejs_eventloop_lag_p99_seconds') >= 0);
     assert.ok(exposition.types.has('process_cpu_seconds_total'));
+  });
+});
+
+describe('the Grafana dashboard', () => {
+  it('queries only metrics that /metrics serves', async () => {
+    const server = await startBerth({ config: { http: DEBUG } });
+    try {
+      await exercise(server.url);
+      const { exposition } = await scrape(`http://127.0.0.1:${server.berth.debugPort}/metrics`);
+      const served = (name: string) => {
+        if (exposition.types.has(name)) return exposition.types.get(name) !== 'histogram';
+        const histogram = name.replace(/_(bucket|sum|count)$/, '');
+        return histogram !== name && exposition.types.get(histogram) === 'histogram';
+      };
+      const queries = dashboardQueries();
+      assert.ok(queries.length >= 14, 'the dashboard has its panels');
+      for (const { panel, expr } of queries) {
+        const names = metricNames(expr);
+        assert.ok(names.length > 0, `${panel}: ${expr} names a metric`);
+        for (const name of names) assert.ok(served(name), `${panel}: ${name} is not served by /metrics`);
+      }
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { serveBerth, type BerthProcess, waitForExit } from '../helpers/berth-process.js';
 import { tempFolders } from '../helpers/berth.js';
+import { asPromQL, dashboardQueries } from '../helpers/dashboard.js';
 import { scrape, sumOf } from '../helpers/metrics.js';
 import { OciLayout } from '../helpers/oci-layout.js';
 import { pullToLayout, pushLayout } from '../helpers/skopeo.js';
@@ -136,5 +137,13 @@ describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.s
       sumOf((await scrape(metricsUrl)).exposition, 'registry_http_requests_total', { handler: 'base' }) - before;
     assert.equal(counted, requests, `${byWorker} of ${served.length} access lines came from the worker`);
     assert.ok(byWorker > 0 && byWorker < requests, `requests spread over both processes (${byWorker} by the worker)`);
+  });
+
+  it('accepts every query of the Grafana dashboard', async () => {
+    for (const { panel, expr } of dashboardQueries()) {
+      const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(asPromQL(expr))}`);
+      const body = (await response.json()) as { status: string; error?: string };
+      assert.equal(body.status, 'success', `${panel}: ${expr}: ${body.error}`);
+    }
   });
 });
