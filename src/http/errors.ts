@@ -15,6 +15,7 @@ import { ERROR_CODES, type ErrorCode } from '../api/errcodes.js';
 import { RegistryError } from '../api/errors.js';
 import { TokenRequestError } from '../auth/token/errors.js';
 import { GcBusyError } from '../registry/gc/lock.js';
+import { GcWaitError } from '../registry/gc/protocol.js';
 import { BlobTooLargeError, ChunkOutOfOrderError, InsufficientStorageError } from '../registry/errors.js';
 import { UpstreamError } from '../registry/proxy/upstream.js';
 import { TargetError } from '../request/target.js';
@@ -74,6 +75,16 @@ export function httpErrorOf(error: unknown): {
   // 507 Insufficient Storage (RFC 4918): a server-side condition clients retry later, not a bad request.
   if (full) return { error: new RegistryError(full.code, full.message, full.detail, { status: 507 }) };
   if (error instanceof UpstreamError) return { error: upstreamFailure(error) };
+  if (error instanceof GcWaitError) {
+    return {
+      error: new RegistryError(
+        'UNKNOWN',
+        error.message,
+        { runs: error.runs },
+        { status: 503, headers: { 'Retry-After': '5' } },
+      ),
+    };
+  }
   if (error instanceof GcBusyError)
     return { error: new RegistryError('UNSUPPORTED', error.message, { holder: error.holder }, { status: 409 }) };
   if (error instanceof RegistryError) return { error };

@@ -150,6 +150,8 @@ export const GC_TOMBSTONES = `${GC_ROOT}/tombstones`;
 export const GC_INTENTS = `${GC_ROOT}/intents`;
 /** The lease that keeps two processes from collecting at once (efficiency only, not safety). */
 export const GC_LOCK = `${GC_ROOT}/lock`;
+/** Rewritten to read the storage's clock (its modification time) when no run file is at hand. */
+export const GC_CLOCK = `${GC_ROOT}/clock`;
 
 export function gcRun(runId: string): string {
   return `${GC_RUNS}/${runId}`;

@@ -18,7 +18,7 @@ import { blobDataPath, V2 } from '../helpers/files.js';
 import { ManifestGraph } from '../../src/registry/gc/graph.js';
 import { mark } from '../../src/registry/gc/mark.js';
 import { sweep } from '../../src/registry/gc/sweep.js';
-import { TOMBSTONE_LEASE_MS } from '../../src/registry/gc/protocol.js';
+import { RunHeartbeat } from '../../src/registry/gc/liveness.js';
 import { adminGc, intents, pullVerified, storedBlobs, waitFor, writeIntent, writeTombstone } from './support.js';
 
 const NOW = { berth: { gc: { graceperiod: '0s' } } };
@@ -114,10 +114,10 @@ describe('writers and tombstones', () => {
     assert.equal((await fetch(`${url}/v2/target/blobs/${blob.digest}`)).status, 404);
   });
 
-  it('a tombstone older than the lease (a dead run) holds no writer', async () => {
+  it('a tombstone without its run file (a run that died long ago) holds no writer', async () => {
     const { url, root } = server;
     const image = makeImage({ layers: 1 });
-    writeTombstone(root, 'run-dead', [image.layers[0]!.digest], TOMBSTONE_LEASE_MS + 60_000);
+    writeTombstone(root, 'run-dead', [image.layers[0]!.digest], null);
     await pushImage(url, 'stale', 'v1', image);
     await pullVerified(url, 'stale', 'v1');
   });
@@ -163,12 +163,14 @@ describe('sweeps and intents', () => {
     assert.ok(marked.candidates.has(image.layers[0]!.digest), 'unreferenced at the mark');
 
     await pushImage(url, 'late', 'v1', image); // between the mark and the sweep
+    const { heartbeat } = await RunHeartbeat.start(registry.driver, 'rescan-test');
     const result = await sweep(registry.driver, registry.catalog, graph, marked, {
       run: 'rescan-test',
       threshold,
-      leaseMs: TOMBSTONE_LEASE_MS,
+      heartbeat,
       emit,
     });
+    await heartbeat.end();
     assert.ok(result.keptByRescan >= 2, 'config and layer kept');
     assert.ok(storedBlobs(root).has(image.layers[0]!.digest));
     await pullVerified(url, 'late', 'v1');
@@ -195,12 +197,14 @@ describe('sweeps and intents', () => {
     assert.deepEqual(marked.untagged.get(image.digest), ['retag']);
 
     assert.equal((await pushManifest(url, 'retag', 'now-tagged', image.manifest, image.mediaType)).status, 201);
+    const { heartbeat } = await RunHeartbeat.start(registry.driver, 'retag-test');
     const result = await sweep(registry.driver, registry.catalog, graph, marked, {
       run: 'retag-test',
       threshold,
-      leaseMs: TOMBSTONE_LEASE_MS,
+      heartbeat,
       emit,
     });
+    await heartbeat.end();
     assert.equal(result.manifestsDeleted, 0);
     await pullVerified(url, 'retag', 'now-tagged');
   });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GcReport } from '../../src/registry/gc/collector.js';
@@ -151,13 +152,26 @@ export function snapshot(root: string): string[] {
 
 const GC_FOLDER = join(V2, '_berth', 'gc');
 
-/** A tombstone, as a sweeping run of another process writes it. */
-export function writeTombstone(root: string, run: string, digests: string[], ageMs = 0): string {
+/**
+ * A tombstone, as a sweeping run of another process writes it, with that run's file: by default
+ * a run of this host in a live process (this one) that renews nothing, so writers wait for it
+ * until its run file looks dead; `owner: null` writes no run file (a run that died long ago).
+ */
+export function writeTombstone(
+  root: string,
+  run: string,
+  digests: string[],
+  owner: { pid: number; host: string } | null = { pid: process.pid, host: hostname() },
+): string {
+  if (owner) {
+    const runs = join(root, GC_FOLDER, 'runs');
+    mkdirSync(runs, { recursive: true });
+    writeFileSync(join(runs, run), JSON.stringify({ run, ...owner, epoch: 0, beat: 1 }));
+  }
   const folder = join(root, GC_FOLDER, 'tombstones');
   mkdirSync(folder, { recursive: true });
   const path = join(folder, run);
   writeFileSync(path, JSON.stringify({ run, digests }));
-  if (ageMs > 0) utimesSync(path, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
   return path;
 }
 

@@ -17,7 +17,8 @@ import { ManifestGraph } from './graph.js';
 import { StorageLease } from './lock.js';
 import { mark } from './mark.js';
 import { removePhantomTags } from './phantom-tags.js';
-import { endRun, removeLeftovers, startRun, TOMBSTONE_LEASE_MS, type Leftovers } from './protocol.js';
+import { RunHeartbeat } from './liveness.js';
+import { removeLeftovers, storageNow, type Leftovers } from './protocol.js';
 import { sweep, type SweepResult } from './sweep.js';
 
 export interface GcOptions {
@@ -111,7 +112,6 @@ export class GarbageCollector {
   constructor(
     private readonly registry: Registry,
     private readonly logger?: Logger,
-    private readonly leaseMs = TOMBSTONE_LEASE_MS,
   ) {
     this.lease = new StorageLease(registry.driver);
   }
@@ -134,6 +134,12 @@ export class GarbageCollector {
     }
   }
 
+  /** Removes what dead runs and writers left (at start-up); not in a dry run's world. */
+  async removeLeftovers(): Promise<Leftovers> {
+    const driver = this.registry.driver;
+    return removeLeftovers(driver, await storageNow(driver));
+  }
+
   private async collectNow(options: GcOptions): Promise<GcReport> {
     const driver = this.registry.driver;
     const emit = options.emit ?? (() => undefined);
@@ -141,14 +147,16 @@ export class GarbageCollector {
     const deleteUntagged = options.deleteUntagged ?? false;
     const run = randomUUID();
     const began = Date.now();
-    const leftoversRemoved = dryRun
-      ? { intents: 0, tombstones: 0, runs: 0 }
-      : await removeLeftovers(driver, this.leaseMs);
     // The start S on the storage's clock (a dry run writes nothing, so it uses the local clock).
-    const start = dryRun
-      ? new Date()
-      : await startRun(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
+    const started = dryRun
+      ? undefined
+      : await RunHeartbeat.start(driver, run, { pid: process.pid, host: hostname(), deleteUntagged });
+    const start = started?.start ?? new Date();
+    const heartbeat = started?.heartbeat;
     try {
+      const leftoversRemoved = dryRun
+        ? { intents: 0, tombstones: 0, runs: 0 }
+        : await removeLeftovers(driver, start.getTime(), run);
       const threshold = start.getTime() - options.gracePeriodMs;
       const expired = await options.beforeMark?.({ dryRun, emit, signal: options.signal });
       const graph = new ManifestGraph(driver);
@@ -198,7 +206,7 @@ export class GarbageCollector {
         swept = await sweep(driver, this.registry.catalog, graph, marked, {
           run,
           threshold,
-          leaseMs: this.leaseMs,
+          heartbeat: heartbeat!,
           emit,
           signal: options.signal,
         });
@@ -237,7 +245,7 @@ export class GarbageCollector {
       this.logger?.info({ gc: report }, dryRun ? 'garbage collection dry run finished' : 'garbage collection finished');
       return report;
     } finally {
-      if (!dryRun) await endRun(driver, run);
+      await heartbeat?.end();
     }
   }
 }

@@ -13,9 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageDriver } from '../../storage/driver.js';
 import * as paths from '../../storage/paths.js';
 import { deleteIfPresent } from '../links.js';
+import { processGone } from './liveness.js';
 
-/** A lease not renewed for this long belongs to a process that is gone. */
-export const LEASE_TTL_MS = 60_000;
+/** A lease not renewed for this long belongs to a process that is gone (renewed every third of it). */
+export const LEASE_TTL_MS = 15_000;
 /** Time for a competing writer's lease to land before ours is read back. */
 const SETTLE_MS = 20;
 
@@ -49,12 +50,14 @@ export class StorageLease {
   /** Takes the lease, or throws GcBusyError naming the live holder. */
   async acquire(): Promise<Lease> {
     const current = await this.read();
-    if (current && Date.parse(current.expires) > Date.now()) throw new GcBusyError(current);
+    // A holder of this host whose process is gone holds nothing, however long its lease runs.
+    if (current && Date.parse(current.expires) > Date.now() && !processGone(current)) throw new GcBusyError(current);
     const owner = randomUUID();
     await this.write(owner);
     await sleep(SETTLE_MS);
     const after = await this.read();
-    if (after && after.owner !== owner && Date.parse(after.expires) > Date.now()) throw new GcBusyError(after);
+    if (after && after.owner !== owner && Date.parse(after.expires) > Date.now() && !processGone(after))
+      throw new GcBusyError(after);
     const renewal = setInterval(() => void this.write(owner).catch(() => undefined), Math.max(this.ttlMs / 3, 10));
     renewal.unref();
     return {

@@ -46,6 +46,7 @@ export class OnlineGc {
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private cleaning: Promise<void> | undefined;
   private runs = 0;
   private last: GcReport | undefined;
   private lastError: string | undefined;
@@ -63,14 +64,24 @@ export class OnlineGc {
   }
 
   start(): void {
-    if (this.settings.intervalMs > 0 && !this.timer && !this.abort.signal.aborted) this.schedule();
+    if (this.abort.signal.aborted) return;
+    // What a run killed mid-sweep left (its tombstone, run file) goes at start-up, not at the next run.
+    const cleaning = this.collector.removeLeftovers().then(
+      (removed) => {
+        if (removed.tombstones + removed.runs + removed.intents > 0)
+          this.logger.info({ leftoversRemoved: removed }, 'garbage collection: removed what dead runs left');
+      },
+      (error: unknown) => this.logger.warn({ err: error }, 'garbage collection: could not remove leftovers'),
+    );
+    this.cleaning = cleaning;
+    if (this.settings.intervalMs > 0 && !this.timer) this.schedule();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.abort.abort();
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight, this.cleaning]);
   }
 
   /** One run now (after any in progress in this process), with the configured settings unless overridden. */

@@ -7,8 +7,11 @@
  *      write in progress declares is kept, with all it reaches.
  *   3. Delete, in an order that never leaves a link to missing bytes: untagged revision links
  *      (with their tag-history and referrer links), then for each swept blob its `_layers`
- *      links, then its bytes. Nothing is deleted once half the tombstone's lease has passed.
- *   4. Remove the tombstone, so writers waiting on it go on.
+ *      links, then its bytes. Deletions go in batches of about BATCH_MS; after each, the run
+ *      moves its epoch on (writers that waited for the batch go on) and reads the intents
+ *      again, so the next batch keeps what those writers rely on. Nothing is deleted once the
+ *      run has failed to renew its run file in time (liveness.ts).
+ *   4. Remove the tombstone.
  */
 import { isValidName, isValidTag, parseDigest, type Digest } from '../../api/reference.js';
 import { isNotFound, type StorageDriver } from '../../storage/driver.js';
@@ -17,13 +20,18 @@ import type { Catalog } from '../catalog.js';
 import { deleteIfPresent, listIfPresent } from '../links.js';
 import type { ManifestGraph } from './graph.js';
 import { emptyScan, type MarkResult } from './mark.js';
+import type { RunHeartbeat } from './liveness.js';
 import { readIntents, removeTombstone, writeTombstone } from './protocol.js';
 import { scanRepository, type RepositoryScan } from './scan.js';
+
+/** A batch of deletions lasts about this long; a writer that meets the sweep waits for one batch. */
+export const BATCH_MS = 500;
 
 export interface SweepOptions {
   run: string;
   threshold: number;
-  leaseMs: number;
+  /** The run's renewals: its epoch moves on after each batch, and it says whether deleting is still safe. */
+  heartbeat: RunHeartbeat;
   emit: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -46,6 +54,8 @@ interface Rescan {
   /** `name\0digest` of revision links that must stay. */
   revisions: Set<string>;
   scans: Map<string, RepositoryScan>;
+  /** Intents already taken into account. */
+  intents: Set<string>;
 }
 
 const revisionKey = (name: string, digest: string) => `${name}\u0000${digest}`;
@@ -58,8 +68,13 @@ async function rescan(
   doomed: Set<string>,
   threshold: number,
 ): Promise<Rescan> {
-  const keep: Rescan = { blobs: new Set(), revisions: new Set(), scans: new Map() };
   const intents = await readIntents(driver);
+  const keep: Rescan = {
+    blobs: new Set(),
+    revisions: new Set(),
+    scans: new Map(),
+    intents: new Set(intents.map((intent) => intent.id)),
+  };
   // What a write in progress relies on stays, whichever repository it names.
   for (const intent of intents) for (const digest of [...intent.digests, ...intent.manifests]) keep.blobs.add(digest);
   const names = new Set([...(await catalog.all()), ...intents.map((intent) => intent.repository).filter(isValidName)]);
@@ -111,6 +126,20 @@ async function rescan(
   return keep;
 }
 
+/** Keeps what intents written since the last look rely on, with all their manifests reach. */
+async function keepNewIntents(driver: StorageDriver, graph: ManifestGraph, keep: Rescan): Promise<void> {
+  for (const intent of await readIntents(driver)) {
+    if (keep.intents.has(intent.id)) continue;
+    keep.intents.add(intent.id);
+    const reached = new Set([...intent.digests, ...intent.manifests]);
+    await graph.walk(keep.scans.get(intent.repository) ?? emptyScan(intent.repository), intent.manifests, reached);
+    for (const digest of reached) {
+      keep.blobs.add(digest);
+      keep.revisions.add(revisionKey(intent.repository, digest));
+    }
+  }
+}
+
 /** Tag-history entries (`tags/<tag>/index/<alg>/<hex>`) of one repository: digest → tags. */
 async function tagHistory(driver: StorageDriver, name: string): Promise<Map<string, string[]>> {
   const history = new Map<string, string[]>();
@@ -147,13 +176,20 @@ export async function sweep(
   const doomed = new Set([...marked.candidates.keys(), ...marked.untagged.keys()]);
   if (doomed.size === 0) return result;
 
-  const writtenAt = await writeTombstone(driver, options.run, doomed);
+  await writeTombstone(driver, options.run, doomed);
   try {
     const keep = await rescan(driver, catalog, graph, marked, doomed, options.threshold);
-    const mayDelete = (): boolean => {
+    let batchStarted = performance.now();
+    /** Called before each deletion; ends a batch when it has lasted long enough. */
+    const mayDelete = async (): Promise<boolean> => {
       if (options.signal?.aborted) result.stoppedEarly = 'stopped: the server is closing';
-      else if (Date.now() - writtenAt > options.leaseMs / 2)
-        result.stoppedEarly = 'stopped: the sweep outlasted half its tombstone lease';
+      else if (performance.now() - batchStarted > BATCH_MS) {
+        await options.heartbeat.advance();
+        await keepNewIntents(driver, graph, keep);
+        batchStarted = performance.now();
+      }
+      if (!result.stoppedEarly && !options.heartbeat.mayDelete())
+        result.stoppedEarly = 'stopped: the run file was not renewed in time, so writers may have stopped waiting';
       return result.stoppedEarly === undefined;
     };
 
@@ -164,13 +200,13 @@ export async function sweep(
       const digest = parseDigest(value);
       if (!digest.ok) continue;
       for (const name of names) {
+        if (!(await mayDelete())) return result;
         if (keep.revisions.has(revisionKey(name, value))) {
           keptRevisions.add(value);
           result.keptByRescan++;
           options.emit(`${name}: manifest kept, written to since the mark: ${value}`);
           continue;
         }
-        if (!mayDelete()) return result;
         if (!histories.has(name)) histories.set(name, await tagHistory(driver, name));
         await deleteRevision(
           driver,
@@ -186,12 +222,12 @@ export async function sweep(
     for (const [value, size] of [...marked.candidates].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const digest = parseDigest(value);
       if (!digest.ok) continue;
+      if (!(await mayDelete())) return result;
       if (keep.blobs.has(value) || keptRevisions.has(value)) {
         result.keptByRescan++;
         options.emit(`blob kept, written to since the mark: ${value}`);
         continue;
       }
-      if (!mayDelete()) return result;
       for (const name of new Set([...marked.scans.keys(), ...keep.scans.keys()])) {
         if (!keep.scans.get(name)?.layers.has(value) && !marked.scans.get(name)?.layers.has(value)) continue;
         if (await deleteIfPresent(driver, folderOf(paths.layerLink(name, digest.digest)))) result.layerLinksDeleted++;
