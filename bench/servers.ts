@@ -61,12 +61,15 @@ export interface StartOptions {
   berthWorkers?: number;
   /** Extra node flags for Berth's processes (for example --cpu-prof). */
   nodeFlags?: string[];
+  /** More top-level configuration, as YAML (`notifications:` for bench/notifications.ts). */
+  extraConfig?: string;
 }
 
 export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
   const port = await freePort();
   const extra =
-    name === 'berth' && options.berthWorkers !== undefined ? `berth:\n  workers: ${options.berthWorkers}\n` : '';
+    (name === 'berth' && options.berthWorkers !== undefined ? `berth:\n  workers: ${options.berthWorkers}\n` : '') +
+    (options.extraConfig ?? '');
   const configPath = join(options.workDir, `${name}.yml`);
   writeFileSync(configPath, configYaml(options.root, port, extra));
   const log = openSync(join(options.workDir, `${name}.log`), 'a');

@@ -36,14 +36,26 @@ function requestRecord(context: Context): RequestRecord {
   };
 }
 
-/** Records targets of this request's events; a no-op when no endpoint is configured. */
+/**
+ * Records targets of this request's events; a no-op when no endpoint is configured. The events of
+ * a write are stored before it resolves (the caller answers after it). A pull changes nothing
+ * the client must be sure of, so its event is stored beside the answer rather than before it
+ * (its place in the order is taken at once): a read never waits for a write.
+ */
 export async function notify(context: Context, action: EventAction, targets: EventTarget[]): Promise<void> {
   const notifier = context.events;
   if (!notifier?.enabled || targets.length === 0) return;
   const request = requestRecord(context);
   const actor = { name: context.request.berth.caller?.user };
   const inputs: EventInput[] = targets.map((target) => ({ action, target, request, actor }));
-  await notifier.record(inputs);
+  const recorded = notifier.record(inputs);
+  if (action !== 'pull') {
+    await recorded;
+    return;
+  }
+  recorded.catch((error: unknown) =>
+    context.request.log.warn({ err: error }, 'notifications: pull event not recorded'),
+  );
 }
 
 /** A blob event's target (push, pull, mount) as Distribution fills it in. */
