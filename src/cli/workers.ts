@@ -55,6 +55,8 @@ export function workerCount(configured: number | undefined, options: { perProces
  * process then allows an address its own budget of wrong passwords).
  */
 export function countsPerProcess(config: Config): boolean {
+  // In-memory storage is one process's memory: a second process would see a registry of its own.
+  if (config.storage.inmemory) return true;
   if (config.redis) return false;
   const { failedlogins: _perProcessIsEnough, ...budgets } = config.berth.ratelimit ?? {
     enabled: false,

@@ -95,6 +95,12 @@ export const distributionSections = {
   reporting: z.record(z.string(), z.unknown()).optional(),
 };
 
+/** `storage.inmemory`: no parameters; `inmemory:` with nothing below it (null) selects it too. */
+export const inmemoryStorage = z
+  .union([z.null(), z.strictObject({})])
+  .optional()
+  .transform((value) => (value === undefined ? undefined : {}));
+
 /** `storage.cache`: where blob descriptors (digest, size, media type) are cached. */
 export const storageCache = z.strictObject({
   blobdescriptor: z.enum(['inmemory', 'redis']).optional(),

@@ -14,7 +14,7 @@ export interface IgnoredKey {
   when?: (value: unknown) => boolean;
 }
 
-const STORAGE_DRIVERS_NOT_SERVED = ['azure', 'gcs', 'inmemory'];
+const STORAGE_DRIVERS_NOT_SERVED = ['azure', 'gcs'];
 
 const isTrue = (value: unknown) => value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
 

@@ -14,7 +14,7 @@ import { berthTracing, healthSection, httpDebug } from './observability.js';
 import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
-import { distributionSections, http2Keys, storageCache } from './distribution-sections.js';
+import { distributionSections, http2Keys, inmemoryStorage, storageCache } from './distribution-sections.js';
 
 const filesystem = z.strictObject({
   rootdirectory: text.default('/var/lib/registry'),
@@ -64,7 +64,7 @@ const s3 = z.strictObject({
 });
 
 /** Storage drivers Berth serves; a configuration names exactly one of them. */
-const SERVED_DRIVERS = ['filesystem', 's3'] as const;
+const SERVED_DRIVERS = ['filesystem', 's3', 'inmemory'] as const;
 
 const storage = z
   .strictObject(
@@ -88,7 +88,7 @@ const storage = z
       redirect: z.strictObject({ disable: flag.default(false) }).optional(),
       cache: storageCache.optional(),
       tag: z.record(z.string(), z.unknown()).optional(),
-      inmemory: z.unknown().optional(),
+      inmemory: inmemoryStorage,
       s3: s3.optional(),
       azure: z.unknown().optional(),
       gcs: z.unknown().optional(),

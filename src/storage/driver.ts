@@ -165,3 +165,33 @@ export function storageFullCause(error: unknown): string | undefined {
 export function isNotFound(error: unknown): boolean {
   return error instanceof PathNotFoundError;
 }
+
+/**
+ * `walk` for drivers whose folders can be listed: depth first, in lexical order, skipping what
+ * is removed while walking.
+ */
+export async function walkByListing(
+  driver: Pick<StorageDriver, 'list' | 'stat'>,
+  path: string,
+  visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>,
+): Promise<void> {
+  const names = (await driver.list(path)).sort();
+  for (const name of names) {
+    const child = path === '/' ? `/${name}` : `${path}/${name}`;
+    let info: FileInfo;
+    try {
+      info = await driver.stat(child);
+    } catch (error) {
+      if (error instanceof PathNotFoundError) continue; // removed while walking
+      throw error;
+    }
+    const decision = await visit(info);
+    if (info.isDir && decision !== 'skip') {
+      try {
+        await walkByListing(driver, child, visit);
+      } catch (error) {
+        if (!(error instanceof PathNotFoundError)) throw error;
+      }
+    }
+  }
+}

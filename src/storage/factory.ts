@@ -3,6 +3,7 @@ import type { StorageConfig } from '../config/schema.js';
 import type { StorageDriver } from './driver.js';
 import { DeferredDriver } from './deferred.js';
 import { FilesystemDriver } from './filesystem/driver.js';
+import { InMemoryDriver } from './inmemory/driver.js';
 
 export function createDriver(storage: StorageConfig): StorageDriver {
   const s3 = storage.s3;
@@ -14,5 +15,8 @@ export function createDriver(storage: StorageConfig): StorageDriver {
     });
   }
   if (storage.filesystem) return new FilesystemDriver(storage.filesystem);
-  throw new Error('storage: no supported driver configured (Berth supports storage.filesystem and storage.s3)');
+  if (storage.inmemory) return new InMemoryDriver();
+  throw new Error(
+    'storage: no supported driver configured (Berth supports storage.filesystem, storage.s3 and storage.inmemory)',
+  );
 }

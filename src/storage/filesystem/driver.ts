@@ -27,6 +27,7 @@ import {
   InvalidOffsetError,
   InvalidPathError,
   PathNotFoundError,
+  walkByListing,
   type ByteRange,
   type FileInfo,
   type FileWriter,
@@ -178,26 +179,8 @@ export class FilesystemDriver implements StorageDriver {
     this.noteDelete(path);
   }
 
-  async walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
-    const names = (await this.list(path)).sort();
-    for (const name of names) {
-      const child = path === '/' ? `/${name}` : `${path}/${name}`;
-      let info: FileInfo;
-      try {
-        info = await this.stat(child);
-      } catch (error) {
-        if (error instanceof PathNotFoundError) continue; // removed while walking
-        throw error;
-      }
-      const decision = await visit(info);
-      if (info.isDir && decision !== 'skip') {
-        try {
-          await this.walk(child, visit);
-        } catch (error) {
-          if (!(error instanceof PathNotFoundError)) throw error;
-        }
-      }
-    }
+  walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
+    return walkByListing(this, path, visit);
   }
 
   // The repository index follows the writes and deletes that can create or end a repository.
