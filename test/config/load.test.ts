@@ -95,8 +95,9 @@ describe("Distribution's full example configuration", () => {
     const { raw, warnings: parseWarnings } = parseConfigText(readFileSync(EXAMPLE, 'utf8'), EXAMPLE);
     delete raw.auth;
     // It also configures every storage driver at once; Berth serves the filesystem one of them
-    // here (the S3 section is loaded in test/s3/config.test.ts).
+    // here (the S3 section is loaded in test/s3/config.test.ts, the in-memory one in test/storage).
     delete (raw.storage as Record<string, unknown>).s3;
+    delete (raw.storage as Record<string, unknown>).inmemory;
     // Its endpoint's `headers: <http.Header>` is a placeholder, not a map (Distribution refuses it too).
     const [listener] = (raw.notifications as { endpoints: Record<string, unknown>[] }).endpoints;
     if (listener) delete listener.headers;
@@ -119,7 +120,6 @@ describe("Distribution's full example configuration", () => {
       '"loglevel" is deprecated',
       '"storage.azure"',
       '"storage.gcs"',
-      '"storage.inmemory"',
       '"storage.cache"',
       '"storage.tag"',
       '"storage.filesystem.maxthreads"',
