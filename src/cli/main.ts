@@ -1,43 +1,48 @@
 #!/usr/bin/env node
 /**
- * The `berth` command line. Each command lives in ./commands/<name>.ts and registers itself on
- * the program; this file only wires them and maps failures to exit codes.
+ * The `berth` command line. Each command lives in ./commands/<name>.ts and declares itself on the
+ * program; ./command-table.ts lists them. Only the command that runs is loaded: the others are
+ * listed by name and summary, so `berth --help` and `berth --version` load no command at all.
+ * This file wires them and maps failures to exit codes.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/load.js';
-import { registerServe } from './commands/serve.js';
-import { registerGarbageCollect } from './commands/garbage-collect.js';
-import { registerEvents } from './commands/events.js';
-import { registerDu } from './commands/du.js';
-import { registerTagUnlock } from './commands/tag-unlock.js';
-import { registerRetention } from './commands/retention.js';
-import { CLIENT_COMMANDS } from './client-commands.js';
-import { registerHtpasswd } from './commands/htpasswd.js';
-import { registerConfig } from './commands/config.js';
+import { ConfigError } from '../config/errors.js';
+import { COMMANDS } from './command-table.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-export function buildProgram(): Command {
+/** The package's version, from the package.json two folders up (from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** The command `args` (process.argv without node and the script) asks for: its first operand, or what `help` names. */
+function wantedCommand(args: readonly string[]): string | undefined {
+  const operands = args.filter((arg) => !arg.startsWith('-'));
+  return operands[0] === 'help' ? operands[1] : operands[0];
+}
+
+export async function buildProgram(args: readonly string[]): Promise<Command> {
   const program = new Command('berth')
     .description('Berth: a container image registry (OCI Distribution / Docker Registry HTTP API V2)')
+    .version(packageVersion(), '-v, --version', 'print the version of berth')
     .showHelpAfterError()
-    .exitOverride();
-  registerServe(program);
-  registerGarbageCollect(program);
-  registerEvents(program);
-  registerDu(program);
-  registerTagUnlock(program);
-  registerRetention(program);
-  // Registry client commands (exit codes: src/cli/common.ts, docs/cli.md).
-  for (const register of CLIENT_COMMANDS) register(program);
-  registerHtpasswd(program);
-  registerConfig(program);
+    .exitOverride()
+    .addHelpText('after', '\nRun `berth <command> --help` for the arguments and options of a command.');
+  const wanted = wantedCommand(args);
+  for (const entry of COMMANDS) {
+    if (entry.name === wanted) (await entry.load())(program);
+    else program.command(entry.name).description(entry.summary);
+  }
   return program;
 }
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    const program = await buildProgram(process.argv.slice(2));
+    await program.parseAsync(process.argv);
   } catch (error) {
     if (error instanceof CommanderError) {
       process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);

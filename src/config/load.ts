@@ -7,6 +7,7 @@
  * are booleans there too. A key written twice in one mapping keeps its last value, with a warning.
  */
 import { readFileSync } from 'node:fs';
+import { ConfigError, type ConfigProblem } from './errors.js';
 import { isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { applyEnvOverrides, EnvOverrideError, type EnvOverride } from './env.js';
 import { DEFAULT_CONFIG_YAML } from './defaults.js';
@@ -15,23 +16,7 @@ import { applyImpliedDefaults } from './implied.js';
 import { CONFIG_YAML } from './yaml.js';
 import { configSchema, IGNORED_SECTIONS, type Config } from './schema.js';
 
-/** One invalid value: its key path, the variable that set it (if any), what is wrong. */
-export interface ConfigProblem {
-  path: string;
-  variable?: string;
-  message: string;
-}
-
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    /** Each invalid value, for `berth config check`; empty when the error is about the whole file. */
-    readonly problems: readonly ConfigProblem[] = [],
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, type ConfigProblem } from './errors.js';
 
 export interface LoadedConfig {
   config: Config;

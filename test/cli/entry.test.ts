@@ -2,8 +2,8 @@
  * The real `berth` executable (src/cli/main.ts in its own process): the registry commands are
  * wired in, exit codes reach the shell, `login --password-stdin` reads standard input, and copy
  * progress bars appear on a terminal (under `script`, which gives the process a pseudo-terminal);
- * without one there are none (test/cli/cp.test.ts checks stderr stays empty). Each start of the
- * executable takes seconds (it loads the server code too), so there are few, run in parallel.
+ * without one there are none (test/cli/cp.test.ts checks stderr stays empty). Each start goes
+ * through tsx, which compiles the sources it loads, so there are few, run in parallel.
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';

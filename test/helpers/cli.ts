@@ -2,9 +2,8 @@
  * Runs the `berth` command line two ways. `berthCli` starts it as a separate process (through
  * tsx, from the sources), the way a script would: arguments, environment, standard input; it
  * tests the real entry point. `berthInProcess` runs the same registry commands inside the test
- * process, with the entry point's exit-code mapping, capturing what they write: the server code
- * the entry point also loads makes each process start take seconds, too slow for dozens of
- * invocations per file. Each suite passes its own DOCKER_CONFIG so no test touches ~/.docker.
+ * process, with the entry point's exit-code mapping, capturing what they write: a process started through
+ * tsx compiles the sources it loads, too slow for dozens of invocations per file. Each suite passes its own DOCKER_CONFIG so no test touches ~/.docker.
  */
 import { spawn } from 'node:child_process';
 import { Command, CommanderError } from 'commander';
