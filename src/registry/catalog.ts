@@ -87,10 +87,11 @@ export class Catalog {
     const folder = prefix ? paths.repository(prefix) : paths.REPOSITORIES_ROOT;
     const entries = await listIfPresent(this.driver, folder);
     if (prefix && paths.REPOSITORY_MARKERS.some((marker) => entries.includes(marker))) names.push(prefix);
-    await Promise.all(
-      entries
-        .filter((entry) => !entry.startsWith('_') && !entry.startsWith('.'))
-        .map((entry) => this.collect(prefix ? `${prefix}/${entry}` : entry, names)),
-    );
+    // One folder at a time: a fan-out over every folder at once would resume thousands of
+    // walkers in one turn of the event loop, however often each of them yields.
+    for (const entry of entries) {
+      if (!entry.startsWith('_') && !entry.startsWith('.'))
+        await this.collect(prefix ? `${prefix}/${entry}` : entry, names);
+    }
   }
 }

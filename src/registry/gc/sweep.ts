@@ -219,6 +219,18 @@ export async function sweep(
       }
     }
 
+    // The repositories linking each candidate, read once (not one pass over every repository per blob).
+    const holders = new Map<string, Set<string>>();
+    for (const scans of [marked.scans, keep.scans]) {
+      for (const [name, scan] of scans) {
+        for (const digest of scan.layers.keys()) {
+          if (!marked.candidates.has(digest)) continue;
+          const names = holders.get(digest) ?? new Set<string>();
+          names.add(name);
+          holders.set(digest, names);
+        }
+      }
+    }
     for (const [value, size] of [...marked.candidates].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const digest = parseDigest(value);
       if (!digest.ok) continue;
@@ -228,8 +240,7 @@ export async function sweep(
         options.emit(`blob kept, written to since the mark: ${value}`);
         continue;
       }
-      for (const name of new Set([...marked.scans.keys(), ...keep.scans.keys()])) {
-        if (!keep.scans.get(name)?.layers.has(value) && !marked.scans.get(name)?.layers.has(value)) continue;
+      for (const name of holders.get(value) ?? []) {
         if (await deleteIfPresent(driver, folderOf(paths.layerLink(name, digest.digest)))) result.layerLinksDeleted++;
       }
       if (await deleteIfPresent(driver, paths.blobFolder(digest.digest))) {

@@ -5,7 +5,9 @@
  * Small metadata operations (link and manifest reads and writes, stat, list, rename) use the
  * synchronous calls: on a page-cache hit one costs about 15 µs of CPU, while a trip through
  * libuv's thread pool costs 250–500 µs on a busy two-core machine (docs/performance.md), and a
- * registry request makes several of them. Blob bytes stream in pieces (streams.ts).
+ * registry request makes several of them. Blob bytes stream in pieces (streams.ts). Each call
+ * first awaits `pace()` (storage/pace.ts), so a long loop of them (a walk, a collection's scan)
+ * gives the event loop a turn every few milliseconds.
  */
 import {
   closeSync,
@@ -37,6 +39,7 @@ import {
 import * as paths from '../paths.js';
 import { FilesystemRepositoryIndex } from './repository-index.js';
 import { FileAppender, FileRangeReader } from './streams.js';
+import { pace, turned } from '../pace.js';
 import { writeFileAtomically } from './atomic.js';
 
 /**
@@ -91,6 +94,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async getContent(path: string): Promise<Buffer> {
+    await pace();
     const file = this.full(path);
     try {
       return this.mappedSync(path, () => readFileSync(file));
@@ -101,11 +105,13 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async putContent(path: string, content: Buffer | string): Promise<void> {
+    await pace();
     writeFileAtomically(this.full(path), join(this.root, TEMP_FOLDER, randomUUID()), content);
     this.noteWrite(path);
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
+    await pace();
     const file = this.full(path);
     if (range && !isValidRange(range)) throw new InvalidOffsetError(path, range.start);
     // Open first, then check: the stream reads the file that was checked even if it is replaced
@@ -127,6 +133,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async writer(path: string): Promise<FileWriter> {
+    await pace();
     const file = this.full(path);
     mkdirSync(dirname(file), { recursive: true });
     const fd = openSync(file, 'a');
@@ -141,6 +148,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
+    await pace();
     const file = this.full(path);
     const info = this.mappedSync(path, () => statSync(file, { throwIfNoEntry: false }));
     if (!info) throw new PathNotFoundError(path);
@@ -149,12 +157,14 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async list(path: string): Promise<string[]> {
+    await pace();
     const folder = this.full(path);
     const names = this.mappedSync(path, () => readdirSync(folder));
     return path === '/' ? names.filter((name) => name !== TEMP_FOLDER) : names;
   }
 
   async move(source: string, destination: string): Promise<void> {
+    await pace();
     const from = this.full(source);
     const to = this.full(destination);
     try {
@@ -172,10 +182,12 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(path: string): Promise<void> {
+    await pace();
     const target = this.full(path);
     if (!this.mappedSync(path, () => lstatSync(target, { throwIfNoEntry: false }))) throw new PathNotFoundError(path);
     // Asynchronous: a folder can be large (an upload's data, a whole repository).
     await rm(target, { recursive: true, force: true });
+    turned();
     this.noteDelete(path);
   }
 
