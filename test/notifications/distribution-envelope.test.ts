@@ -1,6 +1,7 @@
 /**
  * Berth's notifications against Distribution's own (Debian's docker-registry 2.8), same
- * `notifications` configuration, same skopeo push, pull and delete of one image: the same
+ * `notifications` configuration, same skopeo push, pull and delete of one image (and a mount of
+ * its config blob between them): the same
  * requests to the receiver (method, content type, configured headers), the same events (action,
  * target field for field, request method and user agent, actor), the same keys in the same order.
  * Only what differs by nature is set aside: ids, times, ports and the instance.
@@ -66,7 +67,8 @@ describeWithTools('notifications as Distribution sends them', [tools.skopeo(), t
   let distributionReceiver: Receiver;
   let berth: TestBerth;
   let berthReceiver: Receiver;
-  const phases = ['push', 'pull', 'delete'] as const;
+  const phases = ['push', 'pull', 'mount', 'delete'] as const;
+  let configDigest = '';
   const seen: Record<'distribution' | 'berth', Record<string, { events: Json[]; headers: Json[] }>> = {
     distribution: {},
     berth: {},
@@ -79,6 +81,15 @@ describeWithTools('notifications as Distribution sends them', [tools.skopeo(), t
       push: { run: () => pushLayout(layout.dir, 'one', `${host}/hooks/app:one`), expected: 3 },
       // the manifest and both blobs
       pull: { run: () => pullToLayout(`${host}/hooks/app:one`, folders.make('notify-out-'), 'one'), expected: 3 },
+      // the config blob mounted into another repository
+      mount: {
+        run: async () => {
+          const url = `http://${host}/v2/hooks/other/blobs/uploads/?mount=${configDigest}&from=hooks/app`;
+          const response = await fetch(url, { method: 'POST', headers: { 'User-Agent': 'skopeo/1.9.3' } });
+          assert.equal(response.status, 201);
+        },
+        expected: 1,
+      },
       // skopeo reads the manifest, then deletes it by digest: the manifest and its tag go
       delete: { run: () => skopeo(['delete', '--tls-verify=false', `docker://${host}/hooks/app:one`]), expected: 3 },
     };
@@ -105,6 +116,7 @@ describeWithTools('notifications as Distribution sends them', [tools.skopeo(), t
   before(async () => {
     layout = await OciLayout.create(folders.make('notify-layout-'));
     const image = await layout.writeImage({ label: 'notify' });
+    configDigest = image.config.digest;
     await layout.tag(image.manifest, 'one');
     distributionReceiver = await startReceiver();
     distribution = await startDockerRegistry({ config: { notifications: notifications(distributionReceiver) } });
@@ -123,7 +135,7 @@ describeWithTools('notifications as Distribution sends them', [tools.skopeo(), t
   });
 
   for (const phase of phases) {
-    it(`sends the same events as Distribution for a skopeo ${phase}`, () => {
+    it(`sends the same events as Distribution for the ${phase}`, () => {
       const theirs = seen.distribution[phase]!;
       const ours = seen.berth[phase]!;
       assert.ok(theirs.events.length > 0, `Distribution sent no ${phase} events`);
