@@ -16,7 +16,12 @@ import { RegistryError } from '../api/errors.js';
 import { TokenRequestError } from '../auth/token/errors.js';
 import { GcBusyError } from '../registry/gc/lock.js';
 import { GcWaitError } from '../registry/gc/protocol.js';
-import { BlobTooLargeError, ChunkOutOfOrderError, InsufficientStorageError } from '../registry/errors.js';
+import {
+  BlobTooLargeError,
+  ChunkOutOfOrderError,
+  InsufficientStorageError,
+  UploadBusyError,
+} from '../registry/errors.js';
 import { UpstreamError } from '../registry/proxy/upstream.js';
 import { TargetError } from '../request/target.js';
 
@@ -50,6 +55,13 @@ export function httpErrorOf(error: unknown): {
       }),
     };
   }
+  if (error instanceof UploadBusyError)
+    return {
+      error: new RegistryError(error.code, error.message, error.detail, {
+        status: 409,
+        headers: { 'Retry-After': '1' },
+      }),
+    };
   if (error instanceof BlobTooLargeError)
     return { error: new RegistryError(error.code, error.message, error.detail, { status: 413 }) };
   if (error instanceof TokenRequestError) {

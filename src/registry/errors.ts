@@ -87,3 +87,15 @@ export class QuotaExceededError extends RegistryError {
     this.name = 'QuotaExceededError';
   }
 }
+
+/** Another request (of another process or instance) is writing to this upload right now. */
+export class UploadBusyError extends RegistryError {
+  constructor(readonly uuid: string) {
+    super(
+      'BLOB_UPLOAD_INVALID',
+      'another request is writing to this upload right now; send the next chunk after the previous answer',
+      { uuid },
+    );
+    this.name = 'UploadBusyError';
+  }
+}

@@ -6,7 +6,8 @@
  * from `data` once, when the upload finishes: resuming costs no re-read per chunk.
  *
  * Requests of one upload are serialised by a Locker: in-process by default, across instances when
- * Redis is configured (src/shared/lock.ts).
+ * Redis is configured (src/shared/lock.ts); and, where the driver can create a file exclusively,
+ * by a lock file in the upload's folder across every process sharing it (upload-file-lock.ts).
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +23,7 @@ import type { ReferenceGuard } from './gc/protocol.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Locker } from '../shared/lock.js';
 import { deleteIfPresent } from './links.js';
+import { UploadFileLock } from './upload-file-lock.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Running hashes kept in memory; beyond this the oldest are dropped (and rebuilt if needed). */
@@ -52,6 +54,7 @@ export interface UploadLimits {
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
+  private readonly fileLock: UploadFileLock;
 
   constructor(
     private readonly driver: StorageDriver,
@@ -59,7 +62,9 @@ export class UploadStore {
     private readonly guard: ReferenceGuard,
     private readonly lock: Locker = new KeyedLock(),
     private readonly limits: UploadLimits = {},
-  ) {}
+  ) {
+    this.fileLock = new UploadFileLock(driver);
+  }
 
   static isValidUuid(uuid: string): boolean {
     return UUID_PATTERN.test(uuid);
@@ -103,7 +108,7 @@ export class UploadStore {
 
   /** Appends a chunk; a claimed start other than the current offset is refused with 416. */
   append(name: string, uuid: string, body: Readable, claim?: ChunkClaim): Promise<UploadStatus> {
-    return this.lock.run(this.key(name, uuid), async () => {
+    return this.locked(name, uuid, async () => {
       const offset = await this.appendLocked(name, uuid, body, claim);
       return { uuid, offset };
     });
@@ -115,7 +120,7 @@ export class UploadStore {
    * mismatch the upload is discarded and nothing becomes visible.
    */
   complete(name: string, uuid: string, digest: Digest, body?: Readable, claim?: ChunkClaim): Promise<number> {
-    return this.lock.run(this.key(name, uuid), async () => {
+    return this.locked(name, uuid, async () => {
       const size = body ? await this.appendLocked(name, uuid, body, claim) : await this.size(name, uuid);
       const state = await this.hashState(name, uuid, size, digest.algorithm);
       const actual = digestFromHash(digest.algorithm, state.hash);
@@ -138,7 +143,7 @@ export class UploadStore {
   }
 
   async cancel(name: string, uuid: string): Promise<void> {
-    await this.lock.run(this.key(name, uuid), async () => {
+    await this.locked(name, uuid, async () => {
       if (!(await this.discard(name, uuid))) throw errors.uploadUnknown(uuid);
     });
   }
@@ -233,6 +238,11 @@ export class UploadStore {
       const oldest = this.hashes.keys().next().value;
       if (oldest !== undefined) this.hashes.delete(oldest);
     }
+  }
+
+  /** One request at a time per upload: queued in this process, refused across processes. */
+  private locked<T>(name: string, uuid: string, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(this.key(name, uuid), () => this.fileLock.hold(name, uuid, work));
   }
 
   private key(name: string, uuid: string): string {

@@ -90,6 +90,12 @@ export interface StorageDriver {
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
   /** Optional: repository names kept in an index by the driver, for backends where walking is slow. */
   readonly repositoryIndex?: RepositoryIndex;
+  /**
+   * Optional: creates a small file only if nothing is at `path` (an exclusive create, atomic
+   * across processes sharing the storage); false when something is. Creates no folder: throws
+   * PathNotFoundError when the parent folder is missing.
+   */
+  createExclusive?(path: string, content: string): Promise<boolean>;
   /** Optional: releases connections and timers. */
   close?(): Promise<void>;
 }

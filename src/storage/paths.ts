@@ -114,6 +114,11 @@ export function uploadStartedAt(name: string, uuid: string): string {
   return `${uploadFolder(name, uuid)}/startedat`;
 }
 
+/** Berth's lock on one upload across processes (registry/upload-file-lock.ts); Distribution ignores it. */
+export function uploadLock(name: string, uuid: string): string {
+  return `${uploadFolder(name, uuid)}/lock`;
+}
+
 export function referrersFolder(name: string, subject: Digest): string {
   return `${repository(name)}/_referrers/${subject.algorithm}/${subject.hex}`;
 }

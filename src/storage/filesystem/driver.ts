@@ -19,6 +19,7 @@ import {
   readFileSync,
   renameSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { access, constants, mkdir, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -108,6 +109,19 @@ export class FilesystemDriver implements StorageDriver {
     await pace();
     writeFileAtomically(this.full(path), join(this.root, TEMP_FOLDER, randomUUID()), content);
     this.noteWrite(path);
+  }
+
+  async createExclusive(path: string, content: string): Promise<boolean> {
+    await pace();
+    const file = this.full(path);
+    try {
+      // O_CREAT | O_EXCL: one process wins, on local filesystems and NFS v3 and later alike.
+      this.mappedSync(path, () => writeFileSync(file, content, { flag: 'wx' }));
+      return true;
+    } catch (error) {
+      if (isErrno(error, 'EEXIST')) return false;
+      throw error;
+    }
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {

@@ -1,0 +1,88 @@
+/**
+ * Two PATCHes of one upload arriving at two processes that share the storage folder, without
+ * Redis: the second is refused (409, Retry-After) while the first is writing, instead of both
+ * appending and mixing their bodies. A lock left by a process that died is broken. The two
+ * instances run in this process over one folder; the lock is the storage's (an exclusive create),
+ * not the process's.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { client } from '../helpers/http.js';
+import { repositoryPath } from '../helpers/files.js';
+
+/** A PATCH whose body is sent in two halves with a pause between: it holds the upload meanwhile. */
+function slowPatch(url: string, path: string, body: Buffer, pauseMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
+    });
+    req.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode!);
+    });
+    req.on('error', reject);
+    req.write(body.subarray(0, body.length / 2));
+    setTimeout(() => req.end(body.subarray(body.length / 2)), pauseMs);
+  });
+}
+
+describe('one upload, two processes, no Redis', () => {
+  let a: TestBerth;
+  let b: TestBerth;
+  before(async () => {
+    const root = tempDir();
+    a = await startBerth({ root });
+    b = await startBerth({ root });
+  });
+  after(async () => {
+    await b.close({ keepRoot: true });
+    await a.close();
+  });
+
+  it('refuses a concurrent PATCH with 409 instead of mixing the bodies', async () => {
+    const name = 'race/upload';
+    const start = await client(a.url)('POST', `/v2/${name}/blobs/uploads/`);
+    assert.equal(start.status, 202);
+    const path = new URL(start.header('location')!, a.url).pathname;
+    const first = Buffer.alloc(256 * 1024, 1);
+    const second = Buffer.alloc(64 * 1024, 2);
+    const slow = slowPatch(a.url, path, first, 600);
+    await sleep(200); // the first PATCH is writing
+    const racing = await client(b.url)('PATCH', path, { body: second });
+    assert.equal(racing.status, 409, racing.text());
+    assert.equal(racing.header('retry-after'), '1');
+    assert.equal(
+      (JSON.parse(racing.text()) as { errors: Array<{ code: string }> }).errors[0]!.code,
+      'BLOB_UPLOAD_INVALID',
+    );
+    assert.equal(await slow, 202);
+    // The upload holds the first body only, and the next request (on either process) goes on.
+    const digest = `sha256:${createHash('sha256').update(first).digest('hex')}`;
+    const put = await client(b.url)('PUT', `${path}?digest=${digest}`);
+    assert.equal(put.status, 201, put.text());
+    const folder = join(repositoryPath(a.root, name), '_uploads', path.slice(path.lastIndexOf('/') + 1));
+    assert.equal(existsSync(folder), false, 'nothing is left of the upload, lock included');
+  });
+
+  it('breaks a lock left by a process that died', async () => {
+    const name = 'race/dead-holder';
+    const start = await client(a.url)('POST', `/v2/${name}/blobs/uploads/`);
+    const path = new URL(start.header('location')!, a.url).pathname;
+    const uuid = path.slice(path.lastIndexOf('/') + 1);
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const lockFile = join(repositoryPath(a.root, name), '_uploads', uuid, 'lock');
+    writeFileSync(lockFile, JSON.stringify({ token: 'dead', pid: Number(gone.stdout), host: hostname() }));
+    const patch = await client(b.url)('PATCH', path, { body: Buffer.alloc(1000, 3) });
+    assert.equal(patch.status, 202, patch.text());
+    assert.equal(existsSync(lockFile), false, 'released after the request');
+  });
+});
