@@ -179,14 +179,26 @@ function nextPage(base: string, link: string | string[] | undefined): string | u
 export async function listCatalog(
   base: string,
   pageSize: number,
-): Promise<{ seconds: number; pages: number; repositories: number }> {
+): Promise<{
+  seconds: number;
+  pages: number;
+  repositories: number;
+  firstPageSeconds: number;
+  slowestPageSeconds: number;
+}> {
   const start = process.hrtime.bigint();
   let url: string | undefined = `${base}/v2/_catalog?n=${pageSize}`;
   let pages = 0;
   let repositories = 0;
   let last = '';
+  let firstPageSeconds = 0;
+  let slowestPageSeconds = 0;
   while (url) {
+    const pageStart = process.hrtime.bigint();
     const reply = expectStatus(await request(url, { method: 'GET', keepBody: true }), 200, 'GET _catalog');
+    const pageSeconds = secondsSince(pageStart);
+    if (pages === 0) firstPageSeconds = pageSeconds;
+    slowestPageSeconds = Math.max(slowestPageSeconds, pageSeconds);
     const names = (JSON.parse(reply.body!.toString('utf8')) as { repositories: string[] }).repositories;
     for (const name of names) {
       if (name <= last) throw new Error(`_catalog: "${name}" out of order after "${last}"`);
@@ -196,7 +208,7 @@ export async function listCatalog(
     pages++;
     url = nextPage(base, reply.headers.link);
   }
-  return { seconds: secondsSince(start), pages, repositories };
+  return { seconds: secondsSince(start), pages, repositories, firstPageSeconds, slowestPageSeconds };
 }
 
 /** Row 5b: one tags/list of a repository, whole. Returns seconds; checks the count. */
