@@ -124,6 +124,8 @@ const quotas = z.strictObject({
 });
 
 const pulls = z.strictObject({
+  /** Record pull times at all (retention's keep.pulledwithin needs them). */
+  record: z.boolean().default(true),
   /** How often pull times kept in memory are written to storage. */
   flushinterval: age.default(30_000),
 });

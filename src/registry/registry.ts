@@ -69,6 +69,7 @@ export class Registry {
     this.quotas = new Quotas(this.accounting, policies.quotas, policies.logger);
     this.pulls = new PullRecorder(driver, {
       flushMs: policies.pullsFlushMs,
+      enabled: policies.recordPulls,
       now: policies.now,
       onFlushError: (error) => policies.logger?.warn({ err: error }, 'pull times: writing failed; retrying later'),
     });

@@ -10,6 +10,8 @@ export interface PolicyOptions {
   accountingRescanMs?: number;
   /** `berth.pulls.flushinterval`: how often pull times are written to storage; 0: only when asked. */
   pullsFlushMs?: number;
+  /** `berth.pulls.record`: false records no pull times. */
+  recordPulls?: boolean;
   /** The clock pull times are recorded with (tests set it). */
   now?: () => number;
   logger?: Logger;
@@ -21,6 +23,7 @@ export function policyOptions(config: Config, logger?: Logger): PolicyOptions {
     quotas: config.berth.quotas,
     accountingRescanMs: config.berth.accounting.rescan,
     pullsFlushMs: config.berth.pulls.flushinterval,
+    recordPulls: config.berth.pulls.record,
     logger,
   };
 }

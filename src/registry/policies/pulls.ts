@@ -20,11 +20,18 @@ export class PullRecorder {
 
   constructor(
     private readonly driver: StorageDriver,
-    private readonly options: { flushMs?: number; now?: () => number; onFlushError?: (error: unknown) => void } = {},
+    private readonly options: {
+      flushMs?: number;
+      /** False records nothing (`berth.pulls.record`). */
+      enabled?: boolean;
+      now?: () => number;
+      onFlushError?: (error: unknown) => void;
+    } = {},
   ) {}
 
   /** Records a pull of `digest` from `name`, in memory. */
   note(name: string, digest: string): void {
+    if (this.options.enabled === false) return;
     this.pendingFor(name).set(digest, (this.options.now ?? Date.now)());
   }
 
