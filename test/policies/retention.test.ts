@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import type { GcReport } from '../../src/registry/gc/collector.js';
@@ -30,6 +32,7 @@ import {
   SIGNATURE,
   snapshot,
   storedBlobs,
+  waitFor,
 } from '../gc/support.js';
 import { setPushed, setRevisionPushed, writeConfig } from './support.js';
 
@@ -67,13 +70,32 @@ describeWithTools('retention', [tools.skopeo(), tools.distribution()], () => {
   const expected = new Map<string, [string, string]>();
   const digestLabel = new Map<string, string>();
   let layout: OciLayout;
+  let hook: Server;
+  const events: Array<{ action: string; target: Record<string, string> }> = [];
 
   const at = (days: number) => new Date(Date.now() - days * DAY);
 
   before(async () => {
+    // Delete events go to this endpoint (pushes and pulls are left out).
+    hook = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const envelope = JSON.parse(body) as { events: Array<{ action: string; target: Record<string, string> }> };
+        events.push(...envelope.events);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/events`;
     server = await startBerth({
       root: folders.make('berth-retention-'),
-      config: { berth: { retention: RETENTION, gc: { graceperiod: '0s' } } },
+      config: {
+        berth: { retention: RETENTION, gc: { graceperiod: '0s' } },
+        notifications: {
+          endpoints: [{ name: 'sink', url: hookUrl, ignore: { actions: ['push', 'pull', 'mount'] } }],
+        },
+      },
     });
     config = writeConfig(folders.make('berth-retention-config-'), server.root, { retention: RETENTION });
     const url = server.url;
@@ -181,13 +203,17 @@ describeWithTools('retention', [tools.skopeo(), tools.distribution()], () => {
 
   after(async () => {
     await server?.close();
+    hook?.close();
     await folders.removeAll();
   });
 
   it('a dry run lists every decision with its rule, as the table expects, and changes nothing', async () => {
     // The server writes pull times every berth.pulls.flushinterval; the offline command reads them.
     await server.berth.registry.pulls.flush();
-    const before = snapshot(server.root).filter((line) => !line.includes('/_berth/'));
+    // Berth's own folders (pull times, the notification outbox, temporary files) may change.
+    const registryFiles = () =>
+      snapshot(server.root).filter((line) => !line.includes('/_berth/') && !line.startsWith('.berth-tmp/'));
+    const before = registryFiles();
     const result = expectCode(await berthCli(['retention', config, '--dry-run', '--json']), 0, 'retention --dry-run');
     const report = result.json() as RetentionReport;
     const table = new Map(
@@ -203,10 +229,7 @@ describeWithTools('retention', [tools.skopeo(), tools.distribution()], () => {
     assert.equal(byLabel('F').reason, 'no keep rule keeps tags old-a, old-b');
     assert.deepEqual(byLabel('H').tags, ['h-old', 'release-2']);
     assert.equal(byLabel('B').reason, 'tag t2 was pulled within 7d');
-    assert.deepEqual(
-      snapshot(server.root).filter((line) => !line.includes('/_berth/')),
-      before,
-    );
+    assert.deepEqual(registryFiles(), before);
 
     const text = expectCode(await berthCli(['retention', config, '--dry-run']), 0, 'retention --dry-run').stdout;
     assert.match(
@@ -262,6 +285,12 @@ describeWithTools('retention', [tools.skopeo(), tools.distribution()], () => {
     } finally {
       await distribution.close();
     }
+    // One delete event per deleted manifest, as Distribution sends for a manifest DELETE.
+    await waitFor(() => events.length >= deleted.length, 'delete events');
+    assert.deepEqual(
+      events.map((event) => [event.action, event.target.repository, digestLabel.get(event.target.digest!)]).sort(),
+      deleted.map((label) => ['delete', REPO, label]).sort(),
+    );
     // A second run finds nothing more to delete.
     const again = expectCode(await berthCli(['retention', config, '--json']), 0, 'retention').json() as RetentionReport;
     assert.equal(again.deleted, 0, JSON.stringify(again.decisions.filter((entry) => entry.action === 'delete')));
