@@ -51,6 +51,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Run the built CLI (dist/) as `npm start` does, instead of the sources through tsx. */
   built?: boolean;
+  /** Start it with `npm start` itself (npm, then the built CLI); `args` are then not used. */
+  npmStart?: boolean;
   /** Run as this user and group (a test running as root that needs permissions to apply). */
   uid?: number;
   gid?: number;
@@ -60,7 +62,10 @@ export function spawnBerth(options: SpawnOptions): BerthProcess {
   const entry = options.built ? ['dist/cli/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
   // The child sees only the REGISTRY_ variables a test sets, not the ones of the shell running it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REGISTRY_')));
-  const child = spawn(process.execPath, [...entry, ...options.args], {
+  const [command, args] = options.npmStart
+    ? ['npm', ['start', '--silent']]
+    : [process.execPath, [...entry, ...options.args]];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -82,6 +82,22 @@ export async function serve(configPath: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  stopWhenNpmGoes(() => stop('npm exited'));
+}
+
+/**
+ * Under `npm start`, `npx berth serve` or `npm exec`, npm is the supervisor: it passes SIGTERM
+ * and SIGINT to the shell it started, and a shell between npm and this process dies of them
+ * without passing them on. So when the parent that started this process goes away, the same
+ * graceful stop runs, instead of an orphan holding the port. Only under npm (which sets
+ * npm_command): a server started from a login shell keeps running when that shell exits.
+ */
+function stopWhenNpmGoes(stop: () => void): void {
+  if (process.env.npm_command === undefined) return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 250).unref();
 }
 
 /**
