@@ -6,7 +6,7 @@
  *
  *   npm run bench                  full run (about 6-8 minutes)
  *   npm run bench -- --quick       fewer rounds, shorter load tests
- *   npm run bench -- --rows 1,4    only some rows
+ *   npm run bench -- --rows 1,4    only some rows (9: the pull-through cache against Distribution's)
  *   npm run bench -- --profile     Berth runs under --cpu-prof (profiles land in the work folder)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,6 +21,7 @@ import { readDirect, readStream, sha256Memory, sha256Stream } from './limits.js'
 import { memoryOf, startServer, type RunningServer, type ServerName } from './servers.js';
 import { formatNumber, MiB, mbPerSecond, median } from './stats.js';
 import * as work from './workloads.js';
+import { pullThrough } from './pull-through.js';
 
 const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -39,7 +40,7 @@ const { values: args } = parseArgs({
 
 const quick = args.quick ?? false;
 const rounds = Number(args.rounds ?? (quick ? 2 : 5));
-const rowsWanted = new Set((args.rows ?? '1,2,3,4,5,6,7,8').split(',').map((row) => row.trim()));
+const rowsWanted = new Set((args.rows ?? '1,2,3,4,5,6,7,8,9').split(',').map((row) => row.trim()));
 const BLOB_SIZE = 256 * MiB;
 const RANGE = { start: 64 * MiB, end: 192 * MiB - 1 };
 const LOAD_SECONDS = quick ? 2 : 4;
@@ -54,7 +55,29 @@ const MEMORY_PUSHES = 8;
 
 type Better = 'higher' | 'lower';
 
-const ROW_ORDER = ['1', '1c', '2', '2c', '3a', '3b', '4a', '4b', '5a', '5b', '5c', '5d', '6', '7a', '7b', '7c', '7d'];
+const ROW_ORDER = [
+  '1',
+  '1c',
+  '2',
+  '2c',
+  '3a',
+  '3b',
+  '4a',
+  '4b',
+  '5a',
+  '5b',
+  '5c',
+  '5d',
+  '6',
+  '7a',
+  '7b',
+  '7c',
+  '7d',
+  '8',
+  '9a',
+  '9b',
+  '9c',
+];
 
 interface Row {
   id: string;
@@ -206,6 +229,29 @@ async function main(): Promise<void> {
     if (rowsWanted.has('1') || rowsWanted.has('2') || rowsWanted.has('3')) await pushesAndPulls(servers, blobFile);
     if (rowsWanted.has('6')) await ciPushes(servers);
     if (rowsWanted.has('8')) await contendedPushes(servers, blobFile);
+    if (rowsWanted.has('9')) {
+      await pullThrough({
+        workDir,
+        checkout,
+        rounds,
+        log,
+        rows: {
+          cold: row(
+            '9a',
+            'pull-through cache: cold first pull of a 64 MiB image (manifest by tag, config, layer)',
+            's',
+            'lower',
+          ),
+          warm: row('9b', 'pull-through cache: warm pull of the same image (cache hit)', 's', 'lower'),
+          concurrent: row(
+            '9c',
+            'pull-through cache: 20 concurrent cold pulls of one 64 MiB image, until the last ends',
+            's',
+            'lower',
+          ),
+        },
+      });
+    }
     if (rowsWanted.has('7')) {
       log(`row 7: ${MEMORY_PUSHES} concurrent pushes while sampling memory`);
       for (let round = 0; round < rounds; round++) {
