@@ -53,6 +53,12 @@ export function parseImageReference(text: string, options: { allowTagless?: bool
     const parsed = parseDigest(digest);
     if (!parsed.ok) throw usage(parsed.reason);
   }
+  // `localhost:5000` or `registry.example.com:5000` alone is a registry with the repository
+  // forgotten, not Docker Hub's `library/localhost` at tag 5000 (`redis:7`, `my.app` stay Docker Hub's).
+  if (!rest.includes('/') && /^(localhost(:\d+)?|\[[^\]]*\](:\d+)?|[^:/]*\.[^:/]*:\d+)$/.test(rest))
+    throw new ClientError('usage', `"${text}" names a registry but no repository`, {
+      hint: `add the repository after the registry, e.g. ${rest}/team/app`,
+    });
   let registry = DOCKER_HUB;
   const slash = rest.indexOf('/');
   if (slash !== -1 && looksLikeHost(rest.slice(0, slash))) {
