@@ -14,7 +14,10 @@ export function createDriver(storage: StorageConfig): StorageDriver {
       complete: true,
     });
   }
-  if (storage.filesystem) return new FilesystemDriver(storage.filesystem);
+  if (storage.filesystem) {
+    const readOnly = storage.maintenance.readonly?.enabled ?? false;
+    return new FilesystemDriver({ ...storage.filesystem, readOnly });
+  }
   if (storage.inmemory) return new InMemoryDriver();
   throw new Error(
     'storage: no supported driver configured (Berth supports storage.filesystem, storage.s3 and storage.inmemory)',

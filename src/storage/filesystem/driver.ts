@@ -54,6 +54,8 @@ const READ_CHUNK = 1024 * 1024;
 
 export interface FilesystemOptions {
   rootdirectory: string;
+  /** `storage.maintenance.readonly`: the driver's own bookkeeping (the repository index) writes nothing either. */
+  readOnly?: boolean;
 }
 
 /** A range the driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
@@ -74,7 +76,9 @@ export class FilesystemDriver implements StorageDriver {
 
   constructor(options: FilesystemOptions) {
     this.root = options.rootdirectory;
-    this.repositoryIndex = new FilesystemRepositoryIndex(this.root, join(this.root, TEMP_FOLDER));
+    this.repositoryIndex = new FilesystemRepositoryIndex(this.root, join(this.root, TEMP_FOLDER), {
+      readOnly: options.readOnly ?? false,
+    });
   }
 
   private full(path: string): string {

@@ -32,6 +32,11 @@
  *   read from `state`) is older than VERIFY_INTERVAL_MS starts another one, so they appear within
  *   that interval and one walk. Listings never wait for a verification.
  *
+ * In read-only mode (`storage.maintenance.readonly`) nothing on disk may change, so the index is
+ * not built, verified or snapshotted there: a listing reads the entries a writable Berth left when
+ * `state` says they are complete, and otherwise walks `repositories/` into memory (again once the
+ * walk is older than VERIFY_INTERVAL_MS).
+ *
  * Reading it: names are kept in memory, checked on every listing by one `stat` of the entries
  * folder (creating or removing an entry changes its modification time, whoever does it). Since
  * file times are coarse, names read from a folder changed less than QUIET_MS earlier are used
@@ -94,13 +99,18 @@ export class FilesystemRepositoryIndex implements RepositoryIndex {
   private verifying?: Promise<void>;
   /** Whether this process has started its first verification. */
   private verifiedOnce = false;
+  /** Read-only mode: the last walk's names, kept in memory only. */
+  private walked?: { at: number; names: readonly string[] };
+  private readonly readOnly: boolean;
 
   constructor(
     /** The storage root on the host. */
     private readonly root: string,
     /** Where temporary files are written before a rename (same filesystem). */
     private readonly tempFolder: string,
+    options: { readOnly?: boolean } = {},
   ) {
+    this.readOnly = options.readOnly ?? false;
     this.folder = join(root, paths.CATALOG_INDEX);
     this.entries = join(this.folder, 'repositories');
     this.stateFile = join(this.folder, 'state');
@@ -144,6 +154,7 @@ export class FilesystemRepositoryIndex implements RepositoryIndex {
   // Reads
 
   async all(): Promise<readonly string[]> {
+    if (this.readOnly) return this.allWithoutWriting();
     const state = this.state();
     if (!state) {
       await this.verify();
@@ -151,6 +162,16 @@ export class FilesystemRepositoryIndex implements RepositoryIndex {
       void this.verify().catch(() => undefined);
     }
     return this.current();
+  }
+
+  private async allWithoutWriting(): Promise<readonly string[]> {
+    if (this.state()) return this.readEntries().sort(compareBytes);
+    if (!this.walked || Date.now() - this.walked.at > VERIFY_INTERVAL_MS) {
+      const found = new Set<string>();
+      await this.discover(found);
+      this.walked = { at: Date.now(), names: [...found].sort(compareBytes) };
+    }
+    return this.walked.names;
   }
 
   /** The names in the entries folder now, from memory or the snapshot when the folder is unchanged. */
