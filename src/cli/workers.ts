@@ -127,7 +127,12 @@ export class WorkerPool {
     const state = { closed: false };
     this.children.set(child, state);
     child.on('message', (message: unknown) => {
-      if (message === MESSAGE.ready && !this.stopping) child.send(MESSAGE.listen, this.server);
+      // A worker still starting when the stop was sent missed it (it was not listening for it yet):
+      // it is told again once it says it is ready, instead of waiting for a socket forever.
+      if (message === MESSAGE.ready) {
+        if (this.stopping) child.send(MESSAGE.stop);
+        else child.send(MESSAGE.listen, this.server);
+      }
       if (message === MESSAGE.closed) state.closed = true;
     });
     child.on('exit', (code, signal) => {
