@@ -11,17 +11,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
-import { asBody, pushBlob, pushManifest, randomBlob, type Blob, type Image } from '../helpers/content.js';
+import { asBody, randomBlob, type Image } from '../helpers/content.js';
 import { describe as describeDoc, imageDoc, makeIndex, type Doc } from '../helpers/manifests.js';
 import type { GcReport } from '../../src/registry/gc/collector.js';
 import { adminGc, imageOf, pullVerified, pushReferrer, SIGNATURE } from './support.js';
+import { pick as pickOne, putManifest, Refused, retrying, runStorm, upload, type StormBounds } from './storm.js';
+
+function pick<T>(items: readonly T[]): T {
+  return pickOne(items)!;
+}
 
 const REPOSITORIES = ['load/a', 'load/b', 'load/c'];
 const WORKERS = 6;
 const TAGS_PER_WORKER = 3;
-const MAX_TRIES = 25;
 /** Each phase: at least 3 s, 8 collections and 40 acknowledged pushes; at most 20 s. */
-const BOUNDS = { minMs: 3_000, maxMs: 20_000, minRounds: 8, minPushes: 40 };
+const BOUNDS: StormBounds = { minMs: 3_000, maxMs: 20_000, minRounds: 8, minPushes: 40 };
 
 interface Acknowledged {
   name: string;
@@ -48,40 +52,6 @@ interface Figures {
   deletes: number;
   retags: number;
   mounts: number;
-}
-
-class Refused extends Error {}
-
-function pick<T>(items: readonly T[]): T {
-  return items[Math.floor(Math.random() * items.length)]!;
-}
-
-async function putManifest(url: string, name: string, reference: string, doc: Doc): Promise<void> {
-  const response = await pushManifest(url, name, reference, doc.bytes, doc.mediaType);
-  const text = await response.text();
-  if (response.status === 400 && text.includes('MANIFEST_BLOB_UNKNOWN')) throw new Refused(text);
-  if (response.status !== 201) throw new Error(`PUT ${name} manifest ${reference}: ${response.status} ${text}`);
-}
-
-async function upload(url: string, name: string, blob: Blob): Promise<void> {
-  const response = await pushBlob(url, name, blob);
-  await response.arrayBuffer();
-}
-
-/** Retries a push the registry refused because a sweep took one of its blobs. */
-async function retrying(figures: Figures, push: () => Promise<void>): Promise<boolean> {
-  for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    try {
-      await push();
-      figures.pushes++;
-      return true;
-    } catch (error) {
-      if (!(error instanceof Refused)) throw error;
-      figures.refused++;
-    }
-  }
-  figures.gaveUp++;
-  return false;
 }
 
 class Storm {
@@ -230,30 +200,16 @@ class Storm {
     this.figures.keptByRescan += report.keptByRescan;
   }
 
-  /**
-   * Runs the workers and the collector side by side for at least `bounds.minMs`, and on until
-   * `minRounds` collections and `minPushes` acknowledged pushes have happened (so a slow machine
-   * still runs enough to mean something), but never past `maxMs`.
-   */
-  async run(
-    bounds: { minMs: number; maxMs: number; minRounds: number; minPushes: number },
-    gcQuery: (round: number) => string,
-  ): Promise<void> {
-    const started = Date.now();
-    const done = () => {
-      const elapsed = Date.now() - started;
-      if (elapsed >= bounds.maxMs) return true;
-      return (
-        elapsed >= bounds.minMs && this.figures.rounds >= bounds.minRounds && this.figures.pushes >= bounds.minPushes
-      );
-    };
-    const workers = Array.from({ length: WORKERS }, async (_, worker) => {
-      while (!done()) await this.step(worker);
+  run(bounds: StormBounds, gcQuery: (round: number) => string): Promise<void> {
+    return runStorm({
+      url: this.url,
+      bounds,
+      workers: WORKERS,
+      figures: this.figures,
+      step: (worker) => this.step(worker),
+      gcQuery,
+      record: (report) => this.record(report),
     });
-    const collector = (async () => {
-      while (!done()) this.record(await adminGc(this.url, gcQuery(this.figures.rounds)));
-    })();
-    await Promise.all([...workers, collector]);
   }
 }
 
