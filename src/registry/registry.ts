@@ -123,7 +123,9 @@ export class Registry {
       ? await this.quotas.assertMayPush(name, manifest, new Set(tags.filter((_, at) => !current[at])).size)
       : [];
     // Declared before the reference checks in manifests.put, so that a garbage collection sweep
-    // either keeps everything this manifest relies on or finishes before the checks run.
+    // either keeps everything this manifest relies on or finishes before the checks run. The
+    // manifest itself is walked with its children: re-tagging an untagged manifest makes its
+    // referrers reachable again, so a sweep must keep them as it keeps the children.
     const children = manifest.manifests.map((child) => child.digest);
     const relied = [
       manifest.digest,
@@ -139,7 +141,7 @@ export class Registry {
         await this.referrers.add(name, manifest);
         for (const tag of tags) await this.tags.tag(name, tag, manifest.digest);
       },
-      children,
+      [manifest.digest, ...children],
     );
     this.accounting.touch(name);
     this.quotas.warnIfNear(quotaChecks);

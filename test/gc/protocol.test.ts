@@ -17,9 +17,21 @@ import { asBody, errorCodes, makeImage, pushBlob, pushImage, pushManifest, rando
 import { blobDataPath, V2 } from '../helpers/files.js';
 import { ManifestGraph } from '../../src/registry/gc/graph.js';
 import { mark } from '../../src/registry/gc/mark.js';
-import { sweep } from '../../src/registry/gc/sweep.js';
+import { sweep, type SweepResult } from '../../src/registry/gc/sweep.js';
+import type { Registry } from '../../src/registry/registry.js';
 import { RunHeartbeat } from '../../src/registry/gc/liveness.js';
-import { adminGc, intents, pullVerified, storedBlobs, waitFor, writeIntent, writeTombstone } from './support.js';
+import {
+  adminGc,
+  intents,
+  pullVerified,
+  pushIndex,
+  pushReferrer,
+  SIGNATURE,
+  storedBlobs,
+  waitFor,
+  writeIntent,
+  writeTombstone,
+} from './support.js';
 
 const NOW = { berth: { gc: { graceperiod: '0s' } } };
 
@@ -35,6 +47,28 @@ function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => bo
 
 function blobFolder(root: string, digest: string): string {
   return join(blobDataPath(root, digest), '..');
+}
+
+/**
+ * A run split in two, so a test can write between its mark and its sweep: `mark` with everything
+ * so far older than the grace period, then `sweep` under a run file of `run`.
+ */
+async function markNow(registry: Registry, deleteUntagged: boolean) {
+  const threshold = Date.now() + 1000;
+  const emit = () => undefined;
+  const graph = new ManifestGraph(registry.driver);
+  const marked = await mark(registry.driver, await registry.catalog.all(), graph, { deleteUntagged, threshold, emit });
+  return {
+    marked,
+    async sweep(run: string): Promise<SweepResult> {
+      const { heartbeat } = await RunHeartbeat.start(registry.driver, run);
+      try {
+        return await sweep(registry.driver, registry.catalog, graph, marked, { run, threshold, heartbeat, emit });
+      } finally {
+        await heartbeat.end();
+      }
+    },
+  };
 }
 
 describe('writers and tombstones', () => {
@@ -152,25 +186,12 @@ describe('sweeps and intents', () => {
     const registry = server.berth.registry;
     const image = makeImage({ layers: 1 });
     for (const blob of [image.config, ...image.layers]) await pushBlob(url, 'late', blob);
-    const threshold = Date.now() + 1000; // everything so far is older than the grace period
-    const emit = () => undefined;
-    const graph = new ManifestGraph(registry.driver);
-    const marked = await mark(registry.driver, await registry.catalog.all(), graph, {
-      deleteUntagged: false,
-      threshold,
-      emit,
-    });
+    const run = await markNow(registry, false);
+    const { marked } = run;
     assert.ok(marked.candidates.has(image.layers[0]!.digest), 'unreferenced at the mark');
 
     await pushImage(url, 'late', 'v1', image); // between the mark and the sweep
-    const { heartbeat } = await RunHeartbeat.start(registry.driver, 'rescan-test');
-    const result = await sweep(registry.driver, registry.catalog, graph, marked, {
-      run: 'rescan-test',
-      threshold,
-      heartbeat,
-      emit,
-    });
-    await heartbeat.end();
+    const result = await run.sweep('rescan-test');
     assert.ok(result.keptByRescan >= 2, 'config and layer kept');
     assert.ok(storedBlobs(root).has(image.layers[0]!.digest));
     await pullVerified(url, 'late', 'v1');
@@ -186,27 +207,56 @@ describe('sweeps and intents', () => {
     const registry = server.berth.registry;
     const image = makeImage({ layers: 1 });
     await pushImage(url, 'retag', image.digest, image);
-    const threshold = Date.now() + 1000;
-    const emit = () => undefined;
-    const graph = new ManifestGraph(registry.driver);
-    const marked = await mark(registry.driver, await registry.catalog.all(), graph, {
-      deleteUntagged: true,
-      threshold,
-      emit,
-    });
+    const run = await markNow(registry, true);
+    const { marked } = run;
     assert.deepEqual(marked.untagged.get(image.digest), ['retag']);
 
     assert.equal((await pushManifest(url, 'retag', 'now-tagged', image.manifest, image.mediaType)).status, 201);
-    const { heartbeat } = await RunHeartbeat.start(registry.driver, 'retag-test');
-    const result = await sweep(registry.driver, registry.catalog, graph, marked, {
-      run: 'retag-test',
-      threshold,
-      heartbeat,
-      emit,
-    });
-    await heartbeat.end();
+    const result = await run.sweep('retag-test');
     assert.equal(result.manifestsDeleted, 0);
     await pullVerified(url, 'retag', 'now-tagged');
+  });
+
+  it('a re-tag in progress during the re-scan keeps the referrers of the manifest it tags', async () => {
+    const { url, root } = server;
+    const registry = server.berth.registry;
+    const children = [makeImage({ layers: 1, architecture: 'amd64' }), makeImage({ layers: 1, architecture: 'arm64' })];
+    const index = await pushIndex(url, 'signed', 'v1', children);
+    const signature = await pushReferrer(url, 'signed', index, SIGNATURE);
+    assert.equal((await fetch(`${url}/v2/signed/manifests/v1`, { method: 'DELETE' })).status, 202);
+    const run = await markNow(registry, true);
+    const { marked } = run;
+    assert.deepEqual(marked.untagged.get(signature.digest), ['signed'], 'the signature of an untagged index goes');
+
+    // The index is tagged again by a PUT that has declared its intent (before the tombstone, so
+    // it does not wait) and writes its links only once the re-scan has read the repository.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const put = registry.manifests.put.bind(registry.manifests);
+    registry.manifests.put = async (...args) => {
+      await gate;
+      return put(...args);
+    };
+    try {
+      const retag = track(pushManifest(url, 'signed', 'again', index.bytes, index.mediaType));
+      await waitFor(() => intents(root).length > 0, 'the PUT to declare its intent');
+      const result = await run.sweep('retag-referrers');
+      release();
+      assert.equal((await retag.promise).status, 201);
+      assert.equal(result.manifestsDeleted, 0, 'nothing the tagged index reaches was deleted');
+    } finally {
+      registry.manifests.put = put;
+      release();
+    }
+    await pullVerified(url, 'signed', 'again');
+    const listed = (await (await fetch(`${url}/v2/signed/referrers/${index.digest}`)).json()) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.deepEqual(
+      listed.manifests.map((descriptor) => descriptor.digest),
+      [signature.digest],
+    );
+    await pullVerified(url, 'signed', signature.digest);
   });
 });
 

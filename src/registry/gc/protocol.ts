@@ -60,7 +60,10 @@ export interface Intent {
   repository: string;
   /** Every digest the write relies on: these are kept whatever else holds. */
   digests: string[];
-  /** Those of them that are manifests already stored: what they reference is kept as well. */
+  /**
+   * Those of them that are manifests (the one a PUT writes, an index's children): what they reach
+   * in the repository, references and referrers, is kept as well.
+   */
   manifests: string[];
 }
 
