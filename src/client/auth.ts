@@ -66,6 +66,13 @@ export class Authenticator {
     private readonly credentials: () => Promise<Credentials | undefined>,
   ) {}
 
+  /** Who the credentials sign in as, when there are any: undefined means anonymous. */
+  async signedIn(): Promise<{ user?: string } | undefined> {
+    const credentials = await this.credentials();
+    if (!credentials?.username && !credentials?.identityToken && !credentials?.registryToken) return undefined;
+    return { user: credentials.username || undefined };
+  }
+
   /** The Authorization header to send for a request needing `scopes`, when one is known already. */
   async authorization(scopes: string[]): Promise<string | undefined> {
     if (this.bearer) {

@@ -96,15 +96,12 @@ export function errorFromResponse(what: string, status: number, bodyText: string
   else if (status === 405 || entries.some((entry) => entry.code === 'UNSUPPORTED')) kind = 'unsupported';
   else if (entries.some((entry) => entry.code === 'DIGEST_INVALID' || entry.code === 'SIZE_INVALID'))
     kind = 'digest-mismatch';
-  return new ClientError(kind, message, { status, errors: entries, hint: hint ?? defaultHint(kind, status) });
+  return new ClientError(kind, message, { status, errors: entries, hint: hint ?? defaultHint(kind) });
 }
 
-function defaultHint(kind: ClientErrorKind, status: number): string | undefined {
+/** Refusals (401, 403) get their hint from the client, which knows who it signed in as (refusal.ts). */
+function defaultHint(kind: ClientErrorKind): string | undefined {
   switch (kind) {
-    case 'auth':
-      return status === 401
-        ? 'log in with `berth login <registry>` (or `docker login`), or check the credentials in your Docker config'
-        : 'your credentials are valid but lack access to this resource: ask the registry admin for the right permissions';
     case 'unsupported':
       return 'the registry refuses this operation; for deletes, the registry must allow them (storage.delete.enabled: true)';
     default:

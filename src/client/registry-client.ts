@@ -18,6 +18,7 @@ import { CredentialStore } from './credentials.js';
 import { DigestVerifier, digestAlgorithm, digestString, verifyBytes } from './digest.js';
 import { ClientError, errorFromResponse, withRetryAfter } from './errors.js';
 import { nextPage } from './pagination.js';
+import { refusalHint } from './refusal.js';
 import { normalizeRegistryHost, registryBaseUrl } from './reference.js';
 import { Transport, SMALL_BODY_LIMIT, type TransportOptions, type TransportResponse } from './transport.js';
 import {
@@ -142,10 +143,35 @@ export class RegistryClient {
     const response = await this.call(options);
     if (expected.includes(response.status)) return response;
     const text = options.method === 'HEAD' ? '' : await response.text(64 * 1024).catch(() => '');
-    throw withRetryAfter(
+    throw await this.failure(what, response, text, options.scopes);
+  }
+
+  /**
+   * The error for an answer that was not expected, with its body's `text`. A refusal (401, 403) says what would help: logging in, or, for a signed-in user, which right
+   * is missing.
+   */
+  private async failure(
+    what: string,
+    response: TransportResponse,
+    text: string,
+    scopes: string[],
+  ): Promise<ClientError> {
+    const error = withRetryAfter(
       errorFromResponse(`${what} on ${this.host}`, response.status, text),
       response.header('retry-after'),
     );
+    if (error.kind === 'auth') {
+      error.details.hint = refusalHint({
+        registry: this.host,
+        status: response.status,
+        challenge: response.header('www-authenticate'),
+        errors: error.details.errors ?? [],
+        credentialsSent: response.credentialsSent,
+        signedIn: await this.auth.signedIn(),
+        scopes,
+      });
+    }
+    return error;
   }
 
   /** `GET /v2/`: whether the registry answers the API, and whether we are allowed in. */
@@ -259,10 +285,7 @@ export class RegistryClient {
     response.discard();
     if (response.status === 404) return undefined;
     if (response.status !== 200)
-      throw withRetryAfter(
-        errorFromResponse(`head manifest ${repository}:${reference} on ${this.host}`, response.status, ''),
-        response.header('retry-after'),
-      );
+      throw await this.failure(`head manifest ${repository}:${reference}`, response, '', [scope.pull(repository)]);
     const digest = response.header('docker-content-digest');
     const mediaType = response.header('content-type')?.split(';')[0]?.trim() ?? '';
     const size = Number(response.header('content-length') ?? Number.NaN);
@@ -357,7 +380,7 @@ export class RegistryClient {
       return;
     }
     const text = await response.text(64 * 1024).catch(() => '');
-    const error = errorFromResponse(`delete tag ${repository}:${tag} on ${this.host}`, response.status, text);
+    const error = await this.failure(`delete tag ${repository}:${tag}`, response, text, [scope.delete(repository)]);
     // Registries without tag deletion (Distribution 2.x) answer 400 DIGEST_INVALID or 405.
     if (response.status === 405 || (response.status === 400 && error.codes.includes('DIGEST_INVALID'))) {
       throw new ClientError(
@@ -385,10 +408,7 @@ export class RegistryClient {
     response.discard();
     if (response.status === 404) return undefined;
     if (response.status !== 200)
-      throw withRetryAfter(
-        errorFromResponse(`head blob ${repository}@${digest} on ${this.host}`, response.status, ''),
-        response.header('retry-after'),
-      );
+      throw await this.failure(`head blob ${repository}@${digest}`, response, '', [scope.pull(repository)]);
     return {
       digest: response.header('docker-content-digest') ?? digest,
       mediaType: response.header('content-type') ?? 'application/octet-stream',
@@ -516,10 +536,11 @@ export class RegistryClient {
       return filter((index.manifest as ImageIndex).manifests ?? []);
     }
     if (response.status !== 200)
-      throw errorFromResponse(
-        `referrers of ${repository}@${digest} on ${this.host}`,
-        response.status,
+      throw await this.failure(
+        `referrers of ${repository}@${digest}`,
+        response,
         await response.text(64 * 1024).catch(() => ''),
+        [scope.pull(repository)],
       );
     const results: Descriptor[] = [];
     const firstBody = JSON.parse(await response.text()) as ImageIndex;

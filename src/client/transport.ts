@@ -40,6 +40,8 @@ export interface TransportResponse {
   headers: IncomingHttpHeaders;
   /** The URL that answered (after redirects). */
   url: URL;
+  /** Whether the request this answers carried an Authorization header. */
+  credentialsSent: boolean;
   /** The body, streamed. Read it, or call `discard()`. */
   body: Readable;
   header(name: string): string | undefined;
@@ -154,9 +156,10 @@ export class Transport {
     } else if (method === 'PUT' || method === 'POST' || method === 'PATCH') {
       headers['Content-Length'] = 0;
     }
+    const credentialsSent = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
     return new Promise<TransportResponse>((resolve, reject) => {
       const outgoing = send(url, { method, headers, agent: secure ? this.https : this.http }, (incoming) => {
-        resolve(wrap(incoming, url));
+        resolve(wrap(incoming, url, credentialsSent));
       });
       outgoing.setTimeout(this.idleTimeoutMs, () =>
         outgoing.destroy(new NetworkError(`no answer within ${this.idleTimeoutMs} ms`)),
@@ -234,7 +237,7 @@ function networkHint(error: NetworkError, url: URL): string | undefined {
   return undefined;
 }
 
-function wrap(incoming: IncomingMessage, url: URL): TransportResponse {
+function wrap(incoming: IncomingMessage, url: URL, credentialsSent: boolean): TransportResponse {
   const header = (name: string) => {
     const value = incoming.headers[name.toLowerCase()];
     return Array.isArray(value) ? value.join(', ') : value;
@@ -256,6 +259,7 @@ function wrap(incoming: IncomingMessage, url: URL): TransportResponse {
     status: incoming.statusCode ?? 0,
     headers: incoming.headers,
     url,
+    credentialsSent,
     body: incoming,
     header,
     buffer,
