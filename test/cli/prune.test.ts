@@ -5,7 +5,7 @@
  * changes. A tag whose manifest a kept index still uses is only untagged (where the registry can
  * delete tags; elsewhere the run reports the failure and exits 1).
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { RegistryClient } from '../../src/client/registry-client.js';
@@ -13,6 +13,7 @@ import { tempDir } from '../helpers/berth.js';
 import { berthInProcess, expectCode } from '../helpers/cli.js';
 import { buildImage, buildIndex, pushBuiltImage, pushBuiltIndex } from '../helpers/images.js';
 import { berthTarget, berthTokenTarget, dockerRegistryTarget, USER, type RunningTarget } from '../helpers/targets.js';
+import { describeUnless } from '../helpers/tools.js';
 
 const DAY = 24 * 3600 * 1000;
 const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
@@ -26,7 +27,7 @@ interface Decision {
 }
 
 for (const target of [berthTarget, berthTokenTarget, dockerRegistryTarget]) {
-  describe(`berth prune against ${target.name}`, { skip: target.missing() }, () => {
+  describeUnless(target.missing(), `berth prune against ${target.name}`, () => {
     let running: RunningTarget;
     let folder: string;
     let registry: RegistryClient;

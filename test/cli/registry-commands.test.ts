@@ -4,7 +4,7 @@
  * and with Basic or Bearer auth (login first). The commands run in-process (see helpers/cli.ts);
  * test/cli/entry.test.ts runs the real executable.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,10 +20,11 @@ import {
   type BuiltIndex,
 } from '../helpers/images.js';
 import { ALL_TARGETS, USER, type RunningTarget } from '../helpers/targets.js';
+import { describeUnless } from '../helpers/tools.js';
 
 for (const target of ALL_TARGETS) {
   const needsLogin = target.auth;
-  describe(`berth CLI registry commands against ${target.name}`, { skip: target.missing() }, () => {
+  describeUnless(target.missing(), `berth CLI registry commands against ${target.name}`, () => {
     let running: RunningTarget;
     let configDir: string;
     let env: Record<string, string>;

@@ -15,8 +15,9 @@ import { buildImage, pushBuiltImage } from '../helpers/images.js';
 import { startTokenIssuer, type TokenIssuer } from '../helpers/token-issuer.js';
 import { randomBlob } from '../helpers/content.js';
 import { USER } from '../helpers/targets.js';
+import { describeUnless } from '../helpers/tools.js';
 
-describe('Bearer tokens against docker-registry with a token server', { skip: dockerRegistryMissing() }, () => {
+describeUnless(dockerRegistryMissing(), 'Bearer tokens against docker-registry with a token server', () => {
   let issuer: TokenIssuer;
   let shortIssuer: TokenIssuer;
   let registry: TestDockerRegistry;

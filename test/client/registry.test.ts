@@ -3,7 +3,7 @@
  * without auth, with htpasswd (Basic) and with token (Bearer) auth. Every operation of the
  * `RegistryClient` class is exercised the same way on each.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
@@ -15,6 +15,7 @@ import { buildImage, pushBuiltImage } from '../helpers/images.js';
 import { EMPTY_CONFIG, OCI_EMPTY, describe as describeDoc, makeArtifact, makeIndex } from '../helpers/manifests.js';
 import { OCI_MANIFEST, randomBlob, sha256 } from '../helpers/content.js';
 import { ALL_TARGETS, type RunningTarget } from '../helpers/targets.js';
+import { describeUnless } from '../helpers/tools.js';
 
 async function rejectsWith(promise: Promise<unknown>, kind: string): Promise<ClientError> {
   try {
@@ -45,7 +46,7 @@ async function hashStream(stream: Readable): Promise<{ digest: string; size: num
 }
 
 for (const target of ALL_TARGETS) {
-  describe(`client library against ${target.name}`, { skip: target.missing() }, () => {
+  describeUnless(target.missing(), `client library against ${target.name}`, () => {
     let running: RunningTarget;
     let registry: RegistryClient;
     before(async () => {

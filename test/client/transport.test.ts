@@ -22,6 +22,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/berth.js';
 import { berthInProcess } from '../helpers/cli.js';
+import { describeUnless } from '../helpers/tools.js';
 
 function kindOf(error: unknown): string {
   return error instanceof ClientError ? error.kind : `not a ClientError: ${String(error)}`;
@@ -229,7 +230,7 @@ describe('redirects and Basic auth', () => {
   });
 });
 
-describe('HTTPS and plain HTTP', { skip: dockerRegistryMissing() }, () => {
+describeUnless(dockerRegistryMissing(), 'HTTPS and plain HTTP', () => {
   let folder: string;
   let secure: TestDockerRegistry;
   let plain: TestBerth;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { describe, type SuiteFn } from 'node:test';
 import { tempDir } from './berth.js';
-import { loudSkipMessage } from './tools.js';
+import { describeUnless, loudSkipMessage } from './tools.js';
 
 export interface SmallFs {
   path: string;
@@ -61,7 +61,7 @@ export function describeWithSmallFs(name: string, bytes: number, fn: (fs: () => 
   if (reason && process.env.CI !== 'true') {
     const message = `suite "${name}" SKIPPED: ${reason}`;
     loudSkipMessage([message, 'Run the tests as root to mount the small filesystem; under CI=true it fails instead.']);
-    describe(name, { skip: message }, () => undefined);
+    describeUnless(message, name, () => undefined);
     return;
   }
   let mounted: SmallFs | undefined;

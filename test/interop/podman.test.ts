@@ -8,7 +8,7 @@
  * podman present but unable to run here (no user namespaces, no writable storage, ...) skips the
  * suite with a loud message even under CI, naming what failed; podman absent fails under CI.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { podmanOptions } from '../helpers/podman.js';
 import { OciLayout, type BuiltImage } from '../helpers/oci-layout.js';
-import { describeWithTools, loudSkipMessage, run, tools, type RunResult } from '../helpers/tools.js';
+import { describeUnless, describeWithTools, loudSkipMessage, run, tools, type RunResult } from '../helpers/tools.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX_TYPES =
@@ -55,7 +55,7 @@ const cannotRun = podman.available ? podmanCannotRun() : undefined;
 if (cannotRun) {
   const message = `podman suite SKIPPED: podman is installed but cannot run in this environment: ${cannotRun}`;
   loudSkipMessage([message, 'This skip applies under CI=true too: it is the environment, not a missing package.']);
-  describe('podman against Berth', { skip: message }, () => {});
+  describeUnless(message, 'podman against Berth', () => {});
 } else {
   describeWithTools('podman against Berth', [podman], () => {
     let berth: TestBerth;

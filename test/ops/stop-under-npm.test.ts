@@ -3,7 +3,7 @@
  * and frees the port, as `berth serve` itself does (test/ops/shutdown.test.ts); before, npm's
  * shell died of the signal and left `node dist/cli/main.js serve` running, holding the port.
  */
-import { after, describe, it } from 'node:test';
+import { after, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/berth.js';
 import { builtCliIsFresh, serveBerth, waitForExit } from '../helpers/berth-process.js';
 import { client } from '../helpers/http.js';
+import { describeUnless } from '../helpers/tools.js';
 
 const folder = tempDir('berth-npm-stop-');
 after(() => rmSync(folder, { recursive: true, force: true }));
@@ -28,66 +29,68 @@ function freshRequest(url: string): Promise<number | string> {
   });
 }
 
-describe('npm start stops on a signal', {
-  skip: builtCliIsFresh() ? false : 'dist/ is older than src/: run npm run build',
-}, () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} to npm: the request in flight completes, then the port is free`, async () => {
-      const berth = await serveBerth({
-        args: [],
-        npmStart: true,
-        env: {
-          REGISTRY_HTTP_ADDR: '127.0.0.1:0',
-          REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(folder, signal),
-          REGISTRY_LOG_LEVEL: 'info',
-        },
-      });
-      try {
-        const api = client(berth.url);
-        const start = await api('POST', '/v2/npm/stop/blobs/uploads/');
-        assert.equal(start.status, 202);
-        const { hostname, port } = new URL(berth.url);
-        let patch!: ReturnType<typeof httpRequest>;
-        const response = new Promise<IncomingMessage>((resolve, reject) => {
-          patch = httpRequest(
-            {
-              host: hostname,
-              port,
-              path: new URL(start.header('location')!).pathname,
-              method: 'PATCH',
-              headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
-            },
-            resolve,
-          );
-          patch.on('error', reject);
+describeUnless(
+  builtCliIsFresh() ? false : 'dist/ is older than src/: run npm run build',
+  'npm start stops on a signal',
+  () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      it(`${signal} to npm: the request in flight completes, then the port is free`, async () => {
+        const berth = await serveBerth({
+          args: [],
+          npmStart: true,
+          env: {
+            REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+            REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(folder, signal),
+            REGISTRY_LOG_LEVEL: 'info',
+          },
         });
-        patch.write(Buffer.alloc(1024, 1));
-        // The request is in flight once its first bytes are stored (bounded wait).
-        const uploadPath = new URL(start.header('location')!).pathname;
-        for (let attempt = 0; ; attempt++) {
-          if ((await api('GET', uploadPath)).header('range') === '0-1023') break;
-          assert.ok(attempt < 200, 'the first bytes reached storage');
-          await new Promise((resolve) => setTimeout(resolve, 25));
+        try {
+          const api = client(berth.url);
+          const start = await api('POST', '/v2/npm/stop/blobs/uploads/');
+          assert.equal(start.status, 202);
+          const { hostname, port } = new URL(berth.url);
+          let patch!: ReturnType<typeof httpRequest>;
+          const response = new Promise<IncomingMessage>((resolve, reject) => {
+            patch = httpRequest(
+              {
+                host: hostname,
+                port,
+                path: new URL(start.header('location')!).pathname,
+                method: 'PATCH',
+                headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+              },
+              resolve,
+            );
+            patch.on('error', reject);
+          });
+          patch.write(Buffer.alloc(1024, 1));
+          // The request is in flight once its first bytes are stored (bounded wait).
+          const uploadPath = new URL(start.header('location')!).pathname;
+          for (let attempt = 0; ; attempt++) {
+            if ((await api('GET', uploadPath)).header('range') === '0-1023') break;
+            assert.ok(attempt < 200, 'the first bytes reached storage');
+            await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+          berth.kill(signal);
+          await berth.waitForLine((line) => line.msg === 'stopping: finishing in-flight requests', 'stopping');
+          patch.end(Buffer.alloc(1024, 2));
+          const reply = await response;
+          reply.resume();
+          assert.equal(reply.statusCode, 202, 'the request in flight completes');
+          assert.equal(reply.headers.range, '0-2047');
+          const { code, signal: killedBy } = await waitForExit(berth);
+          assert.ok(code !== null || killedBy !== null, 'npm exited');
+          // The server under npm is gone too: nothing answers on its port any more.
+          let answer: number | string = 0;
+          for (let attempt = 0; attempt < 80 && answer !== 'ECONNREFUSED'; attempt++) {
+            answer = await freshRequest(berth.url);
+            if (answer !== 'ECONNREFUSED') await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          assert.equal(answer, 'ECONNREFUSED', `the port is free after ${signal}`);
+        } finally {
+          berth.kill('SIGKILL');
         }
-        berth.kill(signal);
-        await berth.waitForLine((line) => line.msg === 'stopping: finishing in-flight requests', 'stopping');
-        patch.end(Buffer.alloc(1024, 2));
-        const reply = await response;
-        reply.resume();
-        assert.equal(reply.statusCode, 202, 'the request in flight completes');
-        assert.equal(reply.headers.range, '0-2047');
-        const { code, signal: killedBy } = await waitForExit(berth);
-        assert.ok(code !== null || killedBy !== null, 'npm exited');
-        // The server under npm is gone too: nothing answers on its port any more.
-        let answer: number | string = 0;
-        for (let attempt = 0; attempt < 80 && answer !== 'ECONNREFUSED'; attempt++) {
-          answer = await freshRequest(berth.url);
-          if (answer !== 'ECONNREFUSED') await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        assert.equal(answer, 'ECONNREFUSED', `the port is free after ${signal}`);
-      } finally {
-        berth.kill('SIGKILL');
-      }
-    });
-  }
-});
+      });
+    }
+  },
+);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { serveBerth, waitForExit, type BerthProcess } from '../helpers/berth-process.js';
 import { makeImage, OCI_MANIFEST, sha256 } from '../helpers/content.js';
+import { describeUnless } from '../helpers/tools.js';
 import { availableParallelism } from 'node:os';
 import { countsPerProcess, workerCount } from '../../src/cli/workers.js';
 import { validateConfig } from '../../src/config/load.js';
@@ -107,7 +108,7 @@ describe('how many processes serve', () => {
   });
 });
 
-describe('berth serve with worker processes', { skip: process.platform !== 'linux' ? 'reads /proc' : false }, () => {
+describeUnless(process.platform !== 'linux' && 'reads /proc', 'berth serve with worker processes', () => {
   const folder = tempDir();
   let berth: BerthProcess & { url: string };
   before(async () => {
