@@ -129,14 +129,22 @@ export class UploadStore {
         throw errors.digestInvalid({ expected: digest.value, actual: actual.value });
       }
       // Under the GC guard: a sweep cannot delete the stored copy between the check and the link.
-      await this.guard.protect(name, [digest], async () => {
-        if (await this.blobs.stat(digest)) {
-          await deleteIfPresent(this.driver, paths.uploadData(name, uuid));
-        } else {
-          await this.blobs.commit(digest, paths.uploadData(name, uuid));
-        }
-        await this.blobs.link(name, digest);
-      });
+      try {
+        await this.guard.protect(name, [digest], async () => {
+          if (await this.blobs.stat(digest)) {
+            await deleteIfPresent(this.driver, paths.uploadData(name, uuid));
+          } else {
+            await this.blobs.commit(digest, paths.uploadData(name, uuid));
+          }
+          await this.blobs.link(name, digest);
+        });
+      } catch (error) {
+        // Out of space for the blob (an object store copies it into place, which needs room for
+        // a second copy): as with a chunk, the upload would hold space it cannot use; the client
+        // pushes the blob again once there is room.
+        if (storageFullCause(error)) await this.discard(name, uuid);
+        throw error;
+      }
       await this.discard(name, uuid);
       return size;
     });

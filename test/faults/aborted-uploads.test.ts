@@ -11,24 +11,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { randomBlob, sha256 } from '../helpers/content.js';
+import { abortMidBody } from '../helpers/abort.js';
 import { client } from '../helpers/http.js';
 import { listTree, repositoryPath } from '../helpers/files.js';
-
-/** Sends the headers and `sent` bytes of a `declared`-byte body, then resets the connection. */
-async function abortMidBody(server: TestBerth, path: string, declared: number, sent: number): Promise<void> {
-  const [host, port] = server.host.split(':') as [string, string];
-  const socket = connect(Number(port), host);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.write(
-    `POST ${path} HTTP/1.1\r\nHost: ${server.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\n\r\n`,
-  );
-  const piece = Buffer.alloc(64 * 1024, 7);
-  for (let written = 0; written < sent; written += piece.length) {
-    if (!socket.write(piece)) await new Promise((resolve) => socket.once('drain', resolve));
-  }
-  await sleep(200); // let the server store what arrived
-  socket.resetAndDestroy();
-}
 
 function uploadFolders(root: string, name: string): string[] {
   const folder = join(repositoryPath(root, name), '_uploads');
@@ -58,7 +43,13 @@ describe('aborted uploads', () => {
     const name = 'aborts/monolithic';
     const digest = sha256('never sent whole');
     for (let i = 0; i < 5; i++) {
-      await abortMidBody(server, `/v2/${name}/blobs/uploads/?digest=${digest}`, 4 * 1024 * 1024, 1024 * 1024);
+      await abortMidBody(
+        server.host,
+        'POST',
+        `/v2/${name}/blobs/uploads/?digest=${digest}`,
+        4 * 1024 * 1024,
+        1024 * 1024,
+      );
     }
     const uploads = join(repositoryPath(server.root, name), '_uploads');
     await settle(() => uploadFolders(server.root, name).length === 0, 'the aborted uploads to be removed');

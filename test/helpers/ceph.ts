@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { tempDir } from './berth.js';
-import { findTool, freePort, run, type Tool } from './tools.js';
+import { findTool, freePort, run, type RunResult, type Tool } from './tools.js';
 
 export const cephTools = (): Tool[] => [
   findTool('ceph-mon', 'ceph-mon', ['ceph-mon', '--version']),
@@ -36,10 +36,14 @@ export interface CephCluster {
   secretKey: string;
   region: string;
   dir: string;
+  /** An S3 client of the test user, to look into buckets directly (stopped with the cluster). */
+  client: S3Client;
   /** Creates a bucket with a fresh name (or the given one) and returns its name. */
   createBucket(name?: string): Promise<string>;
   /** A `storage.s3` configuration block for `bucket`, plus `extra` keys. */
   s3Config(bucket: string, extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Runs `radosgw-admin` on the cluster (quotas, bucket stats); rejects when it fails. */
+  admin(args: string[]): Promise<RunResult>;
   stop(): Promise<void>;
 }
 
@@ -205,6 +209,7 @@ export async function startCeph(): Promise<CephCluster> {
       secretKey,
       region,
       dir,
+      client,
       async createBucket(name = `berth-${randomUUID().slice(0, 12)}`) {
         await client.send(new CreateBucketCommand({ Bucket: name }));
         return name;
@@ -220,6 +225,7 @@ export async function startCeph(): Promise<CephCluster> {
           ...extra,
         };
       },
+      admin: (args) => run('radosgw-admin', ['-c', conf, ...args], { timeout: 30_000 }),
       async stop() {
         client.destroy();
         await stop();
