@@ -13,7 +13,8 @@ import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clie
 import { validateConfig } from '../../src/config/load.js';
 import { PathNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
 import { S3Driver } from '../../src/storage/s3/driver.js';
-import { planParts } from '../../src/storage/s3/copy.js';
+import type { S3Settings } from '../../src/storage/s3/client.js';
+import { planParts, ServerSideCopy } from '../../src/storage/s3/copy.js';
 import { capacity, pieceSize, PIECES_PER_TIER } from '../../src/storage/s3/pieces.js';
 import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { describeWithTools } from '../helpers/tools.js';
@@ -61,6 +62,51 @@ describe('S3 part-size plan (no server)', () => {
         assert.equal(own[own.length - 1]!.end, source.size - 1);
       }
     }
+  });
+
+  it('a multipart copy whose part fails is aborted only once the parts in flight have settled', async () => {
+    const events: string[] = [];
+    const send = async (command: object): Promise<unknown> => {
+      const name = command.constructor.name;
+      const input = (command as { input: { PartNumber?: number } }).input;
+      if (name === 'CreateMultipartUploadCommand') return { UploadId: 'u1' };
+      if (name === 'UploadPartCopyCommand') {
+        events.push(`part ${input.PartNumber} started`);
+        if (input.PartNumber === 1) throw Object.assign(new Error('quota'), { name: 'QuotaExceeded' });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        events.push(`part ${input.PartNumber} settled`);
+        return { CopyPartResult: { ETag: '"e"' } };
+      }
+      events.push(name);
+      return {};
+    };
+    const copier = new ServerSideCopy({
+      client: { send } as unknown as S3Client,
+      bucket: 'b',
+      objectOptions: {},
+      copyChunkSize: 5 * MIB,
+      copyThreshold: 5 * MIB,
+      copyConcurrency: 4,
+    } as unknown as S3Settings);
+    await assert.rejects(
+      copier.concatenate(
+        [
+          { key: 'a', size: 5 * MIB },
+          { key: 'b', size: 5 * MIB },
+          { key: 'c', size: 1 },
+        ],
+        'dest',
+      ),
+      { name: 'QuotaExceeded' },
+    );
+    assert.deepEqual(events, [
+      'part 1 started',
+      'part 2 started',
+      'part 3 started',
+      'part 2 settled',
+      'part 3 settled',
+      'AbortMultipartUploadCommand',
+    ]);
   });
 });
 

@@ -67,7 +67,11 @@ export function planParts(sources: readonly CopySource[], chunk: number): CopyPa
   }
 }
 
-/** Runs `work` over `items` with at most `limit` in flight; the first failure stops new work. */
+/**
+ * Runs `work` over `items` with at most `limit` in flight. The first failure stops new work and
+ * is thrown once the work in flight has settled: a multipart upload aborted while part copies
+ * still run may get those parts after the abort (S3 says so), which would leave it behind.
+ */
 async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -75,19 +79,19 @@ async function mapLimit<T, R>(
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const runner = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const index = next++;
       try {
         results[index] = await work(items[index]!, index);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, runner));
+  if (failure) throw failure.error;
   return results;
 }
 
