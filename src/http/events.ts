@@ -11,6 +11,7 @@ import { parseManifest, type ParsedManifest } from '../registry/manifests/parse.
 import type { StoredManifest } from '../registry/manifests/store.js';
 import type { EventAction, EventDescriptor, EventInput, EventTarget, RequestRecord } from '../notifications/event.js';
 import { location, type Context } from './context.js';
+import { hostHeader } from '../request/protocol.js';
 
 /** Distribution gives every blob this media type in its events. */
 const BLOB_MEDIA_TYPE = 'application/octet-stream';
@@ -30,7 +31,7 @@ function requestRecord(context: Context): RequestRecord {
   return {
     id: randomUUID(),
     addr: hostPort(client, client === peer ? socket.remotePort : undefined),
-    host: request.headers.host,
+    host: hostHeader(request.raw),
     method: request.method,
     useragent: request.headers['user-agent'] ?? '',
   };

@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { hostHeader } from './protocol.js';
 
 /** The trusted proxy addresses and ranges of `berth.trustedproxies`. */
 export class TrustedProxies {
@@ -120,7 +121,7 @@ export function forwardedOrigin(request: IncomingMessage, proxies: TrustedProxie
 export interface OriginParts {
   /** `http` or `https`: how this connection reached us. */
   scheme: string;
-  /** The Host header, or the authority of an absolute-form target. */
+  /** The Host header (HTTP/2's `:authority`), or the authority of an absolute-form target. */
   host?: string;
   forwarded: ForwardedOrigin;
 }
@@ -128,7 +129,7 @@ export interface OriginParts {
 export function originParts(request: IncomingMessage, proxies: TrustedProxies, authority?: string): OriginParts {
   return {
     scheme: (request.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http',
-    host: authority || firstValue(request.headers.host),
+    host: authority || firstValue(hostHeader(request)),
     forwarded: forwardedOrigin(request, proxies),
   };
 }
