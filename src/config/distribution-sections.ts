@@ -3,7 +3,8 @@
  * `validation` (which layer URLs a manifest may carry), `middleware` (the storage `redirect`
  * middleware), `compatibility` (schema 1 is refused, as Distribution 3 refuses it), and `tags`
  * and `reporting`, accepted without effect (docs/configuration.md says why). Also the storage
- * and HTTP keys of the same kind: `storage.cache`, `http.http2`, `http.h2c`.
+ * and HTTP keys of the same origin: `storage.cache`, and `http.http2`, `http.h2c` (served by
+ * src/http/protocols.ts).
  */
 import { z } from 'zod';
 import { count, flag, text } from './values.js';

@@ -41,8 +41,6 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
   { path: 'proxy.exec', reason: 'credential helpers are not run; set proxy.username and proxy.password' },
   { path: 'http.secret', reason: 'not needed: upload state is kept in storage, not signed into client state' },
   { path: 'http.debug.tls', reason: 'the debug listener serves plain HTTP' },
-  { path: 'http.http2', reason: 'Berth serves HTTP/1.1', when: (value) => !isTrue((value as Tree | null)?.disabled) },
-  { path: 'http.h2c', reason: 'Berth serves HTTP/1.1', when: (value) => isTrue((value as Tree | null)?.enabled) },
   ...DISTRIBUTION_SECTION_WARNINGS,
 ];
 

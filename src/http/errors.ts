@@ -7,7 +7,8 @@
  * figures); `httpErrorOf` decides the status and headers. Before answering, the rest of an
  * unread request body is read and dropped, up to a bound, so that a client that sends its whole
  * body before reading (Python `requests`, most scripts) gets the answer and the connection
- * stays usable; past the bound the answer carries `Connection: close` and the connection ends.
+ * stays usable; past the bound the answer carries `Connection: close` and the connection ends
+ * (on HTTP/2, only the request's stream: stream-close.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -24,6 +25,7 @@ import {
 } from '../registry/errors.js';
 import { UpstreamError } from '../registry/proxy/upstream.js';
 import { TargetError } from '../request/target.js';
+import { endAfterAnswer } from './stream-close.js';
 
 /** How much of a refused body is read and dropped so the client can read the answer. */
 export const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -178,7 +180,7 @@ export async function sendError(
     reply.raw.destroy();
     return;
   }
-  if (!(await drainBody(request.raw))) reply.header('Connection', 'close');
+  if (!(await drainBody(request.raw))) endAfterAnswer(request, reply);
   const { error: answer, extraBody } = mapped;
   reply.code(answer.status).headers(answer.headers).type('application/json');
   if (request.method === 'HEAD') return reply.send();

@@ -12,6 +12,9 @@
  * A timed-out upload body keeps what it delivered: the upload store appends bytes to the upload
  * as they arrive and a broken body only ends the append (src/registry/uploads.ts), so the client
  * resumes from the offset that `GET` on the upload reports.
+ *
+ * These are Node's HTTP/1 limits; on HTTP/2 each request is a stream of a shared connection and
+ * limits-http2.ts applies the same limits per stream.
  */
 import type { IncomingMessage, ServerOptions as HttpServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -21,6 +24,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../api/errcodes.js';
 import type { Config } from '../config/schema.js';
 import { envelopeText } from './errors.js';
+import { isHttp2 } from '../request/protocol.js';
 
 /** Node's default `maxHeaderSize`. */
 export const DEFAULT_HEADER_SIZE = 16 * 1024;
@@ -36,16 +40,16 @@ interface Exchange {
 /** The request a connection is serving now (the last one, on a keep-alive connection). */
 const exchanges = new WeakMap<Socket, Exchange>();
 
-function seconds(ms: number): string {
+export function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 
-function isUpload(exchange: Exchange | undefined): boolean {
+export function isUpload(exchange: { fastify: FastifyRequest } | undefined): boolean {
   const route = exchange?.fastify.berth?.route;
   return route?.family === 'registry' && (route.route === 'upload' || route.route === 'uploads');
 }
 
-const RESUME_HINT = '; the bytes received so far are kept: GET the upload URL for its offset and resume';
+export const RESUME_HINT = '; the bytes received so far are kept: GET the upload URL for its offset and resume';
 
 /**
  * Writes a whole error response straight on the socket and closes it: used when Node's HTTP
@@ -125,6 +129,8 @@ export function applyServerLimits(
 /** Tracks each connection's current exchange, and cuts off clients that stopped (idletimeout). */
 export function installServerLimits(app: FastifyInstance, config: Config, log: Logger): void {
   app.addHook('onRequest', async (request, reply) => {
+    // An HTTP/2 stream has limits of its own (limits-http2.ts); its socket is the whole connection.
+    if (isHttp2(request.raw)) return;
     exchanges.set(request.raw.socket, { request: request.raw, response: reply.raw, fastify: request });
   });
   const idle = config.berth.limits.idletimeout;

@@ -2,7 +2,8 @@
  * The HTTP server: fastify for the connection, logging, TLS and graceful close. Every request
  * goes through one pipeline (pipeline.ts: read the target once, rate limits, access rules) to
  * one catch-all route, whose dispatcher (dispatch.ts) serves every URL family. Errors of any
- * kind leave through src/http/errors.ts, which writes the spec's JSON error envelope.
+ * kind leave through src/http/errors.ts, which writes the spec's JSON error envelope. Which HTTP
+ * versions the listening server speaks (HTTP/1.1, HTTP/2 over TLS, h2c) is protocols.ts's.
  */
 import { apiPrefix } from '../api/routes.js';
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
@@ -17,7 +18,10 @@ import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RedisClient } from '../shared/redis.js';
 import { createAccessControl } from '../auth/index.js';
 import { installRateLimits } from '../ratelimit/index.js';
-import { applyServerLimits, installServerLimits } from './limits.js';
+import { applyServerLimits, DEFAULT_HEADER_SIZE, installServerLimits } from './limits.js';
+import { serverFactory } from './protocols.js';
+import { installStreamLimits } from './limits-http2.js';
+import { isHttp2 } from '../request/protocol.js';
 import { AccessLog } from './access-log.js';
 import { enforceClientAuth, httpsOptions } from './tls.js';
 import { parseTcpAddress } from '../config/address.js';
@@ -107,8 +111,14 @@ export function buildServer({
   };
   if (https) options.https = https;
   applyServerLimits(options, config);
+  options.serverFactory = serverFactory({
+    http2OverTls: https !== undefined && !(config.http.http2?.disabled ?? false),
+    h2c: config.http.h2c?.enabled ?? false,
+    maxHeaderSize: config.berth.limits.headersize ?? DEFAULT_HEADER_SIZE,
+  }) as unknown as FastifyServerOptions['serverFactory'];
   const app = Fastify(options) as unknown as FastifyInstance;
   installServerLimits(app, config, logger);
+  installStreamLimits(app, config, logger);
   if (https) enforceClientAuth(app.server as unknown as HttpsServer, config.http.tls);
   // close() ends idle keep-alive connections once, when it starts. A connection whose response is
   // still being written then (a blob stream whose last bytes are out but whose end is not) goes
@@ -138,8 +148,9 @@ export function buildServer({
     setCommonHeaders(reply);
     // `curl -X HEAD` (a line many registry how-tos carry) sends HEAD but then waits for the
     // Content-Length bytes a HEAD answer never has, until the keep-alive timeout. Closing the
-    // connection after the headers ends that wait at once (curl reports exit 18).
-    if (request.method === 'HEAD' && request.headers['user-agent']?.startsWith('curl/'))
+    // connection after the headers ends that wait at once (curl reports exit 18). HTTP/2 ends
+    // the stream with the headers, so curl does not wait there (and has no Connection header).
+    if (request.method === 'HEAD' && !isHttp2(request.raw) && request.headers['user-agent']?.startsWith('curl/'))
       reply.header('Connection', 'close');
   });
   // Authentication and access control (src/auth), and rate limits around them (src/ratelimit).

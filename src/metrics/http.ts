@@ -12,7 +12,9 @@
  * berth_http_sent_bytes_total). The handler is the route the request pipeline gave the request
  * (src/request/routes.ts), named as Distribution names its routes; the URL is never read again.
  */
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isHttp2 } from '../request/protocol.js';
 import type { RouteName } from '../api/routes.js';
 import type { Route } from '../request/routes.js';
 import { uploadsInProgress } from './families.js';
@@ -163,13 +165,69 @@ function countCode(series: Series, code: number): void {
   counter.inc();
 }
 
+/** Bytes on the wire of one exchange, read once it is over. */
+interface WireBytes {
+  /** Body bytes received, when the request declared no length. */
+  body(): number;
+  /** Head and body bytes sent. */
+  sent(): number;
+}
+
+/** On HTTP/1: what the connection read and wrote meanwhile (keep-alive serves one request at a time). */
+function connectionBytes(request: FastifyRequest): WireBytes {
+  const socket = request.raw.socket;
+  const readBefore = socket.bytesRead;
+  const writtenBefore = socket.bytesWritten;
+  return {
+    body: () => Math.max(0, socket.bytesRead - readBefore),
+    sent: () => Math.max(0, socket.bytesWritten - writtenBefore),
+  };
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/**
+ * On HTTP/2 the connection carries other requests at the same time, so the stream's own body
+ * bytes are counted as they pass, and the response head by its uncompressed size (HPACK makes
+ * it smaller on the wire).
+ */
+function streamBytes(request: Http2ServerRequest, response: Http2ServerResponse): WireBytes {
+  let received = 0;
+  let sent = 0;
+  // Counted as the compatibility layer hands them to the request: a listener on the stream would
+  // start its flow before the request reads it, and the body would be lost.
+  const push = request.push;
+  request.push = function countedPush(this: Http2ServerRequest, chunk: unknown, ...rest: unknown[]) {
+    if (chunk !== null && chunk !== undefined) received += byteLength(chunk, rest[0]);
+    return (push as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof request.push;
+  const { write, end } = response;
+  response.write = function countedWrite(this: Http2ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    sent += byteLength(chunk, rest[0]);
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof response.write;
+  response.end = function countedEnd(this: Http2ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') sent += byteLength(chunk, rest[0]);
+    return (end as (...args: unknown[]) => Http2ServerResponse).call(this, chunk, ...rest);
+  } as typeof response.end;
+  const head = () => {
+    let size = ':status'.length + 3;
+    for (const [name, value] of Object.entries(response.getHeaders())) size += name.length + String(value).length;
+    return size;
+  };
+  return { body: () => received, sent: () => head() + sent };
+}
+
 export function countRequest(request: FastifyRequest, reply: FastifyReply): void {
   const handler = handlerOf(request.berth.route);
   if (handler === undefined) return;
   const started = performance.now();
-  const socket = request.raw.socket;
-  const readBefore = socket.bytesRead;
-  const writtenBefore = socket.bytesWritten;
+  const raw = request.raw;
+  const wire = isHttp2(raw) ? streamBytes(raw, reply.raw as unknown as Http2ServerResponse) : connectionBytes(request);
   const method = request.method === 'HEAD' ? 'head' : request.method.toLowerCase();
   const series = seriesOf(handler, method);
   const upload = sendsUploadBytes(request, handler);
@@ -185,9 +243,8 @@ export function countRequest(request: FastifyRequest, reply: FastifyReply): void
     series.requestSize.observe(head + (declared ?? 0));
     const length = method === 'head' ? 0 : Number(reply.getHeader('content-length') ?? 0);
     series.responseSize.observe(Number.isFinite(length) ? length : 0);
-    // A chunked body has no declared length: then what the socket read meanwhile (keep-alive
-    // sockets serve one request after another, so the difference is this request's).
-    series.received.inc(head + (declared ?? Math.max(0, socket.bytesRead - readBefore)));
-    series.sent.inc(Math.max(0, socket.bytesWritten - writtenBefore));
+    // A chunked body has no declared length: then what arrived of it.
+    series.received.inc(head + (declared ?? wire.body()));
+    series.sent.inc(wire.sent());
   });
 }

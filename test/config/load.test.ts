@@ -124,7 +124,6 @@ describe("Distribution's full example configuration", () => {
       '"storage.tag"',
       '"storage.filesystem.maxthreads"',
       '"http.secret"',
-      '"http.http2"',
       '"middleware.storage" is written more than once',
       '"redis.tls" is written more than once',
     ];
