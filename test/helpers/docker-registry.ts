@@ -57,6 +57,8 @@ export interface TestDockerRegistry {
   log(): string;
   /** Request lines of the access log so far ("GET /v2/…"), with `accessLog: true`. */
   accessLog(): string[];
+  /** The protocol of each of those requests ("HTTP/1.1", "HTTP/2.0"), in the same order. */
+  accessProtocols(): string[];
   /** Stops the process; removes the storage folder too when this helper made it. */
   close(): Promise<void>;
 }
@@ -129,14 +131,18 @@ async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistr
     stdio: ['ignore', options.accessLog ? 'pipe' : 'ignore', 'pipe'],
   });
   const requests: string[] = [];
+  const protocols: string[] = [];
   let partial = '';
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
-      const request = /"([A-Z]+ \S+) HTTP\/[\d.]+"/.exec(line);
-      if (request) requests.push(request[1]!);
+      const request = /"([A-Z]+ \S+) (HTTP\/[\d.]+)"/.exec(line);
+      if (request) {
+        requests.push(request[1]!);
+        protocols.push(request[2]!);
+      }
     }
   });
   let stderr = '';
@@ -157,6 +163,7 @@ async function startOnce(root: string, ownsRoot: boolean, options: DockerRegistr
     root,
     log,
     accessLog: () => [...requests],
+    accessProtocols: () => [...protocols],
     async close() {
       await stop(child);
       rmSync(folder, { recursive: true, force: true });

@@ -8,10 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { serveBerth, waitForExit, type BerthProcess } from '../helpers/berth-process.js';
+import { childrenOf } from '../helpers/processes.js';
 import { makeImage, OCI_MANIFEST, sha256 } from '../helpers/content.js';
 import { describeUnless } from '../helpers/tools.js';
 import { availableParallelism } from 'node:os';
@@ -47,20 +48,6 @@ function fresh(url: string, method: string, body?: Buffer, headers: Record<strin
     request.setTimeout(20_000, () => request.destroy(new Error(`${method} ${url} timed out`)));
     request.end(body);
   });
-}
-
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return found;
 }
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
