@@ -2,9 +2,9 @@
  * Repository names: a folder under `repositories/` is a repository when it holds `_manifests`
  * or `_layers`; names nest (`a/b` and `a/b/c` can both be repositories).
  *
- * `listing()`, for `GET /v2/_catalog`, reads the driver's repository index: both drivers keep one
- * (storage/filesystem/repository-index.ts, storage/s3/catalog-index.ts), updated by the writes
- * themselves and checked against a walk in the background. `all()` is for garbage collection,
+ * `listing()`, for `GET /v2/_catalog`, reads the driver's repository index: every driver but the
+ * in-memory one keeps one (storage/filesystem/repository-index.ts, storage/bucket/catalog-index.ts
+ * for S3 and Azure), updated by the writes themselves and checked against a walk in the background. `all()` is for garbage collection,
  * which must never miss a repository: it walks the tree unless the index says it is complete.
  *
  * For a driver without an index, `listing()` keeps the last walk while the catalog generation

@@ -26,6 +26,13 @@ export interface ByteRange {
   end?: number;
 }
 
+/** A range a driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
+export function isValidRange(range: ByteRange): boolean {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0) return false;
+  return end === undefined || (Number.isSafeInteger(end) && end >= start);
+}
+
 /** A stream that appends to a file; `size` is the file's length once the stream has finished. */
 export interface FileWriter extends Writable {
   /** Bytes in the file: what was there before plus what this writer has written. */
@@ -166,6 +173,23 @@ export function storageFullCause(error: unknown): string | undefined {
   if (code === 'EDQUOT') return 'EDQUOT: the storage quota is exhausted';
   if (name === 'QuotaExceeded' || Code === 'QuotaExceeded') return 'QuotaExceeded: the bucket quota is exhausted';
   return undefined;
+}
+
+/**
+ * Runs a backend call, turning the backend's "no such object" (as `isMissing` recognises it) into
+ * PathNotFoundError for `path`.
+ */
+export async function orPathNotFound<T>(
+  path: string,
+  isMissing: (error: unknown) => boolean,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isMissing(error)) throw new PathNotFoundError(path);
+    throw error;
+  }
 }
 
 export function isNotFound(error: unknown): boolean {

@@ -11,13 +11,14 @@ import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { validateConfig } from '../../src/config/load.js';
-import { PathNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
+import { PathNotFoundError } from '../../src/storage/driver.js';
 import { S3Driver } from '../../src/storage/s3/driver.js';
 import type { S3Settings } from '../../src/storage/s3/client.js';
 import { planParts, ServerSideCopy } from '../../src/storage/s3/copy.js';
 import { capacity, pieceSize, PIECES_PER_TIER } from '../../src/storage/s3/pieces.js';
 import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { describeWithTools } from '../helpers/tools.js';
+import { append, readAll } from '../helpers/driver-io.js';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -109,18 +110,6 @@ describe('S3 part-size plan (no server)', () => {
     ]);
   });
 });
-
-async function append(driver: StorageDriver, path: string, chunks: Buffer[]): Promise<number> {
-  const writer = await driver.writer(path);
-  await pipeline(Readable.from(chunks), writer);
-  return writer.size;
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 describeWithTools('S3 driver on Ceph', cephTools(), () => {
   let ceph: CephCluster;

@@ -28,6 +28,7 @@ import type { Readable } from 'node:stream';
 import {
   assertValidPath,
   InvalidOffsetError,
+  isValidRange,
   InvalidPathError,
   PathNotFoundError,
   walkByListing,
@@ -56,13 +57,6 @@ export interface FilesystemOptions {
   rootdirectory: string;
   /** `storage.maintenance.readonly`: the driver's own bookkeeping (the repository index) writes nothing either. */
   readOnly?: boolean;
-}
-
-/** A range the driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
-function isValidRange(range: ByteRange): boolean {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0) return false;
-  return end === undefined || (Number.isSafeInteger(end) && end >= start);
 }
 
 function isErrno(error: unknown, code: string): boolean {

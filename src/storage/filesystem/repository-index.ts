@@ -1,6 +1,7 @@
 /**
- * The filesystem driver's repository index, on the design of the S3 driver's (s3/catalog-index.ts):
- * one empty file per repository, so `GET /v2/_catalog` never walks `repositories/`.
+ * The filesystem driver's repository index, on the design of the object-storage drivers'
+ * (bucket/catalog-index.ts): one empty file per repository, so `GET /v2/_catalog` never walks
+ * `repositories/`.
  *
  *   <root>/docker/registry/v2/_berth/catalog/
  *     repositories/<name, "/" written as ":">   one empty file per repository

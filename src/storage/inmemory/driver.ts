@@ -11,6 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import {
   assertValidPath,
   InvalidOffsetError,
+  isValidRange,
   PathNotFoundError,
   type ByteRange,
   type FileInfo,
@@ -94,10 +95,7 @@ export class InMemoryDriver implements StorageDriver {
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
-    if (range && (!Number.isSafeInteger(range.start) || range.start < 0))
-      throw new InvalidOffsetError(path, range.start);
-    if (range?.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < range.start))
-      throw new InvalidOffsetError(path, range.start);
+    if (range && !isValidRange(range)) throw new InvalidOffsetError(path, range.start);
     const file = this.file(path);
     if (range && range.start > file.size) throw new InvalidOffsetError(path, range.start);
     const start = range?.start ?? 0;

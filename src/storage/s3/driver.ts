@@ -8,7 +8,7 @@
  * - rename: `move` is a server-side copy then a delete (copy.ts); a file kept as pieces is
  *   assembled into one object with UploadPartCopy, so no byte passes through Berth;
  * - folders: prefixes (listing.ts);
- * - a fast catalog: the repository index (catalog-index.ts);
+ * - a fast catalog: the repository index (bucket/catalog-index.ts);
  * - downloads without Berth in the path: presigned URLs (`redirectURL`).
  *
  * Every write of a whole object is atomic for readers, as S3 writes are.
@@ -27,11 +27,12 @@ import {
   type StorageDriver,
   type WalkDecision,
 } from '../driver.js';
-import * as paths from '../paths.js';
-import { S3RepositoryIndex } from './catalog-index.js';
+import { BucketRepositoryIndex } from '../bucket/catalog-index.js';
+import { KeyMapper } from '../bucket/keys.js';
+import { walkEntries } from '../bucket/walk.js';
 import { s3Settings, type S3Settings } from './client.js';
 import { ServerSideCopy } from './copy.js';
-import { isMissing, KeyMapper, orNotFound, PIECES_SUFFIX } from './keys.js';
+import { isMissing, orNotFound, PIECES_SUFFIX } from './keys.js';
 import { listEntries, statFolder } from './listing.js';
 import { Objects } from './objects.js';
 import { isManifestMetadata, parsePieceManifest, SIZE_METADATA } from './pieces.js';
@@ -49,7 +50,7 @@ export interface S3DriverOptions {
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
   readonly settings: S3Settings;
-  readonly repositoryIndex: S3RepositoryIndex;
+  readonly repositoryIndex: BucketRepositoryIndex;
   private readonly keys: KeyMapper;
   private readonly objects: Objects;
   private readonly copier: ServerSideCopy;
@@ -59,7 +60,7 @@ export class S3Driver implements StorageDriver {
     this.keys = new KeyMapper(this.settings.prefix);
     this.objects = new Objects(this.settings);
     this.copier = new ServerSideCopy(this.settings);
-    this.repositoryIndex = new S3RepositoryIndex(this.objects, this.keys, (path) => this.list(path));
+    this.repositoryIndex = new BucketRepositoryIndex(this.objects.indexStore(), this.keys, (path) => this.list(path));
   }
 
   private key(path: string): string {
@@ -83,7 +84,7 @@ export class S3Driver implements StorageDriver {
     // with the file (delete) or its folder, which for uploads follows soon. Checking here would
     // cost a listing on every link write.
     await this.objects.put(key, bytes);
-    await this.noteWrite(path);
+    await this.repositoryIndex.afterWrite(path);
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
@@ -151,25 +152,12 @@ export class S3Driver implements StorageDriver {
     if (!exists) throw new PathNotFoundError(path);
     // The file (or manifest) first: once it is gone, its pieces are unreachable garbage anyway.
     await this.objects.deleteKeys([...own, ...below]);
-    await this.noteDelete(path);
+    await this.repositoryIndex.afterDelete(path);
   }
 
   async walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     this.key(path);
-    const entries = (await listEntries(this.objects, this.keys, path)).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const entry of entries) {
-      const child = path === '/' ? `/${entry.name}` : `${path}/${entry.name}`;
-      const decision = await visit({ path: child, size: entry.size, modTime: entry.modTime, isDir: entry.isDir });
-      if (entry.isDir && decision !== 'skip') {
-        try {
-          await this.walk(child, visit);
-        } catch (error) {
-          if (!(error instanceof PathNotFoundError)) throw error; // emptied while walking
-        }
-      }
-    }
+    await walkEntries((folder) => listEntries(this.objects, this.keys, folder), path, visit);
   }
 
   async ping(): Promise<void> {
@@ -195,18 +183,5 @@ export class S3Driver implements StorageDriver {
   async close(): Promise<void> {
     this.settings.client.destroy();
     if (this.settings.presignClient !== this.settings.client) this.settings.presignClient.destroy();
-  }
-
-  // The repository index follows the writes and deletes that can create or end a repository.
-
-  private async noteWrite(path: string): Promise<void> {
-    const where = paths.repositoryOfPath(path);
-    if (where?.kind === 'links') await this.repositoryIndex.add(where.name);
-  }
-
-  private async noteDelete(path: string): Promise<void> {
-    const where = paths.repositoryOfPath(path);
-    if (where?.kind === 'links') await this.repositoryIndex.reconcile(where.name);
-    else if (where?.kind === 'subtree') await this.repositoryIndex.reconcileBelow(where.name);
   }
 }

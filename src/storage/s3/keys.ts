@@ -1,54 +1,12 @@
 /**
- * From driver paths to object keys, as Distribution's S3 driver joins them: `rootdirectory`
- * (without surrounding slashes) + path, leading slash dropped. So both registries address the
- * same objects in a shared bucket.
- *
- * The driver keeps objects of its own beside the tree (pieces of files being appended to, the
- * repository index). Their keys hold a `~`, a character no driver path may contain
- * (driver.ts), so they never collide with a registry file and listings leave them out.
+ * What the S3 driver adds to the shared key layout (bucket/keys.ts): where the pieces of an
+ * appendable file live, and S3's ways of saying "no such object".
  */
-import { PathNotFoundError } from '../driver.js';
-
-/** Marks a key component as the driver's own; such components are hidden from listings. */
-export const PRIVATE_MARK = '~';
+import { orPathNotFound } from '../driver.js';
+import { PRIVATE_MARK } from '../bucket/keys.js';
 
 /** Pieces of an appendable file `<key>` live under `<key>~pieces/`. */
 export const PIECES_SUFFIX = `${PRIVATE_MARK}pieces`;
-
-/** The driver's private area beside `docker/` under the root: `<root>/~berth/…`. */
-export const PRIVATE_AREA = `${PRIVATE_MARK}berth`;
-
-export class KeyMapper {
-  constructor(private readonly prefix: string) {}
-
-  /** The object key of a (validated) driver path; `/` maps to the root prefix itself. */
-  key(path: string): string {
-    const joined = this.prefix ? `${this.prefix}${path === '/' ? '' : path}` : path.slice(1);
-    return joined;
-  }
-
-  /** The listing prefix of a folder: its key and a slash (or the bucket root). */
-  folder(path: string): string {
-    const key = this.key(path);
-    return key === '' ? '' : `${key}/`;
-  }
-
-  /** A key in the private area: `<root>/~berth/<rest>`. */
-  privateKey(rest: string): string {
-    return this.prefix ? `${this.prefix}/${PRIVATE_AREA}/${rest}` : `${PRIVATE_AREA}/${rest}`;
-  }
-
-  /** The driver path of a key below the root. */
-  path(key: string): string {
-    const relative = this.prefix ? key.slice(this.prefix.length) : `/${key}`;
-    return relative === '' ? '/' : relative;
-  }
-}
-
-/** Whether a key, relative to some folder, names something of the driver's own. */
-export function isPrivate(relative: string): boolean {
-  return relative.includes(PRIVATE_MARK);
-}
 
 interface SdkError {
   name?: string;
@@ -72,11 +30,6 @@ export function isInvalidRange(error: unknown): boolean {
 }
 
 /** Runs an S3 call, turning "no such object" into the driver's PathNotFoundError. */
-export async function orNotFound<T>(path: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isMissing(error)) throw new PathNotFoundError(path);
-    throw error;
-  }
+export function orNotFound<T>(path: string, call: () => Promise<T>): Promise<T> {
+  return orPathNotFound(path, isMissing, call);
 }

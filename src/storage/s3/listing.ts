@@ -5,16 +5,11 @@
  * objects (keys.ts). Appendable files show their logical size, read from their manifest.
  */
 import { PathNotFoundError, type FileInfo } from '../driver.js';
-import { isPrivate, PIECES_SUFFIX, type KeyMapper } from './keys.js';
+import { isPrivate, type KeyMapper } from '../bucket/keys.js';
+import type { Entry } from '../bucket/walk.js';
+import { PIECES_SUFFIX } from './keys.js';
 import type { Objects } from './objects.js';
 import { isManifestMetadata, SIZE_METADATA } from './pieces.js';
-
-export interface Entry {
-  name: string;
-  isDir: boolean;
-  size: number;
-  modTime: Date;
-}
 
 /** How many keys `stat` of a folder looks at for its modification time. */
 const FOLDER_SAMPLE = 1000;

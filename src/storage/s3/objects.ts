@@ -9,7 +9,9 @@ import {
   type _Object,
   type CommonPrefix,
 } from '@aws-sdk/client-s3';
+import type { IndexStore } from '../bucket/catalog-index.js';
 import type { S3Settings } from './client.js';
+import { isMissing } from './keys.js';
 
 export interface ObjectHead {
   size: number;
@@ -140,5 +142,27 @@ export class Objects {
     for await (const page of this.list(prefix))
       for (const object of page.objects) if (object.Key) keys.push(object.Key);
     return keys;
+  }
+
+  /** The calls the repository index makes, on this bucket. */
+  indexStore(): IndexStore {
+    return {
+      put: (key, body, contentType) => this.put(key, body, { contentType }),
+      read: async (key) => {
+        try {
+          return (await this.getBuffer(key)).body;
+        } catch (error) {
+          if (isMissing(error)) return undefined;
+          throw error;
+        }
+      },
+      deleteKeys: (keys) => this.deleteKeys(keys),
+      keys: (prefix) => this.keyPages(prefix),
+    };
+  }
+
+  private async *keyPages(prefix: string): AsyncGenerator<string[]> {
+    for await (const page of this.list(prefix))
+      yield page.objects.flatMap((object) => (object.Key ? [object.Key] : []));
   }
 }

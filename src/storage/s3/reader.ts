@@ -5,17 +5,10 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidOffsetError, PathNotFoundError, type ByteRange } from '../driver.js';
+import { InvalidOffsetError, isValidRange, PathNotFoundError, type ByteRange } from '../driver.js';
 import { isInvalidRange, isMissing } from './keys.js';
 import type { ObjectHead, Objects } from './objects.js';
 import { isManifestMetadata, parsePieceManifest, type Piece } from './pieces.js';
-
-/** A range the driver can serve: whole non-negative offsets, `end` (inclusive) not before `start`. */
-export function isValidRange(range: ByteRange): boolean {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0) return false;
-  return end === undefined || (Number.isSafeInteger(end) && end >= start);
-}
 
 function rangeHeader(range: ByteRange | undefined): string | undefined {
   if (!range || (range.start === 0 && range.end === undefined)) return undefined;

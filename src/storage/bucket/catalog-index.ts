@@ -1,15 +1,16 @@
 /**
- * The repository index: one empty object per repository at `<root>/~berth/catalog/repositories/<name>`,
- * so `GET /v2/_catalog` is one listing of that prefix (1,000 names per request, already in byte
- * order) instead of a walk of every repository folder of the bucket.
+ * The repository index of the drivers over object storage (S3, Azure Blob Storage): one empty
+ * object per repository at `<root>/~berth/catalog/repositories/<name>`, so `GET /v2/_catalog` is
+ * one listing of that prefix (1,000 or more names per request, already in byte order) instead of
+ * a walk of every repository folder of the bucket or container.
  *
  * It is kept correct by the writes themselves, from any number of instances, with no lock:
  * - a write that can create a repository (a `_layers` or `_manifests/revisions` link) stores the
- *   link first, then the entry (an idempotent PutObject);
+ *   link first, then the entry (an idempotent write of an empty object);
  * - a delete inside a repository's `_layers` or `_manifests` runs `reconcile`: if the repository
  *   no longer exists, the entry is deleted, and then existence is checked once more and the entry
  *   put back if the repository came back meanwhile.
- * With S3's read-after-write consistency this cannot lose a repository: a writer's link is stored
+ * With the read-after-write consistency of S3 and Azure this cannot lose a repository: a writer's link is stored
  * before its entry, so either the deleter's second check sees the link, or the writer's entry is
  * stored after the deleter's delete. docs/s3.md walks through it.
  *
@@ -22,8 +23,18 @@ import type { RepositoryIndex } from '../driver.js';
 import { PathNotFoundError } from '../driver.js';
 import * as paths from '../paths.js';
 import type { KeyMapper } from './keys.js';
-import { isMissing } from './keys.js';
-import type { Objects } from './objects.js';
+
+/** The few object calls the index makes, each driver's own. */
+export interface IndexStore {
+  /** Stores an object whole (replacing it). */
+  put(key: string, body: Buffer, contentType?: string): Promise<void>;
+  /** An object's content, or undefined when there is none. */
+  read(key: string): Promise<Buffer | undefined>;
+  /** Deletes objects; those already gone count as deleted. */
+  deleteKeys(keys: readonly string[]): Promise<void>;
+  /** The keys starting with `prefix`, in byte order, a page at a time. */
+  keys(prefix: string): AsyncIterable<readonly string[]>;
+}
 
 /** A full rebuild this old is repeated (in the background) on the next catalog request. */
 export const INDEX_REFRESH_MS = 24 * 3_600_000;
@@ -34,13 +45,13 @@ export interface IndexState {
   builtAt: string;
 }
 
-export class S3RepositoryIndex implements RepositoryIndex {
+export class BucketRepositoryIndex implements RepositoryIndex {
   /** Walking a bucket is what the index avoids; garbage collection reads it too (docs/s3.md). */
   readonly complete = true;
   private building?: Promise<void>;
 
   constructor(
-    private readonly objects: Objects,
+    private readonly objects: IndexStore,
     private readonly keys: KeyMapper,
     /** The driver's folder listing (names of direct children; PathNotFoundError when empty). */
     private readonly list: (path: string) => Promise<string[]>,
@@ -56,6 +67,19 @@ export class S3RepositoryIndex implements RepositoryIndex {
 
   private entryKey(name: string): string {
     return `${this.entriesPrefix}${name}`;
+  }
+
+  /** Called after every whole-file write: a link may have created a repository. */
+  async afterWrite(path: string): Promise<void> {
+    const where = paths.repositoryOfPath(path);
+    if (where?.kind === 'links') await this.add(where.name);
+  }
+
+  /** Called after every delete: a repository, or several, may be gone. */
+  async afterDelete(path: string): Promise<void> {
+    const where = paths.repositoryOfPath(path);
+    if (where?.kind === 'links') await this.reconcile(where.name);
+    else if (where?.kind === 'subtree') await this.reconcileBelow(where.name);
   }
 
   async add(name: string): Promise<void> {
@@ -93,9 +117,9 @@ export class S3RepositoryIndex implements RepositoryIndex {
   /** Names in the index at or below `under` ("" for all), in byte order. */
   private async entries(under: string): Promise<string[]> {
     const names: string[] = [];
-    for await (const page of this.objects.list(`${this.entriesPrefix}${under}`)) {
-      for (const object of page.objects) {
-        const name = (object.Key ?? '').slice(this.entriesPrefix.length);
+    for await (const page of this.objects.keys(`${this.entriesPrefix}${under}`)) {
+      for (const key of page) {
+        const name = key.slice(this.entriesPrefix.length);
         if (under === '' || name === under || name.startsWith(`${under}/`)) names.push(name);
       }
     }
@@ -103,13 +127,13 @@ export class S3RepositoryIndex implements RepositoryIndex {
   }
 
   private async state(): Promise<IndexState | undefined> {
+    const body = await this.objects.read(this.stateKey);
+    if (!body) return undefined;
     try {
-      const parsed = JSON.parse(
-        (await this.objects.getBuffer(this.stateKey)).body.toString('utf8'),
-      ) as Partial<IndexState>;
+      const parsed = JSON.parse(body.toString('utf8')) as Partial<IndexState>;
       return typeof parsed.builtAt === 'string' ? { builtAt: parsed.builtAt } : undefined;
     } catch (error) {
-      if (isMissing(error) || error instanceof SyntaxError) return undefined;
+      if (error instanceof SyntaxError) return undefined;
       throw error;
     }
   }
@@ -132,9 +156,11 @@ export class S3RepositoryIndex implements RepositoryIndex {
     for (let start = 0; start < names.length; start += BUILD_PARALLEL) {
       await Promise.all(names.slice(start, start + BUILD_PARALLEL).map((name) => this.reconcile(name)));
     }
-    await this.objects.put(this.stateKey, Buffer.from(JSON.stringify({ builtAt } satisfies IndexState)), {
-      contentType: 'application/json',
-    });
+    await this.objects.put(
+      this.stateKey,
+      Buffer.from(JSON.stringify({ builtAt } satisfies IndexState)),
+      'application/json',
+    );
   }
 
   private async children(path: string): Promise<string[]> {
