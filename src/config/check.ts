@@ -124,7 +124,8 @@ export function formatFinding(file: string, finding: Finding): string {
 }
 
 /** Keys whose values are credentials, wherever they are (redis.password, storage.s3.secretkey, …). */
-const SECRET_KEY = /password|secret|accesskey|sessiontoken|accountkey|apikey|licensekey|authorization|credential/i;
+const SECRET_KEY =
+  /password|secret|accesskey|sessiontoken|accountkey|apikey|licensekey|authorization|credential|connectionstring/i;
 
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);

@@ -11,6 +11,10 @@
  *
  * `REGISTRY_STORAGE=<driver>` picks the storage driver: the other drivers' sections are dropped,
  * the settings (delete, maintenance, …) and the chosen driver's own parameters are kept.
+ *
+ * A few keys have an underscore in their name (`storage.azure.max_retries`); their variables
+ * (`REGISTRY_STORAGE_AZURE_MAX_RETRIES`) set them, where Distribution would make a `max.retries`
+ * its driver never reads.
  */
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_YAML } from './yaml.js';
@@ -20,6 +24,23 @@ const PREFIX = 'REGISTRY_';
 const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'redirect', 'cache', 'tag']);
 
 type Tree = Record<string, unknown>;
+
+/** Keys whose names hold an underscore, by the section they are in. */
+const COMPOUND_KEYS: Record<string, readonly string[]> = {
+  'storage.azure': ['copy_status_poll_max_retry', 'copy_status_poll_delay', 'max_retries', 'retry_delay'],
+};
+
+/** Rejoins the words of a compound key that splitting the variable's name at `_` took apart. */
+function joinCompoundKeys(segments: string[]): string[] {
+  for (const [section, keys] of Object.entries(COMPOUND_KEYS)) {
+    const depth = section.split('.').length;
+    if (segments.slice(0, depth).join('.') !== section) continue;
+    const rest = segments.slice(depth).join('_');
+    const key = keys.find((candidate) => rest === candidate || rest.startsWith(`${candidate}_`));
+    if (key) return [...segments.slice(0, depth), key, ...segments.slice(depth + key.split('_').length)];
+  }
+  return segments;
+}
 
 export class EnvOverrideError extends Error {
   constructor(
@@ -105,7 +126,7 @@ export function applyEnvOverrides(config: Tree, env: NodeJS.ProcessEnv): EnvOver
   for (const name of names) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    const segments = name.slice(PREFIX.length).toLowerCase().split('_').filter(Boolean);
+    const segments = joinCompoundKeys(name.slice(PREFIX.length).toLowerCase().split('_').filter(Boolean));
     if (segments.length === 0) continue;
     if (segments.length === 1 && segments[0] === 'storage') {
       selectStorageDriver(config, value.trim().toLowerCase());

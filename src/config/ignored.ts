@@ -14,7 +14,7 @@ export interface IgnoredKey {
   when?: (value: unknown) => boolean;
 }
 
-const STORAGE_DRIVERS_NOT_SERVED = ['azure', 'gcs'];
+const STORAGE_DRIVERS_NOT_SERVED = ['gcs'];
 
 const isTrue = (value: unknown) => value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
 
@@ -24,7 +24,7 @@ export const IGNORED_KEYS: readonly IgnoredKey[] = [
   { path: 'storage.filesystem.maxthreads', reason: "Node's file I/O thread pool is sized by UV_THREADPOOL_SIZE" },
   ...STORAGE_DRIVERS_NOT_SERVED.map((driver) => ({
     path: `storage.${driver}`,
-    reason: 'Berth serves storage.filesystem and storage.s3',
+    reason: 'Berth serves storage.filesystem, storage.s3, storage.azure and storage.inmemory',
   })),
   {
     path: 'storage.s3.v4auth',

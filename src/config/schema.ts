@@ -15,6 +15,7 @@ import { parseTcpAddress } from './address.js';
 import { CIPHER_SUITE_NAMES, CLIENT_AUTH_MODES, TLS_VERSION_NAMES } from './tls.js';
 import { policyKeys } from './policies.js';
 import { distributionSections, http2Keys, inmemoryStorage, storageCache } from './distribution-sections.js';
+import { azureStorage } from './azure.js';
 
 const filesystem = z.strictObject({
   rootdirectory: text.default('/var/lib/registry'),
@@ -64,7 +65,7 @@ const s3 = z.strictObject({
 });
 
 /** Storage drivers Berth serves; a configuration names exactly one of them. */
-const SERVED_DRIVERS = ['filesystem', 's3', 'inmemory'] as const;
+const SERVED_DRIVERS = ['filesystem', 's3', 'azure', 'inmemory'] as const;
 
 const storage = z
   .strictObject(
@@ -90,7 +91,7 @@ const storage = z
       tag: z.record(z.string(), z.unknown()).optional(),
       inmemory: inmemoryStorage,
       s3: s3.optional(),
-      azure: z.unknown().optional(),
+      azure: azureStorage.optional(),
       gcs: z.unknown().optional(),
     },
     {
@@ -104,7 +105,7 @@ const storage = z
       context.addIssue({
         code: 'custom',
         message:
-          'Berth serves storage.filesystem or storage.s3; configure one of them (other drivers are not supported yet)',
+          'Berth serves storage.filesystem, storage.s3, storage.azure or storage.inmemory; configure one of them (storage.gcs is not supported)',
       });
     } else if (configured.length > 1) {
       context.addIssue({
@@ -475,6 +476,7 @@ export type Config = z.infer<typeof configSchema>;
 export type StorageConfig = Config['storage'];
 export type HttpConfig = Config['http'];
 export type S3Config = NonNullable<StorageConfig['s3']>;
+export type { AzureConfig } from './azure.js';
 export type RedisConfig = NonNullable<Config['redis']>;
 export type AuthConfig = NonNullable<Config['auth']>;
 export type BerthAuthConfig = NonNullable<Config['berth']['auth']>;

@@ -165,13 +165,17 @@ export function assertValidPath(path: string): void {
 /**
  * Why a write failed for want of space, or undefined when it did not: the filesystem is full
  * (ENOSPC) or the user's quota is (EDQUOT), or the bucket's quota is (S3 `QuotaExceeded`, as
- * Ceph RGW answers it). Drivers let these errors through as they are; the HTTP layer answers 507.
+ * Ceph RGW answers it), or the Blob Storage emulator's memory is (Azurite's
+ * `MemoryExtentStoreAtSizeLimit`; Azure itself has no per-container quota). Drivers let these
+ * errors through as they are; the HTTP layer answers 507.
  */
 export function storageFullCause(error: unknown): string | undefined {
   const { code, name, Code } = (error ?? {}) as { code?: unknown; name?: unknown; Code?: unknown };
   if (code === 'ENOSPC') return 'ENOSPC: no space left on the storage device';
   if (code === 'EDQUOT') return 'EDQUOT: the storage quota is exhausted';
   if (name === 'QuotaExceeded' || Code === 'QuotaExceeded') return 'QuotaExceeded: the bucket quota is exhausted';
+  if (code === 'MemoryExtentStoreAtSizeLimit')
+    return 'MemoryExtentStoreAtSizeLimit: the Blob Storage emulator holds no more data';
   return undefined;
 }
 

@@ -6,13 +6,21 @@ import { FilesystemDriver } from './filesystem/driver.js';
 import { InMemoryDriver } from './inmemory/driver.js';
 
 export function createDriver(storage: StorageConfig): StorageDriver {
+  const redirect = !(storage.redirect?.disable ?? false);
+  // The cloud SDKs (AWS, Azure) are loaded only by configurations that use them.
   const s3 = storage.s3;
   if (s3) {
-    // The AWS SDK is loaded only by configurations that use it.
-    const redirect = !(storage.redirect?.disable ?? false);
     return new DeferredDriver('s3', async () => new (await import('./s3/driver.js')).S3Driver(s3, { redirect }), {
       complete: true,
     });
+  }
+  const azure = storage.azure;
+  if (azure) {
+    return new DeferredDriver(
+      'azure',
+      async () => new (await import('./azure/driver.js')).AzureDriver(azure, { redirect }),
+      { complete: true },
+    );
   }
   if (storage.filesystem) {
     const readOnly = storage.maintenance.readonly?.enabled ?? false;
@@ -20,6 +28,6 @@ export function createDriver(storage: StorageConfig): StorageDriver {
   }
   if (storage.inmemory) return new InMemoryDriver();
   throw new Error(
-    'storage: no supported driver configured (Berth supports storage.filesystem, storage.s3 and storage.inmemory)',
+    'storage: no supported driver configured (Berth supports storage.filesystem, storage.s3, storage.azure and storage.inmemory)',
   );
 }

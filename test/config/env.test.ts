@@ -20,8 +20,8 @@ storage:
     rootdirectory: /from/file
   delete:
     enabled: true
-  azure:
-    accountname: unused
+  gcs:
+    bucket: unused
 http:
   addr: :5000
   tls:
@@ -89,9 +89,9 @@ describe('REGISTRY_ environment overrides', () => {
   it('REGISTRY_STORAGE=filesystem keeps the filesystem settings and drops other drivers', () => {
     const { config, warnings } = withEnv({ REGISTRY_STORAGE: 'filesystem' });
     assert.equal(config.storage.filesystem?.rootdirectory, '/from/file');
-    assert.equal(config.storage.azure, undefined);
+    assert.equal(config.storage.gcs, undefined);
     assert.equal(config.storage.delete.enabled, true, 'storage settings are kept');
-    assert.ok(!warnings.some((warning) => warning.includes('storage.azure')), 'the dropped driver is not warned about');
+    assert.ok(!warnings.some((warning) => warning.includes('storage.gcs')), 'the dropped driver is not warned about');
     const moved = withEnv({
       REGISTRY_STORAGE: 'filesystem',
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/env/root',

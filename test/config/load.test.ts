@@ -95,8 +95,10 @@ describe("Distribution's full example configuration", () => {
     const { raw, warnings: parseWarnings } = parseConfigText(readFileSync(EXAMPLE, 'utf8'), EXAMPLE);
     delete raw.auth;
     // It also configures every storage driver at once; Berth serves the filesystem one of them
-    // here (the S3 section is loaded in test/s3/config.test.ts, the in-memory one in test/storage).
+    // here (the S3 section is loaded in test/s3/config.test.ts, the Azure one in
+    // test/azure/config.test.ts, the in-memory one in test/storage).
     delete (raw.storage as Record<string, unknown>).s3;
+    delete (raw.storage as Record<string, unknown>).azure;
     delete (raw.storage as Record<string, unknown>).inmemory;
     // Its endpoint's `headers: <http.Header>` is a placeholder, not a map (Distribution refuses it too).
     const [listener] = (raw.notifications as { endpoints: Record<string, unknown>[] }).endpoints;
@@ -118,7 +120,6 @@ describe("Distribution's full example configuration", () => {
       '"tags"',
       '"log.hooks"',
       '"loglevel" is deprecated',
-      '"storage.azure"',
       '"storage.gcs"',
       '"storage.cache"',
       '"storage.tag"',
@@ -247,7 +248,7 @@ describe('invalid values', () => {
   });
 
   it('storage without the filesystem driver is refused', () => {
-    assert.match(configError('storage:\n  azure:\n    accountname: a\n'), /storage: Berth serves storage\.filesystem/);
+    assert.match(configError('storage:\n  gcs:\n    bucket: a\n'), /storage: Berth serves storage\.filesystem/);
   });
 
   it('a file that is not YAML, or not a mapping, is refused', () => {

@@ -8,24 +8,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, parseConfigText, validateConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfigText, validateConfig } from '../../src/config/load.js';
 import { endpointUrl, s3Settings } from '../../src/storage/s3/client.js';
 import { REPO_ROOT } from '../helpers/berth-process.js';
 import { tempDir } from '../helpers/berth.js';
+import { refusedConfig } from '../helpers/config.js';
 import { writeFileSync } from 'node:fs';
 
 const MIB = 1024 * 1024;
 const EXAMPLE = join(REPO_ROOT, 'test', 'config', 'fixtures', 'distribution-example.yml');
 
-function refused(raw: unknown): string {
-  try {
-    validateConfig(raw);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.message;
-  }
-  assert.fail('the configuration was accepted');
-}
+const refused = refusedConfig;
 
 describe('storage.s3 configuration', () => {
   it("loads the S3 section of Distribution's example with its values", () => {
@@ -94,7 +87,7 @@ describe('storage.s3 configuration', () => {
     );
     assert.match(
       refused({ storage: { delete: { enabled: true } } }),
-      /Berth serves storage\.filesystem or storage\.s3/,
+      /Berth serves storage\.filesystem, storage\.s3, storage\.azure or storage\.inmemory/,
     );
   });
 
