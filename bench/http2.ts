@@ -98,44 +98,12 @@ ${tls}${extra}`,
   return { name, url, http2Flag: tls ? '--http2' : '--http2-prior-knowledge', stop: running.stop };
 }
 
-function pushBlob(server: Server, file: string, digest: string): void {
-  const head = curl(['-X', 'POST', '-D', '-', '-o', '/dev/null', `${server.url}/v2/bench/h2/blobs/uploads/`]);
-  const location = /^location:\s*(\S+)/im.exec(head)?.[1];
-  if (!location) throw new Error(`${server.name}: no upload location`);
-  const target = new URL(location, server.url);
-  target.searchParams.set('digest', digest);
-  curl([
-    '-X',
-    'PUT',
-    '-H',
-    'Content-Type: application/octet-stream',
-    '--data-binary',
-    `@${file}`,
-    '-o',
-    '/dev/null',
-    target.href,
-  ]);
-}
-
 function flag(server: Server, protocol: Protocol): string {
   return protocol === 'http2' ? server.http2Flag : '--http1.1';
 }
 
-function download(server: Server, protocol: Protocol, digest: string): number {
-  const speed = curl([
-    flag(server, protocol),
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{speed_download} %{http_version}',
-    `${server.url}/v2/bench/h2/blobs/${digest}`,
-  ]);
-  const [bytesPerSecond, version] = speed.split(' ');
-  if (version !== (protocol === 'http2' ? '2' : '1.1')) throw new Error(`${server.name}: spoke HTTP/${version}`);
-  return Number(bytesPerSecond) / 1e6;
-}
-
-function upload(server: Server, protocol: Protocol, file: string, digest: string): number {
+/** Pushes `file` into `repository` (POST, then one PUT with the bytes); returns the PUT's seconds. */
+function pushBlob(server: Server, protocol: Protocol, repository: string, file: string, digest: string): number {
   const head = curl([
     flag(server, protocol),
     '-X',
@@ -144,7 +112,7 @@ function upload(server: Server, protocol: Protocol, file: string, digest: string
     '-',
     '-o',
     '/dev/null',
-    `${server.url}/v2/bench/up/blobs/uploads/`,
+    `${server.url}/v2/${repository}/blobs/uploads/`,
   ]);
   const location = /^location:\s*(\S+)/im.exec(head)?.[1];
   if (!location) throw new Error(`${server.name}: no upload location`);
@@ -164,7 +132,25 @@ function upload(server: Server, protocol: Protocol, file: string, digest: string
     '%{time_total}',
     target.href,
   ]);
-  return BIG / 1e6 / Number(seconds);
+  return Number(seconds);
+}
+
+function download(server: Server, protocol: Protocol, digest: string): number {
+  const speed = curl([
+    flag(server, protocol),
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{speed_download} %{http_version}',
+    `${server.url}/v2/bench/h2/blobs/${digest}`,
+  ]);
+  const [bytesPerSecond, version] = speed.split(' ');
+  if (version !== (protocol === 'http2' ? '2' : '1.1')) throw new Error(`${server.name}: spoke HTTP/${version}`);
+  return Number(bytesPerSecond) / 1e6;
+}
+
+function upload(server: Server, protocol: Protocol, file: string, digest: string): number {
+  return BIG / 1e6 / pushBlob(server, protocol, 'bench/up', file, digest);
 }
 
 function smallRequests(server: Server, protocol: Protocol, digest: string, work: string): number {
@@ -216,8 +202,8 @@ try {
   const bigDigest = await digestOfFile(big);
   const smallDigest = await digestOfFile(small);
   for (const server of servers) {
-    pushBlob(server, big, bigDigest);
-    pushBlob(server, small, smallDigest);
+    pushBlob(server, 'http1.1', 'bench/h2', big, bigDigest);
+    pushBlob(server, 'http1.1', 'bench/h2', small, smallDigest);
   }
   const results = new Map<string, number[]>();
   const record = (key: string, value: number) => results.set(key, [...(results.get(key) ?? []), value]);
