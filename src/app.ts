@@ -29,6 +29,7 @@ import { instrumentDriver } from './metrics/storage.js';
 import { countStoredBytes } from './metrics/usage.js';
 import { handlerOf } from './metrics/http.js';
 import { inSpan, Tracing, tracingSettings } from './tracing/index.js';
+import type { Clock } from './ratelimit/windows.js';
 
 export interface Berth {
   app: FastifyInstance;
@@ -60,7 +61,13 @@ export interface Berth {
   close(): Promise<void>;
 }
 
-export function createBerth(config: Config, logger?: Logger): Berth {
+/** What a program embedding Berth may pass besides the configuration; nothing a client sends reaches these. */
+export interface BerthOptions {
+  /** The time rate-limit windows read (default `Date.now`), so tests can end a window at once. */
+  clock?: Clock;
+}
+
+export function createBerth(config: Config, logger?: Logger, options: BerthOptions = {}): Berth {
   const log = logger ?? createLogger(config.log.level, config.log.fields, config.log.formatter);
   if (config.storage.filesystem) {
     config.storage.filesystem.rootdirectory = resolve(config.storage.filesystem.rootdirectory);
@@ -122,6 +129,7 @@ export function createBerth(config: Config, logger?: Logger): Berth {
     health,
     tracing,
     proxy: cache && proxied && { cache, settings: proxied },
+    clock: options.clock,
   });
   // OpenTelemetry loads when the server gets ready (listening, or a worker's socket handed over).
   if (tracing) app.addHook('onReady', () => tracing.start());

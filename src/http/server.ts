@@ -18,6 +18,7 @@ import type { OnlineGc } from '../registry/gc/scheduler.js';
 import type { RedisClient } from '../shared/redis.js';
 import { createAccessControl } from '../auth/index.js';
 import { installRateLimits } from '../ratelimit/index.js';
+import type { Clock } from '../ratelimit/windows.js';
 import { applyServerLimits, DEFAULT_HEADER_SIZE, installServerLimits } from './limits.js';
 import { serverFactory } from './protocols.js';
 import { installStreamLimits } from './limits-http2.js';
@@ -69,6 +70,8 @@ export interface ServerOptions {
   health?: HealthMonitor;
   /** OpenTelemetry traces, when on (src/tracing). */
   tracing?: Tracing;
+  /** The time rate-limit windows read (default `Date.now`; tests pass their own). */
+  clock?: Clock;
 }
 
 /** The target parser's refusal of a target fastify's router could not decode either. */
@@ -91,6 +94,7 @@ export function buildServer({
   proxy,
   health,
   tracing,
+  clock,
 }: ServerOptions): FastifyInstance {
   const https = httpsOptions(config.http.tls);
   const options: FastifyServerOptions & { https?: HttpsOptions } = {
@@ -165,7 +169,7 @@ export function buildServer({
   installPipeline(app, {
     routes,
     proxies: new TrustedProxies(config.berth.trustedproxies),
-    rateLimits: installRateLimits(app, config, logger, redis),
+    rateLimits: installRateLimits(app, config, logger, { redis, clock }),
     guard: access.guard,
     metrics: config.http.debug?.prometheus?.enabled ?? false,
     health,

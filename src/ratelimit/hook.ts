@@ -28,6 +28,7 @@ import { InFlight } from './concurrency.js';
 import { closestToLimit, rateLimitHeaders, tooManyRequests } from './headers.js';
 import { addressKey, identityKey, type Caller } from './identity.js';
 import { Counters, type Count } from './limiter.js';
+import type { Clock } from './windows.js';
 import { RegistryError } from '../api/errors.js';
 
 const ANONYMOUS: Caller = { groups: [] };
@@ -77,12 +78,15 @@ async function waitForRedis(redis: RedisClient, ms: number): Promise<boolean> {
   });
 }
 
-/** `redis`: the process's client for Distribution's `redis` block, when configured (app.ts owns it). */
+/**
+ * `redis`: the process's client for Distribution's `redis` block, when configured (app.ts owns
+ * it); `clock`: the time the counters in memory read (default `Date.now`).
+ */
 export function installRateLimits(
   app: FastifyInstance,
   config: Config,
   log: Logger,
-  sharedRedis?: RedisClient,
+  { redis: sharedRedis, clock }: { redis?: RedisClient; clock?: Clock } = {},
 ): RateLimits {
   const table = config.berth.ratelimit ? new BudgetTable(config.berth.ratelimit) : undefined;
   const budgetsOn = table?.enabled ?? false;
@@ -93,7 +97,7 @@ export function installRateLimits(
   const inFlight = maxUploads !== undefined ? new InFlight(maxUploads) : undefined;
 
   const redis = budgetsOn ? sharedRedis : undefined;
-  const counters = new Counters({ log, redis, redisTimeoutMs: config.redis?.readtimeout });
+  const counters = new Counters({ log, redis, redisTimeoutMs: config.redis?.readtimeout, clock });
   if (redis) {
     // Start-up does not wait for Redis: until it connects, requests are counted in memory.
     app.addHook('onReady', async () => {

@@ -1,7 +1,7 @@
 /**
- * The counters behind the budgets, on rate-limiter-flexible: in this process's memory, or in
- * Redis when `redis` is configured, so that every Berth instance behind one load balancer spends
- * from the same budget.
+ * The counters behind the budgets: in this process's memory (windows.ts), or, when `redis` is
+ * configured, in Redis through rate-limiter-flexible, so that every Berth instance behind one
+ * load balancer spends from the same budget.
  *
  * When Redis cannot be reached (not connected, or no answer within the command timeout), each
  * instance counts in its own memory with the same budgets and says so once in its log; requests
@@ -11,12 +11,13 @@
  */
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
-import type { RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { KEY_PREFIX, type RedisClient } from '../shared/redis.js';
+import { type Clock, MemoryWindows, type WindowCount } from './windows.js';
 
 type RateLimiterFlexible = typeof import('rate-limiter-flexible');
 let loaded: RateLimiterFlexible | undefined;
-/** Loaded with the first budget counted: a registry without rate limits never loads it. */
+/** Loaded with the first budget counted in Redis: a registry without Redis never loads it. */
 function rateLimiterFlexible(): RateLimiterFlexible {
   loaded ??= createRequire(import.meta.url)('rate-limiter-flexible') as RateLimiterFlexible;
   return loaded;
@@ -36,14 +37,17 @@ export interface Count {
 
 const DEFAULT_REDIS_TIMEOUT_MS = 1_000;
 
-function countFrom(budget: Budget, result: RateLimiterRes): Count {
-  const consumed = result.consumedPoints;
+function countFrom(budget: Budget, { consumed, msLeft }: WindowCount): Count {
   return {
     budget,
     remaining: Math.max(budget.limit - consumed, 0),
-    resetMs: result.msBeforeNext > 0 ? result.msBeforeNext : budget.windowSeconds * 1000,
+    resetMs: msLeft > 0 ? msLeft : budget.windowSeconds * 1000,
     refused: consumed > budget.limit,
   };
+}
+
+function windowCountOf(result: RateLimiterRes): WindowCount {
+  return { consumed: result.consumedPoints, msLeft: result.msBeforeNext };
 }
 
 class RedisHealth {
@@ -71,7 +75,7 @@ class RedisHealth {
 class BudgetCounter {
   constructor(
     private readonly budget: Budget,
-    private readonly memory: RateLimiterMemory,
+    private readonly memory: MemoryWindows,
     private readonly redis: RateLimiterAbstract | undefined,
     private readonly health: RedisHealth | undefined,
     private readonly timeoutMs: number,
@@ -79,12 +83,18 @@ class BudgetCounter {
 
   /** Counts one request; `refused` when it is over the limit. */
   async consume(key: string): Promise<Count> {
-    return this.run((limiter) => limiter.consume(key));
+    return this.run(
+      (limiter) => limiter.consume(key),
+      () => this.memory.add(key),
+    );
   }
 
   /** Counts one event without ever refusing (failed logins are counted after the fact). */
   async penalty(key: string): Promise<Count> {
-    return this.run((limiter) => limiter.penalty(key));
+    return this.run(
+      (limiter) => limiter.penalty(key),
+      () => this.memory.add(key),
+    );
   }
 
   /** Where the counter stands, without counting. */
@@ -92,20 +102,24 @@ class BudgetCounter {
     return this.run(
       async (limiter) =>
         (await limiter.get(key)) ?? new (rateLimiterFlexible().RateLimiterRes)(this.budget.limit, 0, 0, false),
+      () => this.memory.peek(key),
     );
   }
 
-  private async run(operation: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>): Promise<Count> {
+  private async run(
+    inRedis: (limiter: RateLimiterAbstract) => Promise<RateLimiterRes>,
+    inMemory: () => WindowCount,
+  ): Promise<Count> {
     if (this.redis) {
       try {
-        const result = await settle(withTimeout(operation(this.redis), this.timeoutMs));
+        const result = await settle(withTimeout(inRedis(this.redis), this.timeoutMs));
         this.health?.answered();
-        return countFrom(this.budget, result);
+        return countFrom(this.budget, windowCountOf(result));
       } catch (error) {
         this.health?.failed(error);
       }
     }
-    return countFrom(this.budget, await settle(operation(this.memory)));
+    return countFrom(this.budget, inMemory());
   }
 }
 
@@ -133,6 +147,8 @@ export interface CounterOptions {
   redis?: RedisClient;
   /** How long to wait for Redis before counting in memory. */
   redisTimeoutMs?: number;
+  /** The time the counters in memory read (default `Date.now`). */
+  clock?: Clock;
 }
 
 /** Every budget's counters; one counter per budget name, limit and window. */
@@ -157,13 +173,16 @@ export class Counters {
     const id = `${budget.name}:${budget.limit}:${budget.windowSeconds}`;
     let counter = this.counters.get(id);
     if (!counter) {
-      // The window is part of the key: counters of one budget with different windows never mix.
-      const keyPrefix = `${KEY_PREFIX}ratelimit:${budget.name}:${budget.windowSeconds}`;
-      const settings = { points: budget.limit, duration: budget.windowSeconds, keyPrefix };
-      const { RateLimiterMemory, RateLimiterRedis } = rateLimiterFlexible();
-      const memory = new RateLimiterMemory(settings);
+      const memory = new MemoryWindows(budget.windowSeconds * 1000, this.options.clock);
       const redis = this.options.redis
-        ? new RateLimiterRedis({ ...settings, storeClient: this.options.redis, rejectIfRedisNotReady: true })
+        ? new (rateLimiterFlexible().RateLimiterRedis)({
+            points: budget.limit,
+            duration: budget.windowSeconds,
+            // The window is part of the key: counters of one budget with different windows never mix.
+            keyPrefix: `${KEY_PREFIX}ratelimit:${budget.name}:${budget.windowSeconds}`,
+            storeClient: this.options.redis,
+            rejectIfRedisNotReady: true,
+          })
         : undefined;
       counter = new BudgetCounter(
         budget,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createBerth, type Berth } from '../../src/app.js';
+import type { Clock } from '../../src/ratelimit/windows.js';
 import { validateConfig } from '../../src/config/load.js';
 
 export interface TestBerth {
@@ -56,7 +57,13 @@ export function mergeConfig(base: Record<string, unknown>, extra: Record<string,
 }
 
 export async function startBerth(
-  options: { root?: string; config?: Record<string, unknown>; logger?: Logger } = {},
+  options: {
+    root?: string;
+    config?: Record<string, unknown>;
+    logger?: Logger;
+    /** The clock rate-limit windows read (test/helpers/clock.ts). */
+    clock?: { now: Clock };
+  } = {},
 ): Promise<TestBerth> {
   const root = options.root ?? tempDir();
   const raw = mergeConfig(
@@ -69,7 +76,9 @@ export async function startBerth(
     options.config ?? {},
   );
   const { config } = validateConfig(raw);
-  const berth = createBerth(config, options.logger ?? pino({ level: process.env.BERTH_TEST_LOG ?? 'silent' }));
+  const berth = createBerth(config, options.logger ?? pino({ level: process.env.BERTH_TEST_LOG ?? 'silent' }), {
+    clock: options.clock?.now,
+  });
   const { port } = await berth.listen({ host: '127.0.0.1', port: 0 });
   const host = `127.0.0.1:${port}`;
   return {

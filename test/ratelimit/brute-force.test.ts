@@ -8,13 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { ManualClock } from '../helpers/clock.js';
 import { client, type Api } from '../helpers/http.js';
 import { writeHtpasswd } from '../auth/support.js';
-import { assertBudget, assertRefused, basic, waitWindow } from './support.js';
+import { assertBudget, assertRefused, basic, endWindow } from './support.js';
 
 const TOKEN = '/auth/token?service=berth&scope=repository:a/b:pull';
 
 describe('the token endpoint', () => {
+  const clock = new ManualClock();
   let folder: string;
   let server: TestBerth;
   let api: Api;
@@ -22,6 +24,7 @@ describe('the token endpoint', () => {
     folder = tempDir('berth-bruteforce-');
     const htpasswd = writeHtpasswd(folder, { alice: 'right' });
     server = await startBerth({
+      clock,
       config: {
         berth: {
           auth: { htpasswd },
@@ -57,14 +60,14 @@ describe('the token endpoint', () => {
       headers: { Authorization: basic('alice', 'right'), 'X-Forwarded-For': '198.51.100.7' },
     });
     assert.equal(other.status, 200, other.text());
-    await waitWindow(2);
+    endWindow(clock, 2);
     const again = await api('GET', TOKEN, { headers: { Authorization: basic('alice', 'right') } });
     assert.equal(again.status, 200, again.text());
     assert.ok(again.json().token);
   });
 
   it('counts failed password grants', async () => {
-    await waitWindow(2);
+    endWindow(clock, 2);
     const post = (password: string) =>
       api('POST', '/auth/token', {
         body: `grant_type=password&username=alice&password=${password}&service=berth`,
@@ -75,7 +78,7 @@ describe('the token endpoint', () => {
   });
 
   it('limits token requests per address, with the headers on each token response', async () => {
-    await waitWindow(2);
+    endWindow(clock, 2);
     for (let remaining = 4; remaining >= 0; remaining -= 1) {
       const reply = await api('GET', TOKEN);
       assert.equal(reply.status, 200, reply.text());
@@ -86,6 +89,7 @@ describe('the token endpoint', () => {
 });
 
 describe('HTTP Basic on the registry', () => {
+  const clock = new ManualClock();
   let folder: string;
   let server: TestBerth;
   let api: Api;
@@ -93,6 +97,7 @@ describe('HTTP Basic on the registry', () => {
     folder = tempDir('berth-bruteforce-');
     const htpasswd = writeHtpasswd(folder, { bob: 'secret' });
     server = await startBerth({
+      clock,
       config: {
         auth: { htpasswd: { realm: 'Berth', path: htpasswd } },
         berth: { ratelimit: { failedlogins: '2/2s' } },
@@ -117,12 +122,12 @@ describe('HTTP Basic on the registry', () => {
     const anonymous = await api('GET', '/v2/');
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.header('www-authenticate') ?? '', /^Basic /);
-    await waitWindow(2);
+    endWindow(clock, 2);
     assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('bob', 'secret') } })).status, 200);
   });
 
   it('does not count successful logins', async () => {
-    await waitWindow(2);
+    endWindow(clock, 2);
     for (let index = 0; index < 6; index += 1) {
       assert.equal((await api('GET', '/v2/', { headers: { Authorization: basic('bob', 'secret') } })).status, 200);
     }

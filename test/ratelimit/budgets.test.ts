@@ -7,10 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
+import { ManualClock } from '../helpers/clock.js';
 import { makeImage, pushImage } from '../helpers/content.js';
 import { client, type Api } from '../helpers/http.js';
 import { writeHtpasswd } from '../auth/support.js';
-import { assertBudget, assertNoBudget, assertRefused, basic, waitWindow } from './support.js';
+import { assertBudget, assertNoBudget, assertRefused, basic, endWindow } from './support.js';
 
 describe('rate limits off', () => {
   let server: TestBerth;
@@ -38,10 +39,11 @@ describe('rate limits off', () => {
 });
 
 describe('the requests budget', () => {
+  const clock = new ManualClock();
   let server: TestBerth;
   let api: Api;
   before(async () => {
-    server = await startBerth({ config: { berth: { ratelimit: { requests: { limit: 3, window: '2s' } } } } });
+    server = await startBerth({ clock, config: { berth: { ratelimit: { requests: { limit: 3, window: '2s' } } } } });
     api = client(server.url);
   });
   after(() => server.close());
@@ -60,14 +62,14 @@ describe('the requests budget', () => {
     assert.equal(error.detail.budget, 'requests');
     // Still refused while the window lasts, whatever the request.
     assertRefused(await api('GET', '/v2/_catalog'), 3, 2);
-    await waitWindow(2);
+    endWindow(clock, 2);
     const fresh = await api('GET', '/v2/');
     assert.equal(fresh.status, 200);
     assertBudget(fresh, 3, 2, 2);
   });
 
   it('counts every kind of request, errors included, and drains a refused body', async () => {
-    await waitWindow(2);
+    endWindow(clock, 2);
     const replies = [
       await api('GET', '/v2/nope/tags/list'),
       await api('PUT', '/v2/a/manifests/x', { body: Buffer.from('{}') }),
@@ -87,10 +89,12 @@ describe('the requests budget', () => {
 });
 
 describe('pulls and uploads', () => {
+  const clock = new ManualClock();
   let server: TestBerth;
   let api: Api;
   before(async () => {
     server = await startBerth({
+      clock,
       config: { berth: { ratelimit: { requests: '100/2s', pulls: '2/2s', uploads: '1/2s' } } },
     });
     api = client(server.url);
@@ -100,7 +104,7 @@ describe('pulls and uploads', () => {
   it('counts a manifest GET as one pull; HEAD and blob GETs are not pulls', async () => {
     const image = makeImage({ layers: 1 });
     await pushImage(server.url, 'p/repo', 'v1', image).catch(() => undefined); // upload budget is 1: may stop midway
-    await waitWindow(2);
+    endWindow(clock, 2);
     for (let index = 0; index < 3; index += 1) {
       const head = await api('HEAD', '/v2/p/repo/manifests/v1');
       assertBudget(head, 100, 99 - index, 2, 'HEAD counts as a request only');
@@ -116,7 +120,7 @@ describe('pulls and uploads', () => {
   });
 
   it('counts each upload started', async () => {
-    await waitWindow(2);
+    endWindow(clock, 2);
     const started = await api('POST', '/v2/u/repo/blobs/uploads/');
     assert.equal(started.status, 202);
     assertBudget(started, 1, 0, 2);
@@ -129,6 +133,7 @@ describe('pulls and uploads', () => {
 });
 
 describe('overrides per user, group and anonymous caller', () => {
+  const clock = new ManualClock();
   let folder: string;
   let server: TestBerth;
   let api: Api;
@@ -136,6 +141,7 @@ describe('overrides per user, group and anonymous caller', () => {
     folder = tempDir('berth-ratelimit-');
     const htpasswd = writeHtpasswd(folder, { alice: 'a-pass', robot: 'r-pass', carol: 'c-pass', dave: 'd-pass' });
     server = await startBerth({
+      clock,
       config: {
         auth: { htpasswd: { realm: 'Berth', path: htpasswd } },
         berth: {
@@ -182,13 +188,13 @@ describe('overrides per user, group and anonymous caller', () => {
   });
 
   it('gives anonymous callers their lower budget', async () => {
-    await waitWindow(3);
+    endWindow(clock, 3);
     await spend(undefined, '', 2);
     assertRefused(await api('GET', '/v2/public/x/tags/list'), 2, 2, 'anonymous');
   });
 
   it('lifts the limit of a user set to unlimited: no headers, never refused', async () => {
-    await waitWindow(3);
+    endWindow(clock, 3);
     for (let index = 0; index < 12; index += 1) {
       const reply = await api('GET', '/v2/', { headers: { Authorization: basic('robot', 'r-pass') } });
       assert.equal(reply.status, 200);
@@ -197,7 +203,7 @@ describe('overrides per user, group and anonymous caller', () => {
   });
 
   it('takes the first listed group that sets a budget, with its own window or the default one', async () => {
-    await waitWindow(3);
+    endWindow(clock, 3);
     // carol is in ci only: 5 per 3 s.
     const first = await api('GET', '/v2/', { headers: { Authorization: basic('carol', 'c-pass') } });
     assertBudget(first, 5, 4, 3, 'carol');
@@ -209,7 +215,7 @@ describe('overrides per user, group and anonymous caller', () => {
   });
 
   it('does not count requests the guard refuses', async () => {
-    await waitWindow(3);
+    endWindow(clock, 3);
     const refused = await api('GET', '/v2/private/x/tags/list');
     assert.equal(refused.status, 401);
     assertNoBudget(refused);
