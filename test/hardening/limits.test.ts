@@ -7,9 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { randomBlob, sha256 } from '../helpers/content.js';
+import { repositoryPath } from '../helpers/files.js';
 import { assertError, client, generatedStream, type Api } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BOUND_MS = 15_000;
 
@@ -203,7 +207,12 @@ describe('concurrent uploads per caller', () => {
       raw.socket.write(content.subarray(0, 50));
       pending.push(raw);
     }
-    await sleep(200); // let both reach the server
+    // Both hold a slot once the server has stored the bytes they sent.
+    const received = (path: string) => {
+      const data = join(repositoryPath(server.root, 'c/repo'), '_uploads', path.split('/').pop()!, 'data');
+      return existsSync(data) ? statSync(data).size : 0;
+    };
+    await waitFor(() => paths.slice(0, 2).every((path) => received(path) === 50), 'both PATCHes reach the server');
     const third = await api('PATCH', paths[2]!, { body: content });
     assertError(third, 429, 'TOOMANYREQUESTS');
     assert.match(
@@ -279,12 +288,12 @@ describe('idle timeout', () => {
     raw.socket.pause(); // reads nothing: the server's writes back up
     raw.socket.write(head('GET', `/v2/idle/big/blobs/${await digest}`, {}));
     // The server's end goes away (a paused client cannot see that until it reads again).
-    const deadline = Date.now() + BOUND_MS;
     const connections = () =>
       new Promise<number>((resolve) => server.berth.app.server.getConnections((_error, count) => resolve(count)));
-    await sleep(200);
-    while ((await connections()) > 0 && Date.now() < deadline) await sleep(100);
-    assert.equal(await connections(), 0, 'the stalled connection is closed');
+    await waitFor(async () => (await connections()) > 0, 'the server has the connection');
+    await waitFor(async () => (await connections()) === 0, 'the stalled connection is closed', {
+      timeoutMs: BOUND_MS,
+    });
     raw.socket.resume();
     await raw.closed;
     assert.ok(raw.received().length < size, 'the download was cut short');

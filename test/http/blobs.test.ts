@@ -8,6 +8,7 @@ import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { makeImage, pushBlob, pushImage, randomBlob, type Blob } from '../helpers/content.js';
 import { blobDataPath } from '../helpers/files.js';
 import { assertError, client, generatedStream, type Api } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const UNKNOWN = `sha256:${'0'.repeat(64)}`;
 
@@ -270,9 +271,8 @@ describe('blobs', () => {
     it('closes the blob file when the client goes away mid-download', async () => {
       const before = openFiles();
       for (let round = 0; round < 5; round++) await download(server.url, path, undefined, { abortAfter: 64 * 1024 });
-      // The server notices each reset on its next write; give it a moment.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.ok(openFiles() <= before, `open files: ${before} before, ${openFiles()} after`);
+      // The server notices each reset on its next write.
+      await waitFor(() => openFiles() <= before, `open files back to the ${before} before the downloads`);
       assert.equal((await download(server.url, path)).digest, digest);
     });
   });

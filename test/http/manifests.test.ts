@@ -26,6 +26,7 @@ import {
 import { storedBlobDigests } from '../helpers/files.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { assertError, client, type Api, type HttpReply } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   EMPTY_CONFIG,
   OCI_EMPTY,
@@ -557,16 +558,26 @@ describe('manifests', () => {
         entered();
         await gate;
       });
+      // The move has reached the tag's write (queued behind the DELETE if it holds the tag's lock).
+      const tags = server.berth.registry.tags;
+      const tag = tags.tag;
+      let moving = false;
+      tags.tag = (name, tagged, digest) => {
+        const writing = tag.call(tags, name, tagged, digest);
+        if (name === repository && tagged === 'moving') moving = true;
+        return writing;
+      };
       try {
         const deletion = api('DELETE', `/v2/${repository}/manifests/${doomed.digest}`);
         await inside;
         const move = pushImage(server.url, repository, 'moving', next);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await waitFor(() => moving, 'the move reaches the tag write');
         open();
         assert.equal((await deletion).status, 202);
         assert.equal((await move).status, 201);
       } finally {
         restore();
+        tags.tag = tag;
       }
       const moved = await api('GET', `/v2/${repository}/manifests/moving`, { headers: { Accept: OCI_MANIFEST } });
       assert.equal(moved.status, 200, moved.text());
