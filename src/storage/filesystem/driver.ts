@@ -18,6 +18,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -196,10 +197,17 @@ export class FilesystemDriver implements StorageDriver {
   async delete(path: string): Promise<void> {
     await pace();
     const target = this.full(path);
-    if (!this.mappedSync(path, () => lstatSync(target, { throwIfNoEntry: false }))) throw new PathNotFoundError(path);
-    // Asynchronous: a folder can be large (an upload's data, a whole repository).
-    await rm(target, { recursive: true, force: true });
-    turned();
+    const info = this.mappedSync(path, () => lstatSync(target, { throwIfNoEntry: false }));
+    if (!info) throw new PathNotFoundError(path);
+    if (info.isDirectory()) {
+      // Asynchronous: a folder can be large (an upload's data, a whole repository).
+      await rm(target, { recursive: true, force: true });
+      turned();
+    } else {
+      // One file (a link, a lock): one system call, where the recursive removal makes several
+      // trips through the thread pool, each waiting to be scheduled on a busy machine.
+      this.mappedSync(path, () => rmSync(target, { force: true }));
+    }
     this.noteDelete(path);
   }
 
