@@ -2,10 +2,10 @@
  * Blob streams of the filesystem driver, on an open file descriptor. Reads are synchronous, a
  * megabyte at a time: a page-cache copy of well under a millisecond, where a trip through libuv's
  * thread pool costs 250–500 µs on a busy two-core machine; the event loop is held for one piece at
- * a time. Appends go through the thread pool instead (see FileAppender): there the copy is slow
- * enough that running it beside the receiving and hashing pays.
+ * a time. Appends go through the thread pool while a core is free for them (see FileAppender):
+ * there the copy is slow enough that running it beside the receiving and hashing pays.
  */
-import { closeSync, readSync, writev } from 'node:fs';
+import { closeSync, readSync, writev, writeSync, writevSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import type { RecyclingReader } from '../driver.js';
 
@@ -64,25 +64,65 @@ export class FileRangeReader extends Readable implements RecyclingReader {
 }
 
 /**
+ * Where appends are written: on libuv's thread pool, beside the event loop, or inline on the event
+ * loop as each piece arrives. The thread pool pays when a core is free to run the copy into the
+ * page cache while this thread receives and hashes the next pieces. When every core is busy (other
+ * processes, a CPU-bound neighbour), each write waits to be scheduled on a pool thread and then for
+ * the event loop to be scheduled to hear it is done, and an upload crawls at the pace of those
+ * hand-offs; writing inline, while the piece is still in the CPU's cache, is then faster (rows 1c
+ * and 2c of docs/performance.md). A stream that the pool kept waiting says so here, and for a
+ * while every new stream writes inline; then the pool is tried again.
+ */
+export class WritePlacement {
+  private inlineUntil = 0;
+
+  /** Whether a stream starting now writes inline. */
+  inline(): boolean {
+    return performance.now() < this.inlineUntil;
+  }
+
+  /** A stream waited for the pool: new streams write inline for a while. */
+  poolFellBehind(): void {
+    this.inlineUntil = performance.now() + POOL_RETRY_MS;
+  }
+}
+
+/** How long new streams write inline after the pool fell behind, before it is tried again. */
+const POOL_RETRY_MS = 5_000;
+/**
+ * A stream held back this long for a pool write has found the pool slower than the event loop: on
+ * a quiet machine a 1 MiB write completes in about a millisecond, before the next megabyte has
+ * arrived and been hashed.
+ */
+const POOL_BEHIND_MS = 4;
+
+export const writePlacement = new WritePlacement();
+
+/**
  * Appends to an open file (opened with O_APPEND), then closes it; `size` counts what was there
- * before. Pieces arrive as the network delivers them (often 16–64 KiB); they are gathered and
- * written with one `writev` at a time through libuv's thread pool, so the copy into the page cache
- * (the slowest step of a push: fresh pages cost about 1.5 s per GB here) runs on a second core
- * while this thread receives and hashes the next pieces. A write starts at the end of the turn of
- * the event loop in which pieces arrived, or as soon as `batch` bytes have gathered, so what a slow
+ * before. Pieces arrive as the network delivers them (often 16–64 KiB). On the thread pool they
+ * are gathered and written with one `writev` at a time, so the copy into the page cache (the
+ * slowest step of a push: fresh pages cost about 1.5 s per GB here) runs on a second core while
+ * this thread receives and hashes the next pieces. A write starts at the end of the turn of the
+ * event loop in which pieces arrived, or as soon as `batch` bytes have gathered, so what a slow
  * client has sent is on disk at once: upload progress (`GET` of an upload) counts it. Once `batch`
  * bytes wait beside the write in flight, the stream stops taking more (backpressure on the
- * socket): an upload holds about two batches in memory at most. When the stream fails, a write already started still completes, then the file is
- * closed: the file holds a prefix of the body, and `size` says how long.
+ * socket): an upload holds about two batches in memory at most. When that wait is long (every
+ * core busy, see WritePlacement), the stream lets the write in flight finish and from then on
+ * writes each piece inline as it arrives, holding none. When the stream fails, a write already
+ * started still completes, then the file is closed: the file holds a prefix of the body, and
+ * `size` says how long.
  */
 export class FileAppender extends Writable {
   private written = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private writing = false;
+  private inline: boolean;
   private scheduled: NodeJS.Immediate | undefined;
   /** A write callback held back while too many bytes wait: released as writes complete. */
   private held: ((error?: Error | null) => void) | undefined;
+  private heldSince = 0;
   /** `_final`'s callback, waiting for everything pending to be written. */
   private finishing: ((error?: Error | null) => void) | undefined;
   /** `_destroy`'s continuation, waiting for the write in flight before the file is closed. */
@@ -93,12 +133,19 @@ export class FileAppender extends Writable {
     private readonly fd: number,
     private readonly existing: number,
     private readonly batch = 1024 * 1024,
+    private readonly placement = writePlacement,
   ) {
     super();
+    this.inline = placement.inline();
   }
 
   get size(): number {
     return this.existing + this.written;
+  }
+
+  /** Whether this stream now writes inline (see WritePlacement). */
+  get writesInline(): boolean {
+    return this.inline;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -134,9 +181,37 @@ export class FileAppender extends Writable {
       callback(this.failure);
       return;
     }
+    if (this.inline && !this.writing) {
+      callback(this.writeInline());
+      return;
+    }
     this.kick();
-    if (this.pendingBytes >= this.batch) this.held = callback;
-    else callback();
+    if (this.pendingBytes >= this.batch) {
+      this.held = callback;
+      this.heldSince = performance.now();
+    } else {
+      callback();
+    }
+  }
+
+  /** Writes everything pending on this thread; returns the error that ends the stream, if one does. */
+  private writeInline(): Error | undefined {
+    try {
+      while (this.pendingBytes > 0) {
+        const buffers = this.pending;
+        const total = this.pendingBytes;
+        this.pending = [];
+        this.pendingBytes = 0;
+        const written = buffers.length === 1 ? writeSync(this.fd, buffers[0]!) : writevSync(this.fd, buffers);
+        this.written += written;
+        if (written < total) this.requeue(buffers, written);
+      }
+    } catch (error) {
+      this.failure = error as Error;
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    return this.failure;
   }
 
   /** Starts a write now when a batch has gathered; otherwise at the end of this turn. */
@@ -196,6 +271,15 @@ export class FileAppender extends Writable {
     }
     if (this.failure) {
       this.release(this.failure);
+      return;
+    }
+    if (this.held && !this.inline && performance.now() - this.heldSince > POOL_BEHIND_MS) {
+      this.inline = true;
+      this.placement.poolFellBehind();
+    }
+    if (this.inline) {
+      // No write is in flight any more: what waits goes out here, and so does every later piece.
+      this.release(this.writeInline());
       return;
     }
     if (this.pendingBytes > 0) this.startWrite();
