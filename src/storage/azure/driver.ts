@@ -36,8 +36,6 @@ import { openWriter } from './writer.js';
 
 /** How long a download redirect stays valid (Distribution uses 20 minutes). */
 const REDIRECT_TTL_MINUTES = 20;
-/** How long the source of a copy may be read; the service may take a while with a large one. */
-const COPY_SOURCE_TTL_MINUTES = 60;
 
 export interface AzureDriverOptions {
   /** SAS redirects for blob downloads (off with `storage.redirect.disable: true`). */
@@ -114,12 +112,15 @@ export class AzureDriver implements StorageDriver {
     await this.blobs.deleteNames([from]);
   }
 
-  /** A server-side copy, waited for as Distribution's `copy_status_poll_*` settings say. */
+  /**
+   * A server-side copy, waited for as Distribution's `copy_status_poll_*` settings say. The source
+   * is named by its plain URL: in the same account, the request's shared key authorises reading
+   * it (Distribution signs a SAS for it, which its Entra ID credentials need).
+   */
   private async copy(source: string, from: string, to: string): Promise<void> {
     const target = this.settings.container.getBlobClient(to);
-    const poller = await orNotFound(source, () =>
-      target.beginCopyFromURL(this.blobs.readURL(from, COPY_SOURCE_TTL_MINUTES)),
-    );
+    const sourceUrl = this.settings.container.getBlobClient(from).url;
+    const poller = await orNotFound(source, () => target.beginCopyFromURL(sourceUrl));
     const { copyPollRetries, copyPollDelayMs } = this.settings;
     for (let attempt = 1; !poller.isDone(); attempt++) {
       if (attempt > copyPollRetries) {
