@@ -6,6 +6,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { relative } from 'node:path';
 import { before, describe, it, type SuiteFn } from 'node:test';
 
 export interface Tool {
@@ -79,11 +80,16 @@ export function describeWithTools(name: string, needed: Tool[], fn: SuiteFn): vo
 /**
  * The suite `name`, or, when `skip` gives a reason it cannot run, one skipped test of that name in
  * its place. node:test counts a skipped suite among the suites and not under `skipped`, so a
- * suite skipped with `describe(name, { skip })` would leave `# skipped 0`.
+ * suite skipped with `describe(name, { skip })` would leave `# skipped 0`. The test is reported
+ * as defined here, so the reason names the test file (each file runs in its own process).
  */
 export function describeUnless(skip: string | false | undefined, name: string, fn: SuiteFn): void {
-  if (skip) it(name, { skip }, () => undefined);
-  else describe(name, fn);
+  if (!skip) {
+    describe(name, fn);
+    return;
+  }
+  const file = relative(process.cwd(), process.argv[1] ?? '');
+  it(name, { skip: `${skip} (the whole suite, in ${file})` }, () => undefined);
 }
 
 /** Prints a loud message for a skip that must be noticed (a tool present but unable to run here). */
