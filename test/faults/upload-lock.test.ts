@@ -13,26 +13,29 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startBerth, tempDir, type TestBerth } from '../helpers/berth.js';
 import { client } from '../helpers/http.js';
 import { repositoryPath } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
 
-/** A PATCH whose body is sent in two halves with a pause between: it holds the upload meanwhile. */
-function slowPatch(url: string, path: string, body: Buffer, pauseMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, {
-      method: 'PATCH',
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
-    });
+/**
+ * A PATCH that sends the first half of its body and holds the upload until `finish()` sends the
+ * rest; `status` is its answer.
+ */
+function heldPatch(url: string, path: string, body: Buffer): { finish(): void; status: Promise<number> } {
+  const req = request(`${url}${path}`, {
+    method: 'PATCH',
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
+  });
+  const status = new Promise<number>((resolve, reject) => {
     req.on('response', (response) => {
       response.resume();
       resolve(response.statusCode!);
     });
     req.on('error', reject);
-    req.write(body.subarray(0, body.length / 2));
-    setTimeout(() => req.end(body.subarray(body.length / 2)), pauseMs);
   });
+  req.write(body.subarray(0, body.length / 2));
+  return { finish: () => req.end(body.subarray(body.length / 2)), status };
 }
 
 describe('one upload, two processes, no Redis', () => {
@@ -55,16 +58,18 @@ describe('one upload, two processes, no Redis', () => {
     const path = new URL(start.header('location')!, a.url).pathname;
     const first = Buffer.alloc(256 * 1024, 1);
     const second = Buffer.alloc(64 * 1024, 2);
-    const slow = slowPatch(a.url, path, first, 600);
-    await sleep(200); // the first PATCH is writing
+    const lockFile = join(repositoryPath(a.root, name), '_uploads', path.slice(path.lastIndexOf('/') + 1), 'lock');
+    const slow = heldPatch(a.url, path, first);
+    await waitFor(() => existsSync(lockFile), 'the first PATCH holds the upload');
     const racing = await client(b.url)('PATCH', path, { body: second });
+    slow.finish();
     assert.equal(racing.status, 409, racing.text());
     assert.equal(racing.header('retry-after'), '1');
     assert.equal(
       (JSON.parse(racing.text()) as { errors: Array<{ code: string }> }).errors[0]!.code,
       'BLOB_UPLOAD_INVALID',
     );
-    assert.equal(await slow, 202);
+    assert.equal(await slow.status, 202);
     // The upload holds the first body only, and the next request (on either process) goes on.
     const digest = `sha256:${createHash('sha256').update(first).digest('hex')}`;
     const put = await client(b.url)('PUT', `${path}?digest=${digest}`);

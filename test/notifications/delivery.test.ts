@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { after, describe, it } from 'node:test';
 import { HTTP } from 'cloudevents';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
+import { waitFor } from '../helpers/wait.js';
 import { jsonBlob, makeImage, pushBlob, pushImage, pushManifest } from '../helpers/content.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
@@ -40,6 +41,19 @@ function verify(secret: string, header: string | undefined, body: string, tolera
   return timingSafeEqual(expected, Buffer.from(received!, 'hex'));
 }
 
+/**
+ * Waits until every endpoint has delivered what this instance recorded for it: nothing is left
+ * to send, so what the receivers hold is all they will get.
+ */
+async function allDelivered(server: TestBerth): Promise<void> {
+  const stats = () => server.berth.notifier.stats();
+  await waitFor(
+    () => stats().every((endpoint) => endpoint.delivered >= endpoint.recorded),
+    'every recorded event delivered',
+  );
+  for (const endpoint of stats())
+    assert.equal(endpoint.delivered, endpoint.recorded, `${endpoint.endpoint}: each once`);
+}
 describe('signed deliveries', () => {
   it('carry an HMAC-SHA256 of timestamp and body that the receiver verifies; a changed body fails', async () => {
     const hook = await receiver();
@@ -134,7 +148,7 @@ describe('filters', () => {
     // team/app: three pushes and a pull; the others are not the team endpoint's.
     await team.waitFor((current) => current.events().length >= 4, 'team events');
     await pushesOnly.waitFor((current) => current.events().length >= 3, 'manifest pushes');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await allDelivered(berth);
     assert.deepEqual(
       team.events().map((event) => `${event.action} ${event.target.repository}`),
       ['push team/app', 'push team/app', 'push team/app', 'pull team/app'],
@@ -173,7 +187,10 @@ describe('a hanging endpoint', () => {
     const image = makeImage({ layers: 1 });
     await pushImage(berth.url, 'isolated/app', 'v1', image);
     await healthy.waitFor((current) => current.events().length >= 3, 'the healthy endpoint gets every event');
+    // A delivery is counted once its answer is read, just after the receiver has the event.
+    await waitFor(() => berth.berth.notifier.stats()[1]!.delivered >= 3, 'the healthy answers counted');
     // Meanwhile the hanging endpoint has its first event in flight and nothing answered.
+    await waitFor(() => requests >= 1, 'the hanging endpoint gets its first event');
     assert.equal(requests, 1);
     const [hangingStats, healthyStats] = berth.berth.notifier.stats();
     assert.equal(hangingStats!.delivered, 0);
@@ -199,8 +216,9 @@ describe('1,000 pushes', () => {
       );
       for (const response of responses) assert.equal(response.status, 201);
     }
-    await hook.waitFor((current) => current.events().length >= total, '1,000 push events', 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A bound against hangs: on a quiet machine this takes seconds.
+    await hook.waitFor((current) => current.events().length >= total, '1,000 push events', 180_000);
+    await allDelivered(berth);
     const events = hook.events();
     assert.equal(events.length, total);
     assert.equal(new Set(events.map((event) => event.id)).size, total, 'no event twice');

@@ -19,6 +19,7 @@ import { capacity, pieceSize, PIECES_PER_TIER } from '../../src/storage/s3/piece
 import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { describeWithTools } from '../helpers/tools.js';
 import { append, readAll } from '../helpers/driver-io.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -226,7 +227,11 @@ describeWithTools('S3 driver on Ceph', cephTools(), () => {
       },
     });
     await assert.rejects(pipeline(broken, writer), /client went away/);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the failed writer's clean-up
+    // The failed writer cleans up after the rejection.
+    await waitFor(
+      async () => JSON.stringify(await keys('failed/')) === JSON.stringify(before),
+      'the failed piece removed',
+    );
     assert.equal((await s3.stat(path)).size, MIB);
     assert.deepEqual(await keys('failed/'), before);
     await s3.delete('/up');

@@ -16,6 +16,7 @@ import { buildImage, buildIndex, type BuiltImage } from '../helpers/images.js';
 import { blobDescriptor, EMPTY_CONFIG, makeArtifact, type Doc } from '../helpers/manifests.js';
 import { describeWithTools } from '../helpers/tools.js';
 import { chromiumTool, launchChromium, seedRepositories } from '../helpers/ui.js';
+import { waitFor } from '../helpers/wait.js';
 import { writeHtpasswd } from '../auth/support.js';
 
 const folders = tempFolders();
@@ -268,8 +269,10 @@ describeWithTools('the web UI in Chromium', [chromiumTool()], () => {
       await page.getByRole('heading', { name: 'Garbage collection' }).waitFor();
       const before = server.berth.gc.status().runs;
       await page.getByRole('button', { name: 'Run now' }).click();
-      for (let waited = 0; server.berth.gc.status().runs === before && waited < 100; waited += 1)
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(() => server.berth.gc.status().runs > before, 'the collection the button asked for', {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
       assert.equal(server.berth.gc.status().runs, before + 1);
       assert.ok(Number(await page.locator('dd[data-bytes]').getAttribute('data-bytes')) > 0);
     });
