@@ -9,7 +9,6 @@
  *   cloudevents  a CloudEvents 1.0 event in structured JSON mode, the Distribution event as its data
  */
 import { createHmac } from 'node:crypto';
-import { CloudEvent, HTTP } from 'cloudevents';
 import type { EventFormat, NotificationEndpointConfig } from '../config/notifications.js';
 import type { RegistryEvent } from './event.js';
 
@@ -26,8 +25,13 @@ export interface EncodedBody {
   headers: Record<string, string>;
 }
 
-/** The CloudEvents form: type `distribution.event.<action>`, source the registry instance. */
-function cloudEvent(event: RegistryEvent): EncodedBody {
+/**
+ * The CloudEvents form: type `distribution.event.<action>`, source the registry instance. The
+ * cloudevents package (with the JSON Schema validator it builds on load) is loaded by the first
+ * such delivery: other configurations never load it.
+ */
+async function cloudEvent(event: RegistryEvent): Promise<EncodedBody> {
+  const { CloudEvent, HTTP } = await import('cloudevents');
   const subject = event.target.tag
     ? `${event.target.repository}:${event.target.tag}`
     : event.target.digest
@@ -50,7 +54,7 @@ function cloudEvent(event: RegistryEvent): EncodedBody {
   return { body: String(message.body), headers };
 }
 
-export function encode(format: EventFormat, events: RegistryEvent[]): EncodedBody {
+export async function encode(format: EventFormat, events: RegistryEvent[]): Promise<EncodedBody> {
   if (format === 'cloudevents') {
     if (events.length !== 1) throw new Error('a CloudEvents delivery carries one event');
     return cloudEvent(events[0]!);
@@ -81,7 +85,7 @@ export async function deliver(
   events: RegistryEvent[],
   stop?: AbortSignal,
 ): Promise<DeliveryResult> {
-  const encoded = encode(endpoint.format, events);
+  const encoded = await encode(endpoint.format, events);
   const headers = new Headers();
   for (const [name, values] of Object.entries(endpoint.headers)) {
     for (const value of Array.isArray(values) ? values : [values]) headers.append(name, value);
