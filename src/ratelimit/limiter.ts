@@ -10,18 +10,10 @@
  * is being scripted against.
  */
 import type { Logger } from 'pino';
-import { createRequire } from 'node:module';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { rateLimiterFlexible } from '../shared/rate-limiter-flexible.js';
 import { KEY_PREFIX, type RedisClient } from '../shared/redis.js';
 import { type Clock, MemoryWindows, type WindowCount } from './windows.js';
-
-type RateLimiterFlexible = typeof import('rate-limiter-flexible');
-let loaded: RateLimiterFlexible | undefined;
-/** Loaded with the first budget counted in Redis: a registry without Redis never loads it. */
-function rateLimiterFlexible(): RateLimiterFlexible {
-  loaded ??= createRequire(import.meta.url)('rate-limiter-flexible') as RateLimiterFlexible;
-  return loaded;
-}
 import type { Budget } from './budgets.js';
 
 /** Where one counter stands after a request was counted (or looked at). */

@@ -13,7 +13,8 @@
  */
 import { inSpan } from '../../tracing/spans.js';
 import type { Readable } from 'node:stream';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import { rateLimiterFlexible } from '../../shared/rate-limiter-flexible.js';
 import { ClientError } from '../../client/errors.js';
 import { RegistryClient } from '../../client/registry-client.js';
 import type { ContentInfo, FetchedManifest } from '../../client/types.js';
@@ -76,7 +77,7 @@ export class Upstream {
         }),
     );
     if (settings.rateLimit) {
-      this.limiter = new RateLimiterMemory({
+      this.limiter = new (rateLimiterFlexible().RateLimiterMemory)({
         points: settings.rateLimit.requests,
         duration: Math.max(1, Math.ceil(settings.rateLimit.windowMs / 1000)),
       });
@@ -150,7 +151,7 @@ export class Upstream {
     try {
       await this.limiter.consume(this.name);
     } catch (result) {
-      if (!(result instanceof RateLimiterRes)) throw result;
+      if (!(result instanceof rateLimiterFlexible().RateLimiterRes)) throw result;
       const seconds = Math.max(1, Math.ceil(result.msBeforeNext / 1000));
       throw new UpstreamError(
         `the cap on requests to ${this.name} (berth.proxy.upstreams.${this.name}.ratelimit) is spent for ${seconds} s`,
