@@ -5,8 +5,9 @@
  * quietly serving plain HTTP.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
-import { createSecureContext, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { ConfigError } from '../config/load.js';
 import type { HttpConfig } from '../config/schema.js';
 import {
@@ -63,6 +64,9 @@ export function httpsOptions(tls: HttpConfig['tls']): HttpsOptions | undefined {
     options.rejectUnauthorized = tls.clientauth === 'require-and-verify-client-cert';
   }
   try {
+    // Required here, not imported: importing node:tls as a module reads its root certificates
+    // into memory (about 2 MB), which a server without TLS has no use for.
+    const { createSecureContext } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
     createSecureContext(options);
   } catch (error) {
     throw new ConfigError(
