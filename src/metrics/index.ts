@@ -1,5 +1,5 @@
 /** The metrics module (docs/observability.md): families register with `metricsRegistry`. */
-import { collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics } from './prom-client.js';
 import { metricsRegistry } from './registry.js';
 
 export { counter, gauge, histogram, metricsRegistry, timed } from './registry.js';

@@ -8,15 +8,8 @@
  * Names follow Prometheus' conventions: `registry_…` for Distribution's own families (same names,
  * labels and buckets, so dashboards made for Distribution work), `berth_…` for Berth's.
  */
-import {
-  Counter,
-  type CounterConfiguration,
-  Gauge,
-  type GaugeConfiguration,
-  Histogram,
-  type HistogramConfiguration,
-  Registry,
-} from 'prom-client';
+import type { CounterConfiguration, GaugeConfiguration, HistogramConfiguration } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom-client.js';
 
 export const metricsRegistry = new Registry();
 

@@ -6,7 +6,8 @@
  * not answer within a second is left out of that scrape rather than holding it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { aggregatorRegistry } from './prom-client.js';
 import { metricsRegistry } from './registry.js';
 
 const REQUEST = 'berth:metrics';
@@ -68,5 +69,7 @@ export async function aggregatedMetrics(workers: () => readonly ChildProcess[]):
   const children = workers();
   if (children.length === 0) return metricsRegistry.metrics();
   const all = await Promise.all([metricsRegistry.getMetricsAsJSON(), ...children.map(askWorker)]);
-  return AggregatorRegistry.aggregate(all.filter((metrics): metrics is MetricsJson => metrics !== undefined)).metrics();
+  return aggregatorRegistry()
+    .aggregate(all.filter((metrics): metrics is MetricsJson => metrics !== undefined))
+    .metrics();
 }
