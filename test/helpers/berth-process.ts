@@ -53,6 +53,8 @@ export interface SpawnOptions {
   built?: boolean;
   /** Start it with `npm start` itself (npm, then the built CLI); `args` are then not used. */
   npmStart?: boolean;
+  /** Node options before the entry point (for example `--import` of a module-loading probe). */
+  nodeOptions?: string[];
   /** Run as this user and group (a test running as root that needs permissions to apply). */
   uid?: number;
   gid?: number;
@@ -64,7 +66,7 @@ export function spawnBerth(options: SpawnOptions): BerthProcess {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REGISTRY_')));
   const [command, args] = options.npmStart
     ? ['npm', ['start', '--silent']]
-    : [process.execPath, [...entry, ...options.args]];
+    : [process.execPath, [...(options.nodeOptions ?? []), ...entry, ...options.args]];
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...env, ...options.env },
