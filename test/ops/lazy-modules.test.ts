@@ -1,6 +1,6 @@
 /**
  * What a configuration does not use is not loaded: `berth serve` with a plain filesystem
- * configuration (no S3, Redis, tokens, htpasswd, rate limits, proxy, metrics, tracing or
+ * configuration (no S3, Azure, Redis, tokens, htpasswd, rate limits, proxy, metrics, tracing or
  * CloudEvents endpoints) serves its first request without loading the packages those need. A
  * probe imported before the server records every module the ES module loader loads and, when
  * asked, the CommonJS modules required so far.
@@ -21,6 +21,7 @@ after(() => rmSync(folder, { recursive: true, force: true }));
 const UNUSED = [
   '@aws-sdk/',
   '@smithy/',
+  '@azure/',
   'ioredis',
   'jose',
   'bcrypt',
