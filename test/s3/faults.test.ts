@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startBerth, type TestBerth } from '../helpers/berth.js';
 import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { abortMidBody } from '../helpers/abort.js';
-import { makeImage, pushImage, randomBlob, type Blob } from '../helpers/content.js';
+import { pullsBack, pushBlob } from '../helpers/blobs.js';
+import { makeImage, pushImage, randomBlob } from '../helpers/content.js';
 import { client, type HttpReply } from '../helpers/http.js';
 import { describeWithTools } from '../helpers/tools.js';
 import { pullVerified } from '../gc/support.js';
@@ -93,16 +94,6 @@ describeWithTools('S3 faults (Ceph): aborted transfers and a full bucket quota',
       body: content,
       headers: { 'Content-Range': `${offset}-${offset + content.length - 1}` },
     });
-  }
-
-  async function pushBlob(berth: TestBerth, name: string, blob: Blob): Promise<HttpReply> {
-    return client(berth.url)('POST', `/v2/${name}/blobs/uploads/?digest=${blob.digest}`, { body: blob.content });
-  }
-
-  async function pullsBack(berth: TestBerth, name: string, blob: Blob): Promise<void> {
-    const pulled = await client(berth.url)('GET', `/v2/${name}/blobs/${blob.digest}`);
-    assert.equal(pulled.status, 200);
-    assert.ok(pulled.body.equals(blob.content), `${name} ${blob.digest} pulls back byte for byte`);
   }
 
   before(async () => {
