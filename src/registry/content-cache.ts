@@ -35,8 +35,9 @@ export class ContentCache {
     return value;
   }
 
-  set(key: string, value: Buffer): void {
-    if (value.length > this.limit / 4) return;
+  set(key: string, content: Buffer): void {
+    if (content.length > this.limit / 4) return;
+    const value = ownBytes(content);
     const previous = this.entries.get(key);
     if (previous !== undefined) {
       this.bytes -= previous.length;
@@ -54,4 +55,17 @@ export class ContentCache {
   get size(): number {
     return this.entries.size;
   }
+}
+
+/**
+ * The content in a Buffer of its own. A small Buffer is usually a view into a larger memory
+ * block: Node's shared 8 KiB pool (`Buffer.allocUnsafe`, `Buffer.concat`, `readFile` below 4 KiB)
+ * or a whole read. Kept in the cache, the view keeps the whole block alive, so a cache of 8 MiB
+ * of 400-byte manifests would hold some 160 MiB.
+ */
+function ownBytes(content: Buffer): Buffer {
+  if (content.byteOffset === 0 && content.byteLength === content.buffer.byteLength) return content;
+  const own = Buffer.allocUnsafeSlow(content.length);
+  content.copy(own);
+  return own;
 }
