@@ -5,9 +5,9 @@
  * (keys with underscores included), bad values are refused naming their key, and the driver is
  * loaded only when first used. No server is needed.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { effectiveConfigText } from '../../src/config/check.js';
 import { loadConfig, parseConfigText, validateConfig } from '../../src/config/load.js';
@@ -96,6 +96,7 @@ describe('storage.azure configuration', () => {
 
   it('REGISTRY_STORAGE=azure with REGISTRY_STORAGE_AZURE_… variables picks and configures the driver', () => {
     const folder = tempDir('berth-azure-config-');
+    after(() => rmSync(folder, { recursive: true, force: true }));
     const file = join(folder, 'config.yml');
     writeFileSync(file, 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n');
     const { config } = loadConfig(file, {
@@ -124,7 +125,9 @@ describe('storage.azure configuration', () => {
   });
 
   it('berth config print redacts the account key and the connection string', () => {
-    const file = join(tempDir('berth-azure-print-'), 'config.yml');
+    const folder = tempDir('berth-azure-print-');
+    after(() => rmSync(folder, { recursive: true, force: true }));
+    const file = join(folder, 'config.yml');
     writeFileSync(
       file,
       `version: 0.1\nstorage:\n  azure:\n    connectionstring: AccountName=acme;AccountKey=${KEY}\n    container: images\n`,
