@@ -17,6 +17,7 @@ import { scrape, sumOf } from '../helpers/metrics.js';
 import { OciLayout } from '../helpers/oci-layout.js';
 import { pullToLayout, pushLayout } from '../helpers/skopeo.js';
 import { describeWithTools, freePort, tools } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait.js';
 
 const folders = tempFolders();
 
@@ -62,8 +63,11 @@ describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.s
       }),
     );
     berth = await serveBerth({ args: ['serve', config] });
-    // Both processes up: the worker writes its own line once it listens.
-    await sleep(1000);
+    // Both processes up: a connection lands on the worker once it listens (its access lines say so).
+    await waitFor(async () => {
+      await (await fetch(`http://${host}/v2/`, { headers: { Connection: 'close' } })).arrayBuffer();
+      return berth.lines.some((line) => line.url === '/v2/' && line.worker !== undefined);
+    }, 'the worker process serving');
     const scrapeConfig = join(folder, 'prometheus.yml');
     writeFileSync(
       scrapeConfig,
@@ -107,9 +111,18 @@ describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.s
     await layout.tag(image.manifest, 'v1');
     await pushLayout(layout.dir, 'v1', `${host}/observed/app:v1`);
     const expression = 'sum(registry_http_requests_total{handler="manifest",method="get",code="200"})';
-    // Wait for a scrape after the push, so the pull's rise is its own.
-    await sleep(2500);
-    const before = await query(prometheus, expression);
+    // Wait for a scrape after the push (Prometheus shows what Berth counts now), so the pull's
+    // rise is its own.
+    const counted = sumOf((await scrape(metricsUrl)).exposition, 'registry_http_requests_total', {
+      handler: 'manifest',
+      method: 'get',
+      code: '200',
+    });
+    const before = await eventually(
+      () => query(prometheus, expression),
+      (value) => value === counted,
+      `${expression} scraped after the push (Berth counts ${counted})`,
+    );
     await pullToLayout(`${host}/observed/app:v1`, folders.make('berth-prometheus-pulled-'), 'v1');
     const afterPull = await eventually(
       () => query(prometheus, expression),
@@ -130,8 +143,10 @@ describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.s
       assert.equal(response.status, 200);
       await response.arrayBuffer();
     }
-    await sleep(200);
-    const served = berth.lines.slice(linesBefore).filter((line) => line.url === '/v2/');
+    const servedNow = () => berth.lines.slice(linesBefore).filter((line) => line.url === '/v2/');
+    // The worker's access lines come through the first process's output.
+    await waitFor(() => servedNow().length >= requests, `${requests} access lines`);
+    const served = servedNow();
     const byWorker = served.filter((line) => line.worker !== undefined).length;
     const counted =
       sumOf((await scrape(metricsUrl)).exposition, 'registry_http_requests_total', { handler: 'base' }) - before;
