@@ -72,6 +72,10 @@ export function instrumentDriver(driver: StorageDriver, observers: DriverObserve
     const redirectURL = driver.redirectURL.bind(driver);
     wrapped.redirectURL = (path, method) => call('URLFor', () => redirectURL(path, method));
   }
+  if (driver.createExclusive) {
+    const createExclusive = driver.createExclusive.bind(driver);
+    wrapped.createExclusive = (path, content) => call('PutContent', () => createExclusive(path, content));
+  }
   if (driver.close) wrapped.close = driver.close.bind(driver);
   return wrapped;
 }

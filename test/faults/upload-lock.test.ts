@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -89,5 +89,34 @@ describe('one upload, two processes, no Redis', () => {
     const patch = await client(b.url)('PATCH', path, { body: Buffer.alloc(1000, 3) });
     assert.equal(patch.status, 202, patch.text());
     assert.equal(existsSync(lockFile), false, 'released after the request');
+  });
+});
+
+describe('one upload, two processes, metrics on', () => {
+  let a: TestBerth;
+  let b: TestBerth;
+  before(async () => {
+    const root = tempDir();
+    // Metrics wrap the storage driver: the wrapper must keep the exclusive create the lock needs.
+    const config = { http: { debug: { addr: '127.0.0.1:0', prometheus: { enabled: true } } } };
+    a = await startBerth({ root, config });
+    b = await startBerth({ root, config });
+  });
+  after(async () => {
+    await b.close({ keepRoot: true });
+    await a.close();
+  });
+
+  it('still refuses a concurrent PATCH with 409', async () => {
+    const name = 'race/metered';
+    const start = await client(a.url)('POST', `/v2/${name}/blobs/uploads/`);
+    const path = new URL(start.header('location')!, a.url).pathname;
+    const data = join(repositoryPath(a.root, name), '_uploads', path.slice(path.lastIndexOf('/') + 1), 'data');
+    const slow = heldPatch(a.url, path, Buffer.alloc(256 * 1024, 1));
+    await waitFor(() => statSync(data).size > 0, 'the first PATCH is writing');
+    const racing = await client(b.url)('PATCH', path, { body: Buffer.alloc(1024, 2) });
+    slow.finish();
+    assert.equal(racing.status, 409, racing.text());
+    assert.equal(await slow.status, 202);
   });
 });
