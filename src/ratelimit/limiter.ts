@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { OutageLog } from '../shared/outage.js';
 import { rateLimiterFlexible } from '../shared/rate-limiter-flexible.js';
 import { KEY_PREFIX, type RedisClient } from '../shared/redis.js';
 import { type Clock, MemoryWindows, type WindowCount } from './windows.js';
@@ -42,34 +43,13 @@ function windowCountOf(result: RateLimiterRes): WindowCount {
   return { consumed: result.consumedPoints, msLeft: result.msBeforeNext };
 }
 
-class RedisHealth {
-  private down = false;
-
-  constructor(private readonly log: Logger) {}
-
-  failed(error: unknown): void {
-    if (this.down) return;
-    this.down = true;
-    this.log.warn(
-      { err: error },
-      'rate limits: Redis does not answer; each instance now counts in its own memory (budgets are no longer shared) until it is back',
-    );
-  }
-
-  answered(): void {
-    if (!this.down) return;
-    this.down = false;
-    this.log.info('rate limits: Redis answers again; budgets are shared again');
-  }
-}
-
 /** One budget's counters in memory, and in Redis when there is one. */
 class BudgetCounter {
   constructor(
     private readonly budget: Budget,
     private readonly memory: MemoryWindows,
     private readonly redis: RateLimiterAbstract | undefined,
-    private readonly health: RedisHealth | undefined,
+    private readonly health: OutageLog | undefined,
     private readonly timeoutMs: number,
   ) {}
 
@@ -146,10 +126,15 @@ export interface CounterOptions {
 /** Every budget's counters; one counter per budget name, limit and window. */
 export class Counters {
   private readonly counters = new Map<string, BudgetCounter>();
-  private readonly health: RedisHealth | undefined;
+  private readonly health: OutageLog | undefined;
 
   constructor(private readonly options: CounterOptions) {
-    this.health = options.redis ? new RedisHealth(options.log) : undefined;
+    this.health = options.redis
+      ? new OutageLog(options.log, {
+          down: 'rate limits: Redis does not answer; each instance now counts in its own memory (budgets are no longer shared) until it is back',
+          back: 'rate limits: Redis answers again; budgets are shared again',
+        })
+      : undefined;
   }
 
   /** Reports Redis as unreachable (at start-up, before any request tried it). */
