@@ -20,7 +20,10 @@ import { PullThroughCache } from './registry/proxy/cache.js';
 import { proxySettings } from './registry/proxy/settings.js';
 import { expireCache } from './registry/proxy/expiry.js';
 import { RedisLocker } from './shared/lock.js';
-import { createRedis, type RedisClient } from './shared/redis.js';
+import { OutageLog } from './shared/outage.js';
+import { createRedis, logRedisConnection, type RedisClient } from './shared/redis.js';
+import { storageSerialisesUploads } from './registry/upload-file-lock.js';
+import type { StorageDriver } from './storage/driver.js';
 import { DebugServer } from './http/debug-server.js';
 import { healthMonitor, type HealthMonitor } from './health/index.js';
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from './metrics/index.js';
@@ -67,6 +70,36 @@ export interface BerthOptions {
   clock?: Clock;
 }
 
+/**
+ * The lock of an upload's requests across instances. Where the storage serialises them itself
+ * (lock files) uploads go on while Redis is down; over S3 they are refused with 503 until it is
+ * back, since two instances could otherwise append to one upload at once.
+ */
+function uploadLock(redis: RedisClient, driver: StorageDriver, log: Logger): RedisLocker {
+  const selfSerialised = storageSerialisesUploads(driver);
+  return new RedisLocker(redis, {
+    whenDown: selfSerialised ? 'local' : 'refuse',
+    purpose: 'blob uploads',
+    outage: new OutageLog(log, {
+      down: selfSerialised
+        ? "uploads: Redis does not answer; an upload's requests are kept one at a time by lock files in the storage until it is back"
+        : 'uploads: Redis does not answer; blob uploads are refused with 503 until it is back (the S3 storage offers no exclusive create to lock an upload with)',
+      back: 'uploads: Redis answers again; upload locks are shared again',
+    }),
+  });
+}
+
+/** The pull-through cache's lock only saves upstream fetches: without Redis each instance fetches. */
+function proxyLock(redis: RedisClient, log: Logger): RedisLocker {
+  return new RedisLocker(redis, {
+    whenDown: 'local',
+    outage: new OutageLog(log, {
+      down: 'pull-through cache: Redis does not answer; each instance fetches from upstream on its own until it is back',
+      back: 'pull-through cache: Redis answers again; fetches are shared again',
+    }),
+  });
+}
+
 export function createBerth(config: Config, logger?: Logger, options: BerthOptions = {}): Berth {
   const log = logger ?? createLogger(config.log.level, config.log.fields, config.log.formatter);
   if (config.storage.filesystem) {
@@ -74,7 +107,7 @@ export function createBerth(config: Config, logger?: Logger, options: BerthOptio
   }
   // One Redis client per process: upload locks across instances (docs/s3.md), rate-limit counters.
   const redis = createRedis(config.redis);
-  redis?.on('error', (error: Error) => log.warn({ err: error }, 'redis: connection problem'));
+  if (redis) logRedisConnection(redis, log);
   const metricsOn = config.http.debug?.prometheus?.enabled ?? false;
   if (metricsOn) collectProcessMetrics();
   const storage = applyStorageMiddleware(
@@ -90,13 +123,13 @@ export function createBerth(config: Config, logger?: Logger, options: BerthOptio
   });
   const registry = new Registry(driver, {
     layerUrls: config.validation,
-    lock: redis ? new RedisLocker(redis) : undefined,
+    lock: redis ? uploadLock(redis, driver, log) : undefined,
     uploads: { maxBlobSize: config.berth.limits.maxblobsize },
     policies: policyOptions(config, log),
   });
   const proxied = proxySettings(config);
   const cache =
-    proxied && new PullThroughCache(registry, proxied.upstreams, redis ? new RedisLocker(redis) : new KeyedLock(), log);
+    proxied && new PullThroughCache(registry, proxied.upstreams, redis ? proxyLock(redis, log) : new KeyedLock(), log);
   const notifier = new Notifier(config.notifications, registry.driver, {
     logger: log,
     redis,

@@ -25,6 +25,8 @@ import {
 } from '../registry/errors.js';
 import { UpstreamError } from '../registry/proxy/upstream.js';
 import { TargetError } from '../request/target.js';
+import { LockTimeoutError } from '../shared/lock.js';
+import { REDIS_RETRY_AFTER_SECONDS, RedisUnavailableError } from '../shared/unavailable.js';
 import { endAfterAnswer } from './stream-close.js';
 
 /** How much of a refused body is read and dropped so the client can read the answer. */
@@ -97,6 +99,17 @@ export function httpErrorOf(error: unknown): {
         { runs: error.runs },
         { status: 503, headers: { 'Retry-After': '5' } },
       ),
+    };
+  }
+  // The shared lock cannot be had now (Redis down, or held past the wait by a stuck instance): a
+  // condition of the service that passes, so 503 with the time to wait rather than 500.
+  if (error instanceof RedisUnavailableError || error instanceof LockTimeoutError) {
+    const detail = error instanceof RedisUnavailableError ? error.detail : undefined;
+    return {
+      error: new RegistryError('UNAVAILABLE', error.message, detail, {
+        status: 503,
+        headers: { 'Retry-After': String(REDIS_RETRY_AFTER_SECONDS) },
+      }),
     };
   }
   if (error instanceof GcBusyError)

@@ -8,6 +8,7 @@
  * Requests of one upload are serialised by a Locker: in-process by default, across instances when
  * Redis is configured (src/shared/lock.ts); and, where the driver can create a file exclusively,
  * by a lock file in the upload's folder across every process sharing it (upload-file-lock.ts).
+ * While Redis is down the lock files alone serialise; without them (S3) the Locker refuses.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -71,6 +72,8 @@ export class UploadStore {
   }
 
   async start(name: string, algorithm: DigestAlgorithm): Promise<UploadStatus> {
+    // An upload whose next request would be refused (the shared lock is down) is not begun.
+    await this.lock.ensureAvailable?.();
     const uuid = randomUUID();
     try {
       await this.driver.putContent(paths.uploadData(name, uuid), Buffer.alloc(0));
@@ -97,7 +100,11 @@ export class UploadStore {
     try {
       return await this.complete(name, uuid, digest, body);
     } catch (error) {
-      await this.lock.run(this.key(name, uuid), () => this.discard(name, uuid)).catch(() => undefined);
+      // Nobody else knows this upload: without its lock (the shared one may be down) it is ours still.
+      await this.lock
+        .run(this.key(name, uuid), () => this.discard(name, uuid))
+        .catch(() => this.discard(name, uuid))
+        .catch(() => undefined);
       throw error;
     }
   }

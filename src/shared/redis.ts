@@ -1,16 +1,24 @@
 /**
- * The Redis connection for state that several Berth instances share (upload locks now; rate-limit
- * counters and caches can use the same client), from Distribution's `redis` block:
- * `addr` (or `addrs`), `username`, `password`, `db`, `dialtimeout`, `readtimeout`, `tls`, and
- * `mastername` for Sentinel. Several `addrs` without `mastername` mean a Redis Cluster.
+ * The Redis connection for state that several Berth instances share (upload locks, rate-limit
+ * counters, the notification lease, the pull-through cache's locks), from Distribution's `redis`
+ * block: `addr` (or `addrs`), `username`, `password`, `db`, `dialtimeout`, `readtimeout`, `tls`,
+ * and `mastername` for Sentinel. Several `addrs` without `mastername` mean a Redis Cluster.
  *
  * Keys Berth writes start with `berth:`, so the database can be shared.
+ *
+ * While Redis is down every command fails at once rather than waiting in ioredis's offline queue
+ * for a reconnection (which held each upload for seconds and then failed it with 500): callers
+ * ask `redisUnready` first and go on without Redis where that is safe, or refuse with 503
+ * (docs/configuration.md#when-a-request-the-disk-or-redis-fails). A command sent on a connection
+ * that stops answering fails after `readtimeout`.
  */
 import { inSpan, tracingOn } from '../tracing/spans.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import type { RedisConfig } from '../config/schema.js';
+import { OutageLog } from './outage.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -34,7 +42,6 @@ function tlsOptions(config: RedisConfig): RedisOptions['tls'] {
   };
 }
 
-/** Creates the client (connecting in the background), or undefined when `redis` is not configured. */
 /** A span per command while tracing is on (nothing but a check otherwise). */
 function traced<T extends RedisClient>(client: T): T {
   const send = client.sendCommand.bind(client) as (command: { name: string }, ...rest: unknown[]) => unknown;
@@ -45,9 +52,63 @@ function traced<T extends RedisClient>(client: T): T {
   return client;
 }
 
+/** How long a command may go unanswered when `redis.readtimeout` is not set (go-redis's default). */
+export const DEFAULT_READ_TIMEOUT_MS = 3_000;
+/** How long a caller waits for the first connection attempt after start-up to end. */
+const FIRST_ATTEMPT_WAIT_MS = 2_000;
+
+/** Per client, settled once its first connection attempt has ended (connected or failed). */
+const firstAttempts = new WeakMap<RedisClient, Promise<void>>();
+
+function watchFirstAttempt(client: RedisClient): void {
+  firstAttempts.set(
+    client,
+    new Promise<void>((resolve) => {
+      const settle = () => {
+        client.off('ready', settle).off('close', settle).off('end', settle);
+        resolve();
+      };
+      client.once('ready', settle).once('close', settle).once('end', settle);
+    }),
+  );
+}
+
+/** Creates the client (connecting in the background), or undefined when `redis` is not configured. */
 export function createRedis(config: RedisConfig | undefined): RedisClient | undefined {
   const client = connectRedis(config);
-  return client && traced(client);
+  if (!client) return undefined;
+  watchFirstAttempt(client);
+  return traced(client);
+}
+
+/**
+ * Why `client` cannot take a command now, or undefined when it can. Right after start-up, before
+ * its first connection attempt has ended, it waits for that attempt (at most `waitMs`), so that
+ * the first requests of a fresh process do not find Redis "down"; during an outage it answers at
+ * once.
+ */
+export async function redisUnready(client: RedisClient, waitMs = FIRST_ATTEMPT_WAIT_MS): Promise<string | undefined> {
+  const ready = () => client.status === 'ready';
+  if (ready()) return undefined;
+  const first = firstAttempts.get(client);
+  if (first) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([first, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+    firstAttempts.delete(client);
+    if (ready()) return undefined;
+  }
+  return `not connected (${client.status})`;
+}
+
+/** Logs connection trouble once per outage, and the reconnection, rather than every retry. */
+export function logRedisConnection(client: RedisClient, log: Pick<Logger, 'warn' | 'info'>): void {
+  const outage = new OutageLog(log, {
+    down: 'redis: not reachable; running without the state it shares until it is back (docs/configuration.md#when-a-request-the-disk-or-redis-fails)',
+    back: 'redis: connected again',
+  });
+  client.on('error', (error: Error) => outage.failed(error));
+  client.on('ready', () => outage.answered());
 }
 
 function connectRedis(config: RedisConfig | undefined): RedisClient | undefined {
@@ -61,10 +122,10 @@ function connectRedis(config: RedisConfig | undefined): RedisClient | undefined 
     db: config.db,
     connectionName: config.clientname,
     connectTimeout: config.dialtimeout ?? 10_000,
-    commandTimeout: config.readtimeout,
+    commandTimeout: config.readtimeout ?? DEFAULT_READ_TIMEOUT_MS,
     tls: tlsOptions(config),
-    // Commands wait for a reconnection rather than fail at once; a request that needs Redis
-    // still fails within the command timeout when Redis stays down.
+    // Not connected: fail at once (the callers know what to do without Redis) rather than queue.
+    enableOfflineQueue: false,
     maxRetriesPerRequest: 3,
     lazyConnect: false,
   };
@@ -77,12 +138,14 @@ function connectRedis(config: RedisConfig | undefined): RedisClient | undefined 
       sentinelPassword: config.sentinelpassword,
     });
   }
-  if (addresses.length > 1) return new Cluster(addresses, { redisOptions: options });
+  if (addresses.length > 1) return new Cluster(addresses, { redisOptions: options, enableOfflineQueue: false });
   return new Redis({ ...options, ...addresses[0]! });
 }
 
 /** Health probe: resolves when Redis answers PING within `timeoutMs`. */
 export async function pingRedis(client: RedisClient, timeoutMs = 2_000): Promise<void> {
+  const unready = await redisUnready(client);
+  if (unready) throw new Error(unready);
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
