@@ -1,6 +1,7 @@
 /**
  * `GET`/`HEAD /_berth/health` (also under `http.prefix`): unauthenticated, for load balancers;
- * 200 when storage (and Redis, when configured) answer, 503 when one does not (src/http/health.ts).
+ * 200 while storage answers (`"status":"degraded"` when Redis does not), 503 when storage does
+ * not (src/http/health.ts).
  */
 import type { StorageDriver } from '../../storage/driver.js';
 import type { RedisClient } from '../../shared/redis.js';
