@@ -4,14 +4,15 @@
  * lease file in storage, which also covers `berth.workers` processes on one machine. A holder
  * that dies stops renewing; another instance takes over after the TTL (at once, on the same
  * machine, when the holder's process is gone). Two holders at once only repeat a delivery,
- * which at-least-once allows.
+ * which at-least-once allows; so while Redis is down the lease file stands in (FallbackLease).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/driver.js';
-import { KEY_PREFIX, type RedisClient } from '../shared/redis.js';
+import type { OutageLog } from '../shared/outage.js';
+import { KEY_PREFIX, redisUnready, type RedisClient } from '../shared/redis.js';
 
 export interface DeliveryLease {
   /** True when this instance holds the lease now (taking or extending it). */
@@ -37,6 +38,8 @@ export class RedisLease implements DeliveryLease {
   }
 
   async claim(): Promise<boolean> {
+    const unready = await redisUnready(this.redis);
+    if (unready) throw new Error(unready);
     if (Number(await this.redis.eval(EXTEND, 1, this.key, this.token, String(this.ttlMs))) === 1) return true;
     return (await this.redis.set(this.key, this.token, 'PX', this.ttlMs, 'NX')) === 'OK';
   }
@@ -105,5 +108,41 @@ export class StorageLease implements DeliveryLease {
   private async write(): Promise<void> {
     const holder: Holder = { owner: this.owner, pid: process.pid, host: hostname(), expires: Date.now() + this.ttlMs };
     await this.driver.putContent(this.path, JSON.stringify(holder));
+  }
+}
+
+/**
+ * The Redis lease while Redis answers, the lease file while it does not, so events keep going out
+ * during a Redis outage. While instances disagree about Redis (one still connected, one not) both
+ * may deliver for up to a TTL, which only repeats deliveries.
+ */
+export class FallbackLease implements DeliveryLease {
+  private onStorage = false;
+
+  constructor(
+    private readonly redis: RedisLease,
+    private readonly storage: StorageLease,
+    private readonly outage?: OutageLog,
+  ) {}
+
+  async claim(): Promise<boolean> {
+    let held: boolean;
+    try {
+      held = await this.redis.claim();
+    } catch (error) {
+      this.outage?.failed(error);
+      this.onStorage = true;
+      return this.storage.claim();
+    }
+    this.outage?.answered();
+    if (this.onStorage) {
+      this.onStorage = false;
+      await this.storage.release().catch(() => undefined);
+    }
+    return held;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.redis.release(), this.onStorage ? this.storage.release() : undefined]);
   }
 }

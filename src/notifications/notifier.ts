@@ -19,7 +19,8 @@ import type { EndpointStats } from './counters.js';
 import { EndpointDeliverer } from './deliverer.js';
 import { completeEvent, type EventInput, type RegistryEvent, type SourceRecord } from './event.js';
 import { endpointFilter, type EventFilter } from './filter.js';
-import { RedisLease, StorageLease } from './lease.js';
+import { FallbackLease, RedisLease, StorageLease, type DeliveryLease } from './lease.js';
+import { OutageLog } from '../shared/outage.js';
 import { KeyMaker, Outbox } from './outbox.js';
 
 export interface NotifierOptions {
@@ -53,9 +54,17 @@ export class Notifier {
     this.keys = new KeyMaker(instanceID.slice(0, 8));
     const enabled = (config?.endpoints ?? []).filter((endpoint) => !endpoint.disabled);
     this.routes = enabled.map((endpoint) => {
-      const lease = options.redis
-        ? new RedisLease(options.redis, endpoint.name)
-        : new StorageLease(driver, this.outbox.leasePath(endpoint.name));
+      const inStorage = new StorageLease(driver, this.outbox.leasePath(endpoint.name));
+      const lease: DeliveryLease = options.redis
+        ? new FallbackLease(
+            new RedisLease(options.redis, endpoint.name),
+            inStorage,
+            new OutageLog(options.logger, {
+              down: `notifications: Redis does not answer; endpoint ${endpoint.name} is delivered under a lease file in storage until it is back`,
+              back: `notifications: Redis answers again; endpoint ${endpoint.name} is delivered under the Redis lease`,
+            }),
+          )
+        : inStorage;
       const deliverer = new EndpointDeliverer(endpoint, this.outbox, lease, options.logger, {
         pollMs: options.pollMs ?? 1000,
       });
