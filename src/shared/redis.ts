@@ -56,6 +56,34 @@ function traced<T extends RedisClient>(client: T): T {
 export const DEFAULT_READ_TIMEOUT_MS = 3_000;
 /** How long a caller waits for the first connection attempt after start-up to end. */
 const FIRST_ATTEMPT_WAIT_MS = 2_000;
+/**
+ * After a command went unanswered for the read timeout on a connection that stays open (a Redis
+ * that hangs, a network that drops packets), Redis counts as down this long before it is tried
+ * again: one request in this window waits out the timeout, not every one.
+ */
+const UNANSWERED_BACKOFF_MS = 5_000;
+
+/** Per client, when a command last went unanswered within the read timeout. */
+const unansweredAt = new WeakMap<RedisClient, number>();
+
+function watchAnswers<T extends RedisClient>(client: T): T {
+  const send = client.sendCommand.bind(client) as (...args: unknown[]) => unknown;
+  (client as { sendCommand: unknown }).sendCommand = (...args: unknown[]) => {
+    const answer = send(...args);
+    if (answer instanceof Promise) {
+      answer.then(
+        () => unansweredAt.delete(client),
+        (error: unknown) => {
+          // ioredis's message for commandTimeout.
+          if ((error as Error | undefined)?.message === 'Command timed out') unansweredAt.set(client, Date.now());
+        },
+      );
+    }
+    return answer;
+  };
+  client.on('ready', () => unansweredAt.delete(client));
+  return client;
+}
 
 /** Per client, settled once its first connection attempt has ended (connected or failed). */
 const firstAttempts = new WeakMap<RedisClient, Promise<void>>();
@@ -78,7 +106,7 @@ export function createRedis(config: RedisConfig | undefined): RedisClient | unde
   const client = connectRedis(config);
   if (!client) return undefined;
   watchFirstAttempt(client);
-  return traced(client);
+  return watchAnswers(traced(client));
 }
 
 /**
@@ -89,6 +117,10 @@ export function createRedis(config: RedisConfig | undefined): RedisClient | unde
  */
 export async function redisUnready(client: RedisClient, waitMs = FIRST_ATTEMPT_WAIT_MS): Promise<string | undefined> {
   const ready = () => client.status === 'ready';
+  const unanswered = unansweredAt.get(client);
+  if (ready() && unanswered !== undefined && Date.now() - unanswered < UNANSWERED_BACKOFF_MS) {
+    return `not answering (a command timed out ${Date.now() - unanswered} ms ago)`;
+  }
   if (ready()) return undefined;
   const first = firstAttempts.get(client);
   if (first) {

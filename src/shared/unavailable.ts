@@ -17,7 +17,7 @@ export class RedisUnavailableError extends RegistryError {
   ) {
     super(
       'UNAVAILABLE',
-      `${purpose} need Redis, which does not answer (${reason}); nothing was stored, retry once it is back`,
+      `${purpose} need Redis, which is unavailable (${reason}); nothing was stored, retry once it is back`,
       { redis: reason },
     );
     this.name = 'RedisUnavailableError';
