@@ -72,8 +72,9 @@ export interface BerthOptions {
 
 /**
  * The lock of an upload's requests across instances. Where the storage serialises them itself
- * (lock files) uploads go on while Redis is down; over S3 they are refused with 503 until it is
- * back, since two instances could otherwise append to one upload at once.
+ * (lock files) uploads go on while Redis is down; over object storage (S3, Azure) they are
+ * refused with 503 until it is back, since two instances could otherwise append to one upload at
+ * once.
  */
 function uploadLock(redis: RedisClient, driver: StorageDriver, log: Logger): RedisLocker {
   const selfSerialised = storageSerialisesUploads(driver);
@@ -83,7 +84,7 @@ function uploadLock(redis: RedisClient, driver: StorageDriver, log: Logger): Red
     outage: new OutageLog(log, {
       down: selfSerialised
         ? "uploads: Redis does not answer; an upload's requests are kept one at a time by lock files in the storage until it is back"
-        : 'uploads: Redis does not answer; blob uploads are refused with 503 until it is back (the S3 storage offers no exclusive create to lock an upload with)',
+        : `uploads: Redis does not answer; blob uploads are refused with 503 until it is back (the ${driver.name} storage offers no exclusive create to lock an upload with)`,
       back: 'uploads: Redis answers again; upload locks are shared again',
     }),
   });

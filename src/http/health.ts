@@ -35,7 +35,7 @@ export type HealthStatus = 'ok' | 'degraded' | 'error';
 function redisImpact(driver: StorageDriver): string {
   const uploads = storageSerialisesUploads(driver)
     ? 'blob uploads go on, kept one at a time by lock files in the storage'
-    : 'blob uploads are refused with 503 and Retry-After (S3 offers no exclusive create to lock an upload with)';
+    : `blob uploads are refused with 503 and Retry-After (the ${driver.name} storage offers no exclusive create to lock an upload with)`;
   return `pulls, manifests and tags are served; ${uploads}; rate limits count per instance; notifications are delivered under a lease file in storage`;
 }
 

@@ -35,7 +35,7 @@ interface Holder {
 /**
  * Whether the storage itself keeps an upload's requests one at a time across processes, so that
  * uploads need no Redis lock to be safe: a driver with an exclusive create (the lock files here),
- * or in-memory storage, which no other process sees. False for S3.
+ * or in-memory storage, which no other process sees. False for object storage (S3, Azure).
  */
 export function storageSerialisesUploads(driver: StorageDriver): boolean {
   return driver.createExclusive !== undefined || driver.name === 'inmemory';

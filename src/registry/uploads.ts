@@ -8,7 +8,7 @@
  * Requests of one upload are serialised by a Locker: in-process by default, across instances when
  * Redis is configured (src/shared/lock.ts); and, where the driver can create a file exclusively,
  * by a lock file in the upload's folder across every process sharing it (upload-file-lock.ts).
- * While Redis is down the lock files alone serialise; without them (S3) the Locker refuses.
+ * While Redis is down the lock files alone serialise; without them (S3, Azure) the Locker refuses.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';

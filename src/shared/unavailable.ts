@@ -1,7 +1,7 @@
 /**
  * Redis does not answer and the operation cannot go on without it: the shared upload lock of
- * instances over storage that offers no exclusive create (S3). Nothing was written; the client
- * retries later (src/http/errors.ts answers 503 UNAVAILABLE with Retry-After).
+ * instances over storage that offers no exclusive create (S3, Azure). Nothing was written; the
+ * client retries later (src/http/errors.ts answers 503 UNAVAILABLE with Retry-After).
  */
 import { RegistryError } from '../api/errors.js';
 
