@@ -8,6 +8,8 @@ import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Daemon {
+  /** Sends a signal (SIGSTOP to play a server that hangs, SIGCONT to let it go on). */
+  signal(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startDaemon(command: string, args: string[], options: Daem
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGCONT'); // a stopped process acts on SIGTERM only once continued
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(5_000, undefined, { ref: false })]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -49,5 +52,10 @@ export async function startDaemon(command: string, args: string[], options: Daem
     }
     await sleep(20);
   }
-  return { stop };
+  return {
+    signal: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    stop,
+  };
 }
