@@ -47,8 +47,10 @@ function refuseOnStream(exchange: StreamExchange, code: ErrorCode, message: stri
     'content-length': Buffer.byteLength(body),
     'docker-distribution-api-version': 'registry/2.0',
   });
-  // NO_ERROR once the answer is out: the client stops sending and keeps the answer (RFC 9113 §8.1).
-  response.end(body, () => stream.close(constants.NGHTTP2_NO_ERROR));
+  response.end(body);
+  // NO_ERROR: the client stops sending and keeps the answer (RFC 9113 §8.1). Node submits the
+  // reset once the stream has written the answer.
+  stream.close(constants.NGHTTP2_NO_ERROR);
 }
 
 function refuseLate(exchange: StreamExchange, message: string): void {

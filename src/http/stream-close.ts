@@ -15,5 +15,8 @@ export function endAfterAnswer(request: FastifyRequest, reply: FastifyReply): vo
     reply.header('Connection', 'close');
     return;
   }
-  reply.raw.once('finish', () => raw.stream.close(constants.NGHTTP2_NO_ERROR));
+  // The stream's own 'finish' (its writable side is done): the response's 'finish' only comes once
+  // the stream has closed, which it would not while the client still sends. Node sends the
+  // answer's pending frames before the reset.
+  raw.stream.once('finish', () => raw.stream.close(constants.NGHTTP2_NO_ERROR));
 }
