@@ -58,7 +58,8 @@ export function h2request(session: ClientHttp2Session, request: H2Request): Prom
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       clearTimeout(timer);
-      resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks) });
+      if (status === 0) reject(new Error(`${headers[':method']} ${request.path}: the stream ended without an answer`));
+      else resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks) });
     });
     stream.on('error', (error) => {
       clearTimeout(timer);

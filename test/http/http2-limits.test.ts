@@ -71,6 +71,12 @@ function openStream(session: ClientHttp2Session, headers: Record<string, string 
   });
   stream.on('data', (chunk: Buffer) => chunks.push(chunk));
   stream.on('error', () => {});
+  // Node's client does not close a stream reset by the server while a write of its own waits
+  // for flow control: once the answer has ended and the reset has come, it is let go here.
+  const release = () => {
+    if (stream.readableEnded && stream.rstCode !== undefined && !stream.destroyed) stream.destroy();
+  };
+  stream.on('end', release).on('aborted', release);
   const done = once(stream, 'close').then(() => ({
     status,
     body: Buffer.concat(chunks),

@@ -350,6 +350,42 @@ describeWithTools('a whole push and pull over HTTP/2', [openssl()], () => {
     }
   });
 
+  it('checks client certificates on HTTP/2 connections as on HTTP/1.1 ones', async () => {
+    for (const clientauth of ['require-any-client-cert', 'require-and-verify-client-cert']) {
+      const berth = await startBerth({
+        config: {
+          http: {
+            tls: {
+              certificate: certs.server.certFile,
+              key: certs.server.keyFile,
+              clientcas: [certs.ca.certFile],
+              clientauth,
+            },
+          },
+        },
+      });
+      try {
+        const withCertificate = await openSession(`https://${berth.host}`, {
+          ca: certs.server.cert,
+          cert: certs.client.cert,
+          key: certs.client.key,
+        });
+        assert.equal(withCertificate.alpnProtocol, 'h2');
+        assert.equal((await h2request(withCertificate, { path: '/v2/' })).status, 200, clientauth);
+        await closeSession(withCertificate);
+        const refused = await openSession(`https://${berth.host}`, { ca: certs.server.cert })
+          .then((session) => h2request(session, { path: '/v2/' }).finally(() => session.destroy()))
+          .then(
+            (reply) => reply.status,
+            (error: Error) => error.message,
+          );
+        assert.ok(typeof refused === 'string', `${clientauth}: without a client certificate: ${refused}`);
+      } finally {
+        await berth.close();
+      }
+    }
+  });
+
   it('in cleartext with h2c, HTTP/1.1 still served on the same port', async () => {
     const berth = await startBerth({ config: { http: { h2c: { enabled: true } } } });
     const session = await openSession(berth.url);
