@@ -179,10 +179,13 @@ export function createBerth(config: Config, logger?: Logger, options: BerthOptio
     notifier.start();
     purger?.start();
     registry.pulls.start();
-    // Storage accounting reads the registry once, in the background, so the first answer is quick.
-    registry.accounting
-      .current()
-      .catch((error: unknown) => log.warn({ err: error }, 'storage accounting: read failed'));
+    // Storage accounting reads every repository into an index held in memory (some 3 MB per 1,000):
+    // read in the background at start where the first push (quotas) or scrape (metrics) needs it,
+    // otherwise by its first use (the admin usage report, the web UI's storage page).
+    if (registry.quotas.enabled || metricsOn)
+      registry.accounting
+        .current()
+        .catch((error: unknown) => log.warn({ err: error }, 'storage accounting: read failed'));
     if (!config.storage.maintenance.readonly?.enabled) gc.start();
   };
   let debug: DebugServer | undefined;
