@@ -30,6 +30,15 @@ const RECEIVE_WINDOW = 1 << 20;
 /** Go's default for concurrent streams on one connection (golang.org/x/net/http2). */
 const MAX_CONCURRENT_STREAMS = 250;
 /**
+ * Node refuses new streams on a connection (ENHANCE_YOUR_CALM) while the data queued to send on
+ * it passes `maxSessionMemory` (10 MB by default). A blob download queues up to one storage chunk
+ * (1 MiB from the filesystem driver) beyond what the client's window lets out, so a client that
+ * reads a dozen downloads slowly would lose the use of its connection. The credit is sized for
+ * every stream the connection may have, the same memory per download as on HTTP/1.1; the
+ * idle timeout bounds both.
+ */
+const SESSION_MEMORY_MB = Math.ceil((MAX_CONCURRENT_STREAMS * (1024 + 64)) / 1024);
+/**
  * The header list size announced, and enforced by Node with a stream reset (ENHANCE_YOUR_CALM):
  * kept above `berth.limits.headersize` (HTTP/2 counts 32 bytes more per field), so that a head
  * just over the limit gets the 431 with an error envelope that limits-http2.ts answers, as Go's
@@ -86,6 +95,7 @@ function http2Server(
 ): { server: Http2Server; closeSessions: () => void } {
   const server = createHttp2Server(
     {
+      maxSessionMemory: SESSION_MEMORY_MB,
       settings: {
         initialWindowSize: RECEIVE_WINDOW,
         maxConcurrentStreams: MAX_CONCURRENT_STREAMS,

@@ -197,6 +197,33 @@ describe('HTTP/2 request timeout, header size, undrained bodies', () => {
   });
 });
 
+describe('many downloads on one HTTP/2 connection', () => {
+  it('a client reading twenty downloads slowly can still send new requests on the connection', async () => {
+    const server = await startBerth({ config: { http: { h2c: { enabled: true } } } });
+    const session = await openSession(server.url);
+    try {
+      const digest = await pushBlob(session, 'h2many/repo', randomBlob(4 * 1024 * 1024).content);
+      const downloads = Array.from({ length: 20 }, () =>
+        openStream(session, { ':method': 'GET', ':path': `/v2/h2many/repo/blobs/${digest}` }),
+      );
+      for (const download of downloads) download.stream.pause();
+      await Promise.all(downloads.map((download) => once(download.stream, 'response')));
+      // Node would refuse this stream while the data queued on the connection passes its credit.
+      assert.equal((await h2request(session, { path: '/v2/' })).status, 200);
+      for (const download of downloads) download.stream.resume();
+      for (const download of downloads) {
+        const answer = await download.done;
+        assert.equal(answer.status, 200);
+        assert.equal(sha256(answer.body), digest);
+      }
+    } finally {
+      // Not a graceful close: after a failure the paused downloads would hold it.
+      session.destroy();
+      await server.close();
+    }
+  });
+});
+
 describe('closing with HTTP/2 connections open', () => {
   it('lets a download under way finish, tells idle connections to go, and closes', async () => {
     const server = await startBerth({ config: { http: { h2c: { enabled: true } } } });
