@@ -7,12 +7,10 @@
  * which at-least-once allows; so while Redis is down the lease file stands in (FallbackLease).
  */
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageDriver } from '../storage/driver.js';
-import { isNotFound } from '../storage/driver.js';
 import type { OutageLog } from '../shared/outage.js';
 import { KEY_PREFIX, redisUnready, type RedisClient } from '../shared/redis.js';
+import { StorageLease as FileLease } from '../shared/storage-lease.js';
 
 export interface DeliveryLease {
   /** True when this instance holds the lease now (taking or extending it). */
@@ -49,65 +47,10 @@ export class RedisLease implements DeliveryLease {
   }
 }
 
-interface Holder {
-  owner: string;
-  pid: number;
-  host: string;
-  expires: number;
-}
-
-/** Whether a process of this machine is still running. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export class StorageLease implements DeliveryLease {
-  private readonly owner = randomUUID();
-
-  constructor(
-    private readonly driver: StorageDriver,
-    private readonly path: string,
-    private readonly ttlMs = LEASE_TTL_MS,
-  ) {}
-
-  async claim(): Promise<boolean> {
-    const holder = await this.read();
-    if (holder && holder.owner !== this.owner && !this.free(holder)) return false;
-    const taking = holder?.owner !== this.owner;
-    await this.write();
-    if (!taking) return true;
-    // Another process may have written at the same moment: the file's last writer has it.
-    await sleep(20);
-    return (await this.read())?.owner === this.owner;
-  }
-
-  async release(): Promise<void> {
-    if ((await this.read())?.owner !== this.owner) return;
-    await this.driver.delete(this.path).catch(() => undefined);
-  }
-
-  private free(holder: Holder): boolean {
-    if (holder.expires <= Date.now()) return true;
-    return holder.host === hostname() && holder.pid !== process.pid && !alive(holder.pid);
-  }
-
-  private async read(): Promise<Holder | undefined> {
-    try {
-      return JSON.parse((await this.driver.getContent(this.path)).toString('utf8')) as Holder;
-    } catch (error) {
-      if (isNotFound(error) || error instanceof SyntaxError) return undefined;
-      throw error;
-    }
-  }
-
-  private async write(): Promise<void> {
-    const holder: Holder = { owner: this.owner, pid: process.pid, host: hostname(), expires: Date.now() + this.ttlMs };
-    await this.driver.putContent(this.path, JSON.stringify(holder));
+/** The lease file in storage (`_berth/events/<endpoint>/lease`). */
+export class StorageLease extends FileLease implements DeliveryLease {
+  constructor(driver: StorageDriver, path: string, ttlMs = LEASE_TTL_MS) {
+    super(driver, path, ttlMs);
   }
 }
 
