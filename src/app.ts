@@ -179,13 +179,15 @@ export function createBerth(config: Config, logger?: Logger, options: BerthOptio
     notifier.start();
     purger?.start();
     registry.pulls.start();
-    // Storage accounting reads every repository into an index held in memory (some 3 MB per 1,000):
-    // read in the background at start where the first push (quotas) or scrape (metrics) needs it,
-    // otherwise by its first use (the admin usage report, the web UI's storage page).
+    // Storage accounting holds every repository's figures in memory (some 3 MB per 1,000), loaded
+    // from the snapshot in storage: in the background at start where the first push (quotas) or
+    // scrape (metrics) needs them, otherwise by their first use (the admin usage report, the web
+    // UI's storage page). Every write keeps the records in storage current either way.
     if (registry.quotas.enabled || metricsOn)
       registry.accounting
         .current()
         .catch((error: unknown) => log.warn({ err: error }, 'storage accounting: read failed'));
+    registry.accounting.start();
     if (!config.storage.maintenance.readonly?.enabled) gc.start();
   };
   let debug: DebugServer | undefined;
@@ -235,6 +237,7 @@ export function createBerth(config: Config, logger?: Logger, options: BerthOptio
     },
     async close() {
       health.stop();
+      registry.accounting.stop();
       await Promise.all([app.close(), purger?.stop(), gc.stop(), debug?.close()]);
       await registry.pulls.stop().catch((error: unknown) => log.warn({ err: error }, 'pull times: last write failed'));
       // After the server: requests still finishing may record events, which stay in the outbox.

@@ -18,6 +18,8 @@ export class BlobStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly onLinked?: (name: string) => Promise<void>,
+    /** After a link is removed: the repository may be gone. */
+    private readonly onUnlinked?: (name: string) => Promise<void>,
   ) {}
 
   /** Size of the stored content, or undefined when no such blob is stored. */
@@ -69,6 +71,8 @@ export class BlobStore {
 
   /** Removes a blob from one repository; the bytes stay until garbage collection. */
   async unlink(name: string, digest: Digest): Promise<boolean> {
-    return deleteIfPresent(this.driver, paths.layerLink(name, digest).replace(/\/link$/, ''));
+    const removed = await deleteIfPresent(this.driver, paths.layerLink(name, digest).replace(/\/link$/, ''));
+    if (removed) await this.onUnlinked?.(name);
+    return removed;
   }
 }

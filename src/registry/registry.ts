@@ -50,19 +50,23 @@ export class Registry {
   ) {
     this.guard = new ReferenceGuard(driver);
     this.catalog = new Catalog(driver);
-    // A link written into a repository may have created it: the catalog's cache must know.
-    const linked = (name: string) => this.catalog.noteWrite(name);
-    this.blobs = new BlobStore(driver, linked);
+    const policies = options.policies ?? {};
+    this.accounting = new StorageAccounting(driver, this.catalog, {
+      verifyMs: policies.accountingRescanMs,
+      readOnly: policies.readOnly,
+      onError: (error, message) => policies.logger?.warn({ err: error }, message),
+    });
+    // A link written into a repository may have created it: the catalog's cache and the accounting must know.
+    const linked = async (name: string) => {
+      await this.catalog.noteWrite(name);
+      await this.accounting.linked(name);
+    };
+    this.blobs = new BlobStore(driver, linked, (name) => this.accounting.changed(name));
     this.uploads = new UploadStore(driver, this.blobs, this.guard, options.lock, options.uploads);
     this.manifests = new ManifestStore(driver, this.blobs, linked, options.layerUrls);
     this.tags = new TagStore(driver);
     this.referrers = new ReferrerStore(driver, this.manifests, this.tags);
     this.summaries = new ImageSummaries(this.manifests, this.blobs);
-    const policies = options.policies ?? {};
-    this.accounting = new StorageAccounting(driver, this.catalog, {
-      rescanMs: policies.accountingRescanMs,
-      onRescanError: (error) => policies.logger?.warn({ err: error }, 'storage accounting: rescan failed'),
-    });
     this.immutable = new ImmutableTags(driver, policies.immutableTags ?? [], (name, tag, unlock) =>
       policies.logger?.warn({ repository: name, tag, unlock }, 'immutable tag unlocked for one operation'),
     );
@@ -143,7 +147,7 @@ export class Registry {
       },
       [manifest.digest, ...children],
     );
-    this.accounting.touch(name);
+    await this.accounting.changed(name);
     this.quotas.warnIfNear(quotaChecks);
     return manifest;
   }
@@ -171,6 +175,7 @@ export class Registry {
       await this.referrers.add(name, manifest);
       if (tag !== undefined) await this.tags.tag(name, tag, manifest.digest);
     });
+    await this.accounting.changed(name);
     return { digest: manifest.digest, mediaType: manifest.mediaType, bytes: manifest.bytes };
   }
 
@@ -192,7 +197,7 @@ export class Registry {
   async deleteTag(name: string, tag: string): Promise<boolean> {
     await this.immutable.assertMayChange(name, tag, await this.tags.resolve(name, tag), undefined);
     const removed = await this.tags.untag(name, tag);
-    this.accounting.touch(name);
+    if (removed) await this.accounting.changed(name);
     return removed;
   }
 
@@ -208,7 +213,7 @@ export class Registry {
       if (await this.tags.untagIf(name, tag, digest)) untagged.push(tag);
     }
     await this.manifests.delete(name, digest);
-    this.accounting.touch(name);
+    await this.accounting.changed(name);
     try {
       const subject = parseManifest(stored.bytes, stored.mediaType, digest.algorithm).subject;
       if (subject) await this.referrers.remove(name, subject.digest, digest);

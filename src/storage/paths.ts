@@ -25,6 +25,11 @@
  *     _berth/policies/unlocks/<name>/_tags/<tag>               Berth only: one-operation unlocks of
  *                                                            immutable tags (registry/policies/)
  *     _berth/policies/pulls/<name>/_pulled                   Berth only: last pull time per manifest
+ *     _berth/usage/repositories/<name>/_usage                Berth only: storage accounting, kept
+ *     _berth/usage/changes/<key>                             current by every write: one record per
+ *     _berth/usage/snapshots/<id>, _berth/usage/state        repository, a mark per change, and a
+ *     _berth/usage/lease                                     snapshot of all records
+ *                                                            (registry/policies/usage-store.ts)
  *     _berth/catalog/generation                              Berth only: changes whenever a Berth
  *                                                            process creates a repository, so every
  *                                                            process sharing the folder drops its
@@ -215,3 +220,31 @@ export function tagUnlock(name: string, tag: string): string {
 export function pullTimes(name: string): string {
   return `${POLICIES_ROOT}/pulls/${name}/_pulled`;
 }
+
+// Storage accounting (registry/policies/usage-store.ts, docs/policies.md#storage-accounting).
+const USAGE_ROOT = `${ROOT}/_berth/usage`;
+
+/** What one repository's manifests need (JSON); `_usage` cannot be a name component, so nested names never collide. */
+export function usageRecord(name: string): string {
+  return `${USAGE_ROOT}/repositories/${name}/_usage`;
+}
+
+/** One file per change to a record, naming its repository, until a snapshot folds it in. */
+export const USAGE_CHANGES = `${USAGE_ROOT}/changes`;
+
+export function usageChange(key: string): string {
+  return `${USAGE_CHANGES}/${key}`;
+}
+
+/** Every record at once, one file per snapshot written; `USAGE_STATE` names the current one. */
+export const USAGE_SNAPSHOTS = `${USAGE_ROOT}/snapshots`;
+
+export function usageSnapshot(id: string): string {
+  return `${USAGE_SNAPSHOTS}/${id}`;
+}
+
+/** Which snapshot is current, what it folded in, and when storage was last walked to verify the records. */
+export const USAGE_STATE = `${USAGE_ROOT}/state`;
+
+/** Held by the process verifying or compacting the records, so the processes sharing storage take turns. */
+export const USAGE_LEASE = `${USAGE_ROOT}/lease`;

@@ -5,38 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { UsageReport } from '../../src/registry/policies/accounting.js';
 import { expectCode, berthCli } from '../helpers/cli.js';
 import { imageConfig, randomBlob, pushImage } from '../helpers/content.js';
 import { startBerth, tempFolders, type TestBerth } from '../helpers/berth.js';
 import { imageOf, pushIndex } from '../gc/support.js';
-import { walkUsage, writeConfig } from './support.js';
-
-async function usage(server: TestBerth, query = ''): Promise<UsageReport> {
-  const response = await fetch(`${server.url}/_berth/admin/usage${query}`);
-  const text = await response.text();
-  assert.equal(response.status, 200, text);
-  return JSON.parse(text) as UsageReport;
-}
-
-/** The report's figures in the walk's shape, to compare with one assertion. */
-function figures(report: UsageReport) {
-  return {
-    repositories: new Map(
-      report.repositories.map(({ name, logical, unique, shared, tags, manifests }) => [
-        name,
-        { logical, unique, shared, tags, manifests },
-      ]),
-    ),
-    namespaces: new Map(
-      report.namespaces.map(({ name, logical, unique, shared, repositories, tags }) => [
-        name,
-        { logical, unique, shared, repositories, tags },
-      ]),
-    ),
-    total: { bytes: report.total.bytes, blobs: report.total.blobs },
-  };
-}
+import type { UsageReport } from '../../src/registry/policies/accounting.js';
+import { figures, usage, walkUsage, writeConfig } from './support.js';
 
 describe('storage accounting', () => {
   const folders = tempFolders();

@@ -3,8 +3,11 @@
  * plain file reads (independently of Berth's index), a config file for the offline commands,
  * and setting the times Berth reads pushes from.
  */
+import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { UsageReport } from '../../src/registry/policies/accounting.js';
+import type { TestBerth } from '../helpers/berth.js';
 import { V2 } from '../helpers/files.js';
 
 export interface WalkedUsage {
@@ -90,6 +93,33 @@ export function walkUsage(root: string): WalkedUsage {
   }
   usage.total = { bytes: sum(holders.keys()), blobs: holders.size };
   return usage;
+}
+
+/** `GET /_berth/admin/usage` of a running server. */
+export async function usage(server: TestBerth, query = ''): Promise<UsageReport> {
+  const response = await fetch(`${server.url}/_berth/admin/usage${query}`);
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return JSON.parse(text) as UsageReport;
+}
+
+/** A report's figures in the walk's shape (`walkUsage`), to compare with one assertion. */
+export function figures(report: UsageReport): WalkedUsage {
+  return {
+    repositories: new Map(
+      report.repositories.map(({ name, logical, unique, shared, tags, manifests }) => [
+        name,
+        { logical, unique, shared, tags, manifests },
+      ]),
+    ),
+    namespaces: new Map(
+      report.namespaces.map(({ name, logical, unique, shared, repositories, tags }) => [
+        name,
+        { logical, unique, shared, repositories, tags },
+      ]),
+    ),
+    total: { bytes: report.total.bytes, blobs: report.total.blobs },
+  };
 }
 
 /** Writes a config file serving `root`, with extra `berth:` keys as JSON (YAML's superset). */

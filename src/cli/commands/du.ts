@@ -1,10 +1,11 @@
 /**
- * `berth du [config] [pattern] [--json]`: storage accounting read from the storage itself:
- * per repository and per namespace the logical bytes (distinct blobs its manifests need), the
- * unique bytes (needed by no other repository or namespace) and the shared bytes, and the
- * registry total. A running server answers the same from its incremental index at
- * `GET /_berth/admin/usage` (docs/policies.md). With one argument that is not a file, it is the
- * pattern.
+ * `berth du [config] [pattern] [--json] [--verify]`: storage accounting read from the records
+ * kept in storage (registry/policies/accounting.ts): per repository and per namespace the
+ * logical bytes (distinct blobs its manifests need), the unique bytes (needed by no other
+ * repository or namespace) and the shared bytes, and the registry total. A running server
+ * answers the same at `GET /_berth/admin/usage` (docs/policies.md). With no records yet, they
+ * are built from a walk of storage first; `--verify` walks storage and corrects the records
+ * before answering. With one argument that is not a file, it is the pattern.
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -54,7 +55,17 @@ export function formatUsage(report: UsageReport): string {
   return `${repositories}\n\n${namespaces}\n\ntotal: ${human(total.bytes)} (${total.bytes} bytes) in ${total.blobs} blobs, ${total.repositories} repositories, ${total.namespaces} namespaces, ${total.tags} tags\n`;
 }
 
-export async function du(first: string | undefined, second: string | undefined, options: { json?: boolean }) {
+/** The report's age, on stderr, when storage was last walked longer ago than `berth.accounting.rescan`. */
+function staleNote(verifiedAt: number, rescanMs: number): string | undefined {
+  if (rescanMs <= 0 || Date.now() - verifiedAt < rescanMs) return undefined;
+  return `berth du: figures from the records Berth keeps, last verified against storage at ${new Date(verifiedAt).toISOString()}; writes by other software since (Distribution) show after "berth du --verify" or a server's next verification\n`;
+}
+
+export async function du(
+  first: string | undefined,
+  second: string | undefined,
+  options: { json?: boolean; verify?: boolean },
+) {
   const [configPath, pattern] =
     second === undefined && first !== undefined && !existsSync(first) ? [undefined, first] : [first, second];
   let include: ((name: string) => boolean) | undefined;
@@ -64,19 +75,24 @@ export async function du(first: string | undefined, second: string | undefined, 
     if (error instanceof PatternError) throw new ConfigError(error.message);
     throw error;
   }
-  const { registry } = openStorage(configPath);
+  const { config, registry } = openStorage(configPath);
+  if (options.verify) await registry.accounting.verify({ evenIfBusy: true });
+  else await registry.accounting.compactIfMany();
   const report = await registry.accounting.report(include);
+  const note = staleNote(registry.accounting.lastVerified, config.berth.accounting.rescan);
+  if (note) process.stderr.write(note);
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatUsage(report));
 }
 
 export function registerDu(program: Command): void {
   program
     .command('du')
-    .description('bytes used per repository and namespace (shared layers counted once), read from storage')
+    .description('bytes used per repository and namespace (shared layers counted once), from the records in storage')
     .argument('[config]', 'Distribution-format config.yml (default: the built-in configuration)')
     .argument('[pattern]', 'only repositories matching this pattern (team-a/**, */app)')
     .option('--json', 'print the figures as JSON')
-    .action((config: string | undefined, pattern: string | undefined, options: { json?: boolean }) =>
+    .option('--verify', 'walk storage first and correct the records (finds what other software wrote)')
+    .action((config: string | undefined, pattern: string | undefined, options: { json?: boolean; verify?: boolean }) =>
       du(config, pattern, options),
     );
 }

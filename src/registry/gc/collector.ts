@@ -189,6 +189,10 @@ export class GarbageCollector {
       const phantomTagsRemoved = dryRun
         ? 0
         : await removePhantomTags(driver, this.registry.tags, marked.scans.values(), start.getTime());
+      // Repositories whose figures a deletion of this run changed, for storage accounting.
+      const changed = new Set<string>();
+      if (phantomTagsRemoved > 0)
+        for (const scan of marked.scans.values()) if (scan.phantomTags.length > 0) changed.add(scan.name);
       if (phantomTagsRemoved > 0) emit(`removed ${phantomTagsRemoved} half-written tags (no current link)`);
 
       let swept: SweepResult = {
@@ -209,15 +213,16 @@ export class GarbageCollector {
           heartbeat: heartbeat!,
           emit,
           signal: options.signal,
+          changed: (name) => changed.add(name),
         });
-        // Untagged manifests it removed change what their repositories need.
-        for (const names of marked.untagged.values()) for (const name of names) this.registry.accounting.touch(name);
         emit(
           `deleted ${swept.blobsDeleted} blobs (${swept.bytesFreed} bytes freed), ${swept.manifestsDeleted} manifests and ${swept.layerLinksDeleted} layer links`,
         );
         if (swept.keptByRescan > 0) emit(`${swept.keptByRescan} candidates kept: written to while the run went on`);
         if (swept.stoppedEarly) emit(`${swept.stoppedEarly}; the rest waits for the next run`);
       }
+
+      for (const name of changed) await this.registry.accounting.changed(name);
 
       const report: GcReport = {
         ...(expired === undefined ? {} : { beforeMark: expired }),

@@ -34,6 +34,8 @@ export interface SweepOptions {
   heartbeat: RunHeartbeat;
   emit: (line: string) => void;
   signal?: AbortSignal;
+  /** Told each repository a deletion changed (a revision or a layer link removed). */
+  changed?: (name: string) => void;
 }
 
 export interface SweepResult {
@@ -215,6 +217,7 @@ export async function sweep(
           keep.scans.get(name) ?? emptyScan(name),
           histories.get(name)!,
         );
+        options.changed?.(name);
         result.manifestsDeleted++;
       }
     }
@@ -241,7 +244,10 @@ export async function sweep(
         continue;
       }
       for (const name of holders.get(value) ?? []) {
-        if (await deleteIfPresent(driver, folderOf(paths.layerLink(name, digest.digest)))) result.layerLinksDeleted++;
+        if (await deleteIfPresent(driver, folderOf(paths.layerLink(name, digest.digest)))) {
+          result.layerLinksDeleted++;
+          options.changed?.(name);
+        }
       }
       if (await deleteIfPresent(driver, paths.blobFolder(digest.digest))) {
         result.blobsDeleted++;

@@ -6,8 +6,10 @@ import type { ImmutableRuleConfig, QuotasConfig } from '../../config/policies.js
 export interface PolicyOptions {
   immutableTags?: readonly ImmutableRuleConfig[];
   quotas?: QuotasConfig;
-  /** `berth.accounting.rescan`: how often storage accounting reads storage again in full. */
+  /** `berth.accounting.rescan`: how often storage accounting verifies its records against a walk of storage. */
   accountingRescanMs?: number;
+  /** `storage.maintenance.readonly`: the policies' own bookkeeping (storage accounting) writes nothing either. */
+  readOnly?: boolean;
   /** `berth.pulls.flushinterval`: how often pull times are written to storage; 0: only when asked. */
   pullsFlushMs?: number;
   /** `berth.pulls.record`: false records no pull times. */
@@ -22,6 +24,7 @@ export function policyOptions(config: Config, logger?: Logger): PolicyOptions {
     immutableTags: config.berth.immutabletags,
     quotas: config.berth.quotas,
     accountingRescanMs: config.berth.accounting.rescan,
+    readOnly: config.storage.maintenance.readonly?.enabled ?? false,
     pullsFlushMs: config.berth.pulls.flushinterval,
     recordPulls: config.berth.pulls.record,
     logger,

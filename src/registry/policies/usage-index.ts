@@ -9,8 +9,8 @@
  */
 
 export interface RepositoryContent {
-  /** Digests the repository's manifests need, manifests included. */
-  digests: ReadonlySet<string>;
+  /** Digests the repository's manifests need, manifests included, with their stored sizes (0: missing). */
+  blobs: ReadonlyMap<string, number>;
   tags: number;
   manifests: number;
 }
@@ -62,7 +62,7 @@ interface NamespaceState {
 }
 
 export class UsageIndex {
-  private readonly repositories = new Map<string, RepositoryContent & { bytes: number }>();
+  private readonly repositories = new Map<string, { content: RepositoryContent; bytes: number }>();
   private readonly namespaces = new Map<string, NamespaceState>();
   /**
    * Digest → how many repositories need it, and its size as first seen: every figure uses that
@@ -74,7 +74,7 @@ export class UsageIndex {
   private totalBytes = 0;
   private totalTags = 0;
 
-  /** `learnt` gives the stored size of a digest (0 for one whose bytes are missing). */
+  /** `learnt` gives the stored size of a digest no repository holds (0 for one whose bytes are missing). */
   constructor(private readonly learnt: (digest: string) => number) {}
 
   private size(digest: string): number {
@@ -89,6 +89,11 @@ export class UsageIndex {
     return this.repositories.keys();
   }
 
+  /** What the index holds for a repository. */
+  content(name: string): RepositoryContent | undefined {
+    return this.repositories.get(name)?.content;
+  }
+
   /** Replaces what the index holds for a repository; undefined removes it. */
   set(name: string, content: RepositoryContent | undefined): void {
     const previous = this.repositories.get(name);
@@ -98,27 +103,27 @@ export class UsageIndex {
       namespace = { bytes: 0, tags: 0, repositories: 0, holders: new Map() };
       this.namespaces.set(ns, namespace);
     }
-    const before = previous?.digests ?? new Set<string>();
-    const after = content?.digests ?? new Set<string>();
-    for (const digest of before) if (!after.has(digest)) this.release(digest, namespace);
+    const before: ReadonlyMap<string, number> = previous?.content.blobs ?? new Map();
+    const after: ReadonlyMap<string, number> = content?.blobs ?? new Map();
+    for (const digest of before.keys()) if (!after.has(digest)) this.release(digest, namespace);
     let bytes = 0;
-    for (const digest of after) {
-      if (!before.has(digest)) this.hold(digest, namespace);
+    for (const [digest, size] of after) {
+      if (!before.has(digest)) this.hold(digest, size, namespace);
       bytes += this.size(digest);
     }
-    this.totalTags += (content?.tags ?? 0) - (previous?.tags ?? 0);
-    namespace.tags += (content?.tags ?? 0) - (previous?.tags ?? 0);
+    const tagsBefore = previous?.content.tags ?? 0;
+    this.totalTags += (content?.tags ?? 0) - tagsBefore;
+    namespace.tags += (content?.tags ?? 0) - tagsBefore;
     namespace.repositories += (content ? 1 : 0) - (previous ? 1 : 0);
-    if (content) this.repositories.set(name, { ...content, bytes });
+    if (content) this.repositories.set(name, { content, bytes });
     else this.repositories.delete(name);
     if (namespace.repositories === 0) this.namespaces.delete(ns);
   }
 
-  private hold(digest: string, namespace: NamespaceState): void {
+  private hold(digest: string, size: number, namespace: NamespaceState): void {
     const held = this.holders.get(digest);
     if (held) held.count += 1;
     else {
-      const size = this.learnt(digest);
       this.holders.set(digest, { count: 1, size });
       this.totalBytes += size;
     }
@@ -159,19 +164,20 @@ export class UsageIndex {
   }
 
   repository(name: string): RepositoryUsage | undefined {
-    const content = this.repositories.get(name);
-    if (!content) return undefined;
+    const entry = this.repositories.get(name);
+    if (!entry) return undefined;
+    const { content, bytes } = entry;
     let unique = 0;
-    for (const digest of content.digests) if (this.holders.get(digest)?.count === 1) unique += this.size(digest);
+    for (const digest of content.blobs.keys()) if (this.holders.get(digest)?.count === 1) unique += this.size(digest);
     return {
       name,
       namespace: namespaceOf(name),
-      logical: content.bytes,
+      logical: bytes,
       unique,
-      shared: content.bytes - unique,
+      shared: bytes - unique,
       tags: content.tags,
       manifests: content.manifests,
-      blobs: content.digests.size,
+      blobs: content.blobs.size,
     };
   }
 
@@ -203,7 +209,7 @@ export class UsageIndex {
   addedBytes(scope: { repository: string } | { namespace: string }, digests: Iterable<string>): number {
     const present =
       'repository' in scope
-        ? (digest: string) => this.repositories.get(scope.repository)?.digests.has(digest) === true
+        ? (digest: string) => this.repositories.get(scope.repository)?.content.blobs.has(digest) === true
         : (digest: string) => this.namespaces.get(scope.namespace)?.holders.has(digest) === true;
     let added = 0;
     for (const digest of new Set(digests)) if (!present(digest)) added += this.size(digest);

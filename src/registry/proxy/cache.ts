@@ -158,6 +158,7 @@ export class PullThroughCache {
         const stored = await this.registry.manifests.get(name, digest);
         if (stored) {
           await this.registry.tags.tag(name, tag, digest);
+          await this.registry.accounting.changed(name);
           manifest = stored;
         } else {
           try {
