@@ -211,3 +211,35 @@ export async function writeLayout(roots: string[], repositories: number, tags: n
   });
   return layout;
 }
+
+/**
+ * Storage accounting's fixture, written directly into `root` like `writeLayout`: `usage/r000000…`
+ * repositories, each holding an image of its own (config and manifest, tagged `latest`) over one
+ * layer every repository shares, so every repository has unique bytes and shared ones.
+ */
+export async function writeUsageLayout(root: string, repositories: number): Promise<{ layer: Blob }> {
+  const writer = new LayoutWriter([root]);
+  const layer = blob(randomBytes(16_384));
+  await writer.put(blobPath(layer.digest), layer.content);
+  const repo = (name: string) => join(V2, 'repositories', name);
+  await forEach(repositories, 1, async (index) => {
+    const name = `usage/r${String(index).padStart(6, '0')}`;
+    const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', repository: name })));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.content.length },
+        layers: [{ mediaType: OCI_LAYER, digest: layer.digest, size: layer.content.length }],
+      }),
+    );
+    const digest = sha256(manifest);
+    await writer.put(blobPath(config.digest), config.content);
+    await writer.put(blobPath(digest), manifest);
+    for (const linked of [layer.digest, config.digest])
+      await writer.put(join(repo(name), '_layers/sha256', hexOf(linked), 'link'), linked);
+    await writer.put(join(repo(name), '_manifests/revisions/sha256', hexOf(digest), 'link'), digest);
+    await writer.put(join(repo(name), '_manifests/tags/latest/current/link'), digest);
+  });
+  return { layer };
+}
