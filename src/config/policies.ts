@@ -131,7 +131,7 @@ const pulls = z.strictObject({
 });
 
 const accounting = z.strictObject({
-  /** How often the server re-reads storage to see what other processes wrote; 0: never. */
+  /** How often storage is walked to verify the accounting records (finding other programs' writes); 0: never. */
   rescan: age.default(15 * 60_000),
 });
 

@@ -1,8 +1,8 @@
 /**
  * Stored bytes from the storage accounting (src/registry/policies/accounting.ts), read at each
  * scrape: per repository (`logical`: the distinct blobs it needs; `unique`: those no other
- * repository needs) and in all (deduplicated). Every process keeps its own accounting, so over
- * worker processes the largest figure is kept rather than the sum. One series per repository:
+ * repository needs) and in all (deduplicated). Every process reads the same records in storage, so
+ * over worker processes the largest figure is kept rather than the sum. One series per repository:
  * on a registry with very many repositories, mind Prometheus' cardinality.
  */
 import type { StorageAccounting } from '../registry/policies/accounting.js';
