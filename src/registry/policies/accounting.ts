@@ -180,7 +180,7 @@ export class StorageAccounting {
     const index = await this.current();
     const repositories: RepositoryUsage[] = [];
     const namespaces = new Set<string>();
-    for (const name of [...index.names()].sort()) {
+    for (const name of index.sortedNames()) {
       if (include && !include(name)) continue;
       const usage = index.repository(name)!;
       repositories.push(usage);

@@ -59,6 +59,10 @@ interface NamespaceState {
   repositories: number;
   /** Digest → how many of the namespace's repositories need it. */
   holders: Map<string, number>;
+  /** Changes whenever the namespace starts or stops needing a digest. */
+  version: number;
+  /** Its unique bytes as last counted, valid while `version` and the index's `sharing` are unchanged. */
+  unique?: { version: number; sharing: number; bytes: number };
 }
 
 export class UsageIndex {
@@ -71,8 +75,15 @@ export class UsageIndex {
   private readonly holders = new Map<string, { count: number; size: number }>();
   /** Digest → how many namespaces need it. */
   private readonly namespaceHolders = new Map<string, number>();
+  /**
+   * Changes whenever a digest goes from one namespace to two or back: what is unique to a
+   * namespace may then have changed without the namespace itself changing.
+   */
+  private sharing = 0;
   private totalBytes = 0;
   private totalTags = 0;
+  /** The names in order, kept until a repository is added or removed (a report filters them, never sorts). */
+  private sorted: string[] | undefined;
 
   /** `learnt` gives the stored size of a digest no repository holds (0 for one whose bytes are missing). */
   constructor(private readonly learnt: (digest: string) => number) {}
@@ -89,6 +100,12 @@ export class UsageIndex {
     return this.repositories.keys();
   }
 
+  /** Every repository name, sorted. Do not modify. */
+  sortedNames(): readonly string[] {
+    this.sorted ??= [...this.repositories.keys()].sort();
+    return this.sorted;
+  }
+
   /** What the index holds for a repository. */
   content(name: string): RepositoryContent | undefined {
     return this.repositories.get(name)?.content;
@@ -100,7 +117,7 @@ export class UsageIndex {
     const ns = namespaceOf(name);
     let namespace = this.namespaces.get(ns);
     if (!namespace) {
-      namespace = { bytes: 0, tags: 0, repositories: 0, holders: new Map() };
+      namespace = { bytes: 0, tags: 0, repositories: 0, holders: new Map(), version: 0 };
       this.namespaces.set(ns, namespace);
     }
     const before: ReadonlyMap<string, number> = previous?.content.blobs ?? new Map();
@@ -115,6 +132,7 @@ export class UsageIndex {
     this.totalTags += (content?.tags ?? 0) - tagsBefore;
     namespace.tags += (content?.tags ?? 0) - tagsBefore;
     namespace.repositories += (content ? 1 : 0) - (previous ? 1 : 0);
+    if (!content !== !previous) this.sorted = undefined;
     if (content) this.repositories.set(name, { content, bytes });
     else this.repositories.delete(name);
     if (namespace.repositories === 0) this.namespaces.delete(ns);
@@ -131,7 +149,10 @@ export class UsageIndex {
     namespace.holders.set(digest, inNamespace + 1);
     if (inNamespace === 0) {
       namespace.bytes += this.size(digest);
-      this.namespaceHolders.set(digest, (this.namespaceHolders.get(digest) ?? 0) + 1);
+      namespace.version += 1;
+      const namespaces = this.namespaceHolders.get(digest) ?? 0;
+      this.namespaceHolders.set(digest, namespaces + 1);
+      if (namespaces === 1) this.sharing += 1;
     }
   }
 
@@ -147,7 +168,9 @@ export class UsageIndex {
     if (inNamespace === 0) {
       namespace.holders.delete(digest);
       namespace.bytes -= size;
+      namespace.version += 1;
       const namespaces = (this.namespaceHolders.get(digest) ?? 1) - 1;
+      if (namespaces === 1) this.sharing += 1;
       if (namespaces === 0) this.namespaceHolders.delete(digest);
       else this.namespaceHolders.set(digest, namespaces);
     } else namespace.holders.set(digest, inNamespace);
@@ -184,9 +207,16 @@ export class UsageIndex {
   namespace(name: string): NamespaceUsage | undefined {
     const namespace = this.namespaces.get(name);
     if (!namespace) return undefined;
-    let unique = 0;
-    for (const digest of namespace.holders.keys())
-      if (this.namespaceHolders.get(digest) === 1) unique += this.size(digest);
+    // Counted again only after a change: a namespace of 100,000 repositories holds as many digests.
+    const cached = namespace.unique;
+    let unique: number;
+    if (cached && cached.version === namespace.version && cached.sharing === this.sharing) unique = cached.bytes;
+    else {
+      unique = 0;
+      for (const digest of namespace.holders.keys())
+        if (this.namespaceHolders.get(digest) === 1) unique += this.size(digest);
+      namespace.unique = { version: namespace.version, sharing: this.sharing, bytes: unique };
+    }
     return {
       name,
       logical: namespace.bytes,
