@@ -214,9 +214,4 @@ export class UsageStore {
     }
     return id;
   }
-
-  /** Records that every record was verified against a walk of storage started at `verifiedAt`. */
-  async writeState(state: UsageState): Promise<void> {
-    await this.driver.putContent(paths.USAGE_STATE, JSON.stringify(state));
-  }
 }
