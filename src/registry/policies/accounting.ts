@@ -58,6 +58,8 @@ const READ_PARALLEL = 32;
 export const MAINTENANCE_MS = 60_000;
 /** Past this many marks, a reader that can write folds them into a snapshot before it answers. */
 const COMPACT_MARKS = 1_000;
+/** A server that does not use the figures folds the marks only past this many (loading the figures for it). */
+const IDLE_COMPACT_MARKS = 10_000;
 /** A server folds marks older than this into a snapshot, however few (so a later start reads few). */
 const COMPACT_AGE_MS = 5 * 60_000;
 /** The maintenance lease; renewed every third of it while a walk goes on. */
@@ -80,6 +82,8 @@ export class StorageAccounting {
   private readonly present = new Set<string>();
   /** A server's: verifies on its own when due (`start`); a command verifies only when asked. */
   private automatic = false;
+  /** Whether the figures were asked for (a report, a quota check): only then are they kept in memory. */
+  private wanted = false;
   /** When the figures were last verified against a walk (ms since the epoch; by any process). */
   private verifiedAt = 0;
   private builtAt: string | undefined;
@@ -129,9 +133,11 @@ export class StorageAccounting {
   }
 
   /** A link was written into `name`: only the first one can change its figures (it creates the repository). */
-  linked(name: string): Promise<void> {
-    if (this.present.has(name)) return Promise.resolve();
-    return this.changed(name);
+  async linked(name: string): Promise<void> {
+    if (this.present.has(name) || this.options.readOnly) return;
+    // One look at the record: a repository that has one exists already, whether or not the figures are loaded.
+    if (await this.store.hasRecord(name)) this.present.add(name);
+    else await this.changed(name);
   }
 
   /**
@@ -164,9 +170,16 @@ export class StorageAccounting {
 
   /** The index, with every record written so far. */
   async current(): Promise<UsageIndex> {
+    this.wanted = true;
+    const index = await this.brought();
+    this.verifyIfDue();
+    return index;
+  }
+
+  /** The index loaded and brought up to date, without counting as a use of the figures. */
+  private async brought(): Promise<UsageIndex> {
     await this.ready();
     await this.serial.run('index', () => this.applyMarks());
-    this.verifyIfDue();
     return this.index;
   }
 
@@ -307,11 +320,28 @@ export class StorageAccounting {
 
   private async maintain(): Promise<void> {
     try {
-      await this.current();
+      if (!this.wanted) {
+        // Nobody here uses the figures: they are loaded only to fold many marks, then let go.
+        if (this.options.readOnly || (await this.store.listMarks()).length < IDLE_COMPACT_MARKS) return;
+        await this.brought();
+        await this.compact();
+        await this.serial.run('index', async () => this.unload());
+        return;
+      }
+      await this.brought();
       if (this.applied.size >= COMPACT_MARKS || this.oldestMarkAge() >= COMPACT_AGE_MS) await this.compact();
     } catch (error) {
       this.options.onError?.(error, 'storage accounting: maintenance failed');
     }
+  }
+
+  /** Drops the figures from memory, unless they were asked for meanwhile; the next use loads them again. */
+  private unload(): void {
+    if (this.wanted) return;
+    this.readying = undefined;
+    this.loaded = undefined;
+    this.index = this.emptyIndex();
+    this.applied = new Set();
   }
 
   /** How long ago the oldest mark applied was written (a mark's key starts with its time); 0 with none. */

@@ -145,6 +145,15 @@ export class UsageStore {
     return text === undefined ? undefined : decodeRecord(text);
   }
 
+  async hasRecord(name: string): Promise<boolean> {
+    try {
+      return !(await this.driver.stat(paths.usageRecord(name))).isDir;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
   /** Stores what `name` needs now (undefined: the repository is gone), then marks the change. */
   async writeRecord(name: string, record: UsageRecord | undefined): Promise<void> {
     if (record) await this.driver.putContent(paths.usageRecord(name), encodeRecord(record));
