@@ -23,6 +23,7 @@ import { cephTools, startCeph, type CephCluster } from '../helpers/ceph.js';
 import { makeImage, pushImage, randomBlob, sha256 } from '../helpers/content.js';
 import { client } from '../helpers/http.js';
 import { describeWithTools } from '../helpers/tools.js';
+import { imageOf } from '../gc/support.js';
 
 const MIB = 1024 * 1024;
 
@@ -245,5 +246,31 @@ describeWithTools('Berth on S3 (Ceph)', cephTools(), () => {
     assert.equal(health.healthy, false);
     assert.equal((health.body as { checks: { storage: { status: string } } }).checks.storage.status, 'error');
     await missing.close();
+  });
+
+  it('keeps storage accounting records in the bucket: a second instance reads the same figures from them', async () => {
+    const bucket = await ceph.createBucket();
+    const first = await berthOn(bucket);
+    const shared = randomBlob(4_000);
+    for (const name of ['acct/one', 'acct/two'])
+      await pushImage(first.url, name, 'v1', imageOf([shared, randomBlob(500)]));
+    const usage = async (berth: TestBerth) =>
+      (await (await fetch(`${berth.url}/_berth/admin/usage`)).json()) as {
+        repositories: Array<{ name: string; shared: number }>;
+      };
+    const report = await usage(first);
+    assert.deepEqual(
+      report.repositories.map((entry) => [entry.name, entry.shared >= 4_000]),
+      [
+        ['acct/one', true],
+        ['acct/two', true],
+      ],
+    );
+    await first.berth.registry.accounting.compact();
+    const stored = await keys(bucket, 'docker/registry/v2/_berth/usage/');
+    assert.ok(stored.includes('docker/registry/v2/_berth/usage/state'), stored.join('\n'));
+    assert.ok(stored.includes('docker/registry/v2/_berth/usage/repositories/acct/one/_usage'));
+    const second = await berthOn(bucket);
+    assert.deepEqual(await usage(second), report);
   });
 });
