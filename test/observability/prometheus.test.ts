@@ -29,14 +29,18 @@ async function query(prometheus: string, expression: string): Promise<number> {
   return body.data.result.length === 0 ? 0 : Number(body.data.result[0]!.value[1]);
 }
 
-async function eventually(read: () => Promise<number>, ready: (value: number) => boolean, what: string) {
+async function eventually(
+  read: () => Promise<number>,
+  ready: (value: number) => boolean,
+  what: string | (() => string),
+) {
   let last = Number.NaN;
   for (let attempt = 0; attempt < 60; attempt++) {
     last = await read().catch(() => Number.NaN);
     if (ready(last)) return last;
     await sleep(500);
   }
-  throw new Error(`${what}: still ${last} after 30 s`);
+  throw new Error(`${typeof what === 'string' ? what : what()}: still ${last} after 30 s`);
 }
 
 describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.skopeo()], () => {
@@ -92,7 +96,9 @@ describeWithTools('Prometheus scrapes berth serve', [tools.prometheus(), tools.s
     await eventually(
       () => query(prometheus, 'up{job="berth"}'),
       (value) => value === 1,
-      'Prometheus scraping Berth',
+      // NaN: Prometheus does not answer (it says why in its log, e.g. its port was taken meanwhile).
+      () =>
+        `Prometheus scraping Berth (prometheus ${prometheusProcess.exitCode === null ? 'running' : `exited ${prometheusProcess.exitCode}`}; log: ${prometheusLog.slice(-2000)})`,
     );
   });
 
