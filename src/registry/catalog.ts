@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { sortPaced } from '../storage/pace.js';
 import * as paths from '../storage/paths.js';
 import { listIfPresent } from './links.js';
 import { compareBytes } from './tags.js';
@@ -39,7 +40,7 @@ export class Catalog {
     if (this.driver.repositoryIndex?.complete) return [...(await this.driver.repositoryIndex.all())];
     const names: string[] = [];
     await this.collect('', names);
-    return names.sort(compareBytes);
+    return sortPaced(names, compareBytes);
   }
 
   /** Every repository name, in byte order, from the cached walk when it is still current. Do not modify. */

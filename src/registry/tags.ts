@@ -2,6 +2,7 @@
 import { cacheLookups } from '../metrics/families.js';
 import type { Digest } from '../api/reference.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { sortPaced } from '../storage/pace.js';
 import * as paths from '../storage/paths.js';
 import { deleteIfPresent, listIfPresent, readLink, writeLink } from './links.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -115,7 +116,7 @@ export class TagStore {
   }
 
   private async read(name: string): Promise<{ tags: string[]; phantoms: string[] }> {
-    const names = (await listIfPresent(this.driver, paths.tagsRoot(name))).sort(compareBytes);
+    const names = await sortPaced(await listIfPresent(this.driver, paths.tagsRoot(name)), compareBytes);
     const tags = await this.resolving(name, names);
     const resolves = new Set(tags);
     return { tags, phantoms: names.filter((tag) => !resolves.has(tag)) };

@@ -10,7 +10,9 @@ import { gcMetrics } from '../../metrics/families.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { forEachPaced, sortPaced } from '../../storage/pace.js';
 import { KeyedLock } from '../keyed-lock.js';
+import { compareBytes } from '../tags.js';
 import type { RetentionReport } from '../policies/retention.js';
 import type { Registry } from '../registry.js';
 import { ManifestGraph } from './graph.js';
@@ -168,16 +170,22 @@ export class GarbageCollector {
         signal: options.signal,
       });
 
-      const manifestsEligible = [...marked.untagged.values()].reduce((sum, names) => sum + names.length, 0);
-      const bytesEligible = [...marked.candidates.values()].reduce((sum, size) => sum + size, 0);
-      const blobsYoung = [...marked.blobs.keys()].filter(
-        (digest) => !marked.marked.has(digest) && !marked.candidates.has(digest),
-      ).length;
+      let manifestsEligible = 0;
+      await forEachPaced(marked.untagged.values(), (names) => (manifestsEligible += names.length));
+      let bytesEligible = 0;
+      await forEachPaced(marked.candidates.values(), (size) => (bytesEligible += size));
+      let blobsYoung = 0;
+      await forEachPaced(marked.blobs.keys(), (digest) => {
+        if (!marked.marked.has(digest) && !marked.candidates.has(digest)) blobsYoung++;
+      });
       emit('');
       emit(
         `${marked.marked.size} blobs marked, ${marked.candidates.size} blobs and ${manifestsEligible} manifests eligible for deletion`,
       );
-      for (const digest of [...marked.candidates.keys()].sort()) emit(`blob eligible for deletion: ${digest}`);
+      if (options.emit) {
+        for (const digest of await sortPaced([...marked.candidates.keys()], compareBytes))
+          emit(`blob eligible for deletion: ${digest}`);
+      }
       for (const missing of marked.missing)
         emit(`warning: ${missing}: manifest revision whose bytes are missing from storage`);
       if (blobsYoung > 0) {
@@ -224,6 +232,11 @@ export class GarbageCollector {
 
       for (const name of changed) await this.registry.accounting.changed(name);
 
+      let manifestsKept = 0;
+      await forEachPaced(marked.kept, ([name, kept]) => {
+        const revisions = marked.scans.get(name)?.revisions;
+        for (const digest of kept) if (revisions?.has(digest)) manifestsKept++;
+      });
       const report: GcReport = {
         ...(expired === undefined ? {} : { beforeMark: expired }),
         run,
@@ -233,10 +246,7 @@ export class GarbageCollector {
         startedAt: start.toISOString(),
         durationMs: Date.now() - began,
         repositories: repositories.length,
-        manifestsKept: [...marked.kept.entries()].reduce((sum, [name, kept]) => {
-          const revisions = marked.scans.get(name)?.revisions;
-          return sum + [...kept].filter((digest) => revisions?.has(digest)).length;
-        }, 0),
+        manifestsKept,
         blobsMarked: marked.marked.size,
         blobsYoung,
         blobsEligible: marked.candidates.size,

@@ -13,6 +13,7 @@
  * deleting anything.
  */
 import type { StorageDriver } from '../../storage/driver.js';
+import { forEachPaced } from '../../storage/pace.js';
 import type { ManifestGraph } from './graph.js';
 import { readIntents } from './protocol.js';
 import { scanBlobs, scanRepository, type RepositoryScan, type StoredBlob } from './scan.js';
@@ -121,13 +122,10 @@ export async function mark(
 
   options.signal?.throwIfAborted();
   result.blobs = await scanBlobs(driver);
-  for (const [digest, blob] of result.blobs) {
-    if (result.marked.has(digest)) continue;
-    if (blob.mtime >= threshold || result.young.has(digest)) {
-      result.young.add(digest);
-      continue;
-    }
-    result.candidates.set(digest, blob.size);
-  }
+  await forEachPaced(result.blobs, ([digest, blob]) => {
+    if (result.marked.has(digest)) return;
+    if (blob.mtime >= threshold || result.young.has(digest)) result.young.add(digest);
+    else result.candidates.set(digest, blob.size);
+  });
   return result;
 }

@@ -15,6 +15,7 @@
  */
 import { isValidName, isValidTag, parseDigest, type Digest } from '../../api/reference.js';
 import { isNotFound, type StorageDriver } from '../../storage/driver.js';
+import { forEachPaced, sortPaced } from '../../storage/pace.js';
 import * as paths from '../../storage/paths.js';
 import type { Catalog } from '../catalog.js';
 import { deleteIfPresent, listIfPresent } from '../links.js';
@@ -79,7 +80,9 @@ async function rescan(
   };
   // What a write in progress relies on stays, whichever repository it names.
   for (const intent of intents) for (const digest of [...intent.digests, ...intent.manifests]) keep.blobs.add(digest);
-  const names = new Set([...(await catalog.all()), ...intents.map((intent) => intent.repository).filter(isValidName)]);
+  const names = new Set<string>();
+  await forEachPaced(await catalog.all(), (name) => names.add(name));
+  for (const intent of intents) if (isValidName(intent.repository)) names.add(intent.repository);
   for (const name of names) {
     const scan = await scanRepository(driver, name); // empty for a repository an intent names first
     keep.scans.set(name, scan);
@@ -157,6 +160,11 @@ async function tagHistory(driver: StorageDriver, name: string): Promise<Map<stri
   return history;
 }
 
+/** Entries keyed by digest, in digest order. */
+function byDigest([a]: [string, unknown], [b]: [string, unknown]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function folderOf(link: string): string {
   return link.replace(/\/link$/, '');
 }
@@ -175,7 +183,9 @@ export async function sweep(
     manifestsDeleted: 0,
     layerLinksDeleted: 0,
   };
-  const doomed = new Set([...marked.candidates.keys(), ...marked.untagged.keys()]);
+  const doomed = new Set<string>();
+  for (const digests of [marked.candidates.keys(), marked.untagged.keys()])
+    await forEachPaced(digests, (digest) => doomed.add(digest));
   if (doomed.size === 0) return result;
 
   await writeTombstone(driver, options.run, doomed);
@@ -198,7 +208,7 @@ export async function sweep(
     // Untagged revision links first, so no revision ever names missing bytes.
     const keptRevisions = new Set<string>();
     const histories = new Map<string, Map<string, string[]>>();
-    for (const [value, names] of [...marked.untagged].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [value, names] of await sortPaced([...marked.untagged], byDigest)) {
       const digest = parseDigest(value);
       if (!digest.ok) continue;
       for (const name of names) {
@@ -225,16 +235,16 @@ export async function sweep(
     // The repositories linking each candidate, read once (not one pass over every repository per blob).
     const holders = new Map<string, Set<string>>();
     for (const scans of [marked.scans, keep.scans]) {
-      for (const [name, scan] of scans) {
+      await forEachPaced(scans, ([name, scan]) => {
         for (const digest of scan.layers.keys()) {
           if (!marked.candidates.has(digest)) continue;
           const names = holders.get(digest) ?? new Set<string>();
           names.add(name);
           holders.set(digest, names);
         }
-      }
+      });
     }
-    for (const [value, size] of [...marked.candidates].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [value, size] of await sortPaced([...marked.candidates], byDigest)) {
       const digest = parseDigest(value);
       if (!digest.ok) continue;
       if (!(await mayDelete())) return result;
