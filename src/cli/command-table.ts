@@ -32,7 +32,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'du',
-    summary: 'bytes used per repository and namespace (shared layers counted once), read from storage',
+    summary: 'bytes used per repository and namespace (shared layers counted once), from the records in storage',
     load: async () => (await import('./commands/du.js')).registerDu,
   },
   {
