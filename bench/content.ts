@@ -163,10 +163,15 @@ function blobPath(digest: string): string {
  * Writes the listing workloads' storage directly into each root (identical folders for both
  * registries): `catalog/r00000…` repositories, each linking the image's layer and its manifest
  * revision (Distribution 2.8 lists a folder holding `_layers`, Berth one holding `_layers` or
- * `_manifests`), `bench/tags` with `tags` tags,
- * and `bench/small` with the whole image tagged `latest`.
+ * `_manifests`; without `revisions`, the layer link alone, half the folders to write), `bench/tags`
+ * with `tags` tags, and `bench/small` with the whole image tagged `latest`.
  */
-export async function writeLayout(roots: string[], repositories: number, tags: number): Promise<Layout> {
+export async function writeLayout(
+  roots: string[],
+  repositories: number,
+  tags: number,
+  options: { revisions?: boolean } = {},
+): Promise<Layout> {
   const writer = new LayoutWriter(roots);
   const image = smallImage([4096]);
   for (const item of [image.config, ...image.layers]) await writer.put(blobPath(item.digest), item.content);
@@ -207,7 +212,7 @@ export async function writeLayout(roots: string[], repositories: number, tags: n
   await forEach(repositories, 1, async (index) => {
     const name = `catalog/r${String(index).padStart(6, '0')}`;
     await layer(name, image.layers[0]!.digest);
-    await revision(name);
+    if (options.revisions !== false) await revision(name);
   });
   return layout;
 }

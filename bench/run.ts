@@ -4,8 +4,8 @@
  * alternating which goes first, for several rounds; the table reports medians and the
  * Berth/Distribution ratio. See docs/performance.md.
  *
- *   npm run bench                  full run (about 6-8 minutes)
- *   npm run bench -- --quick       fewer rounds, shorter load tests
+ *   npm run bench                  full run: 5 rounds, listings at 100,000 (docs/performance.md says how long)
+ *   npm run bench -- --quick       2 rounds, shorter load tests, listings at 20,000
  *   npm run bench -- --rows 1,4    only some rows (9: the pull-through cache against Distribution's)
  *   npm run bench -- --profile     Berth runs under --cpu-prof (profiles land in the work folder)
  */
@@ -165,7 +165,8 @@ async function main(): Promise<void> {
   if (rowsWanted.has('5')) {
     log(`writing ${SCALE} repositories and a repository with ${SCALE} tags into the shared scale folder`);
     const writing = Date.now();
-    scaleLayout = await writeLayout([scaleRoot], SCALE, SCALE);
+    // The layer link alone per repository: what both registries list by, half the folders to write.
+    scaleLayout = await writeLayout([scaleRoot], SCALE, SCALE, { revisions: false });
     log(`written in ${Math.round((Date.now() - writing) / 1000)} s`);
   }
 
@@ -181,10 +182,6 @@ async function main(): Promise<void> {
     }),
     distribution: await startServer('distribution', { workDir, root: roots.distribution, checkout }),
   };
-  const idle = row('7a', 'resident memory, idle 1 s after start (sum over processes)', 'MB', 'lower', {
-    absolute: 60,
-  });
-  const startup = row('7d', 'start-up: spawn to the first 200 of GET /v2/', 's', 'lower', { absolute: 0.5 });
   const peak = row('7b', `resident memory, peak during ${MEMORY_PUSHES} concurrent 256 MiB pushes`, 'MB', 'lower', {
     absolute: 120,
   });
@@ -196,14 +193,10 @@ async function main(): Promise<void> {
   };
 
   try {
-    const restarted = async (server: RunningServer) => {
-      record(startup, server.name, await server.restart());
-      await new Promise((done) => setTimeout(done, 1000));
-      record(idle, server.name, memoryOf(server.pids()).rss / 1e6);
-    };
+    if (rowsWanted.has('7')) await memoryAndStartup(servers);
     if (rowsWanted.has('5')) {
       await buildIndex(servers.berth, 'the 10,000-repository folder');
-      await listings(servers, layout, REPOSITORIES + 2, restarted, ['5a', '5b']);
+      await listings(servers, layout, REPOSITORIES + 2);
       const scaleServers: Record<ServerName, RunningServer> = {
         berth: await startServer('berth', { workDir, root: scaleRoot, checkout, label: 'berth-scale' }),
         distribution: await startServer('distribution', {
@@ -215,15 +208,10 @@ async function main(): Promise<void> {
       };
       try {
         buildSeconds = await buildIndex(scaleServers.berth, 'the scale folder');
-        await listings(scaleServers, scaleLayout!, SCALE + 2, async (server) => void (await server.restart()), [
-          '5c',
-          '5d',
-        ]);
+        await scaleListings(scaleServers, scaleLayout!);
       } finally {
         await Promise.all(Object.values(scaleServers).map((server) => server.stop()));
       }
-    } else {
-      for (const server of Object.values(servers)) await restarted(server);
     }
     if (rowsWanted.has('4')) await smallRequests(servers, layout);
     if (rowsWanted.has('1') || rowsWanted.has('2') || rowsWanted.has('3')) await pushesAndPulls(servers, blobFile);
@@ -326,13 +314,8 @@ async function buildIndex(server: RunningServer, what: string): Promise<number> 
  * restarted (every cache in the process is gone; the kernel's page cache is not dropped, it is
  * shared with everyone on the machine); warm is the same listing again right after.
  */
-async function listings(
-  servers: Record<ServerName, RunningServer>,
-  layout: Layout,
-  expected: number,
-  restart: (server: RunningServer) => Promise<void>,
-  [catalogId, tagsId]: [string, string],
-): Promise<void> {
+async function listings(servers: Record<ServerName, RunningServer>, layout: Layout, expected: number): Promise<void> {
+  const [catalogId, tagsId] = ['5a', '5b'];
   const count = layout.catalogRepositories.toLocaleString('en-US');
   const tagCount = layout.tags.toLocaleString('en-US');
   log(`row ${catalogId}, ${tagsId}: catalog over ${count} repositories, tags/list of ${tagCount} tags, cold and warm`);
@@ -362,15 +345,10 @@ async function listings(
     'lower',
     { ratio: 1 / 5 },
   );
-  const tagsCold = row(`${tagsId} cold`, `tags/list of ${tagCount} tags, first after a restart`, 'ms', 'lower', {
-    ratio: 1 / 5,
-  });
-  const tagsWarm = row(`${tagsId} warm`, `tags/list of ${tagCount} tags, median of 5 more`, 'ms', 'lower', {
-    ratio: 1 / 5,
-  });
+  const tags = tagRows(tagsId, layout);
   for (let round = 0; round < rounds; round++) {
     for (const server of order(round, servers)) {
-      await restart(server);
+      await server.restart();
       const cold = await work.listCatalog(server.url, CATALOG_PAGE);
       if (cold.repositories !== expected)
         throw new Error(`${server.name}: _catalog listed ${cold.repositories} repositories, expected ${expected}`);
@@ -378,11 +356,123 @@ async function listings(
       record(firstPage, server.name, cold.firstPageSeconds * 1000);
       record(slowestPage, server.name, cold.slowestPageSeconds * 1000);
       record(catalogWarm, server.name, (await work.listCatalog(server.url, CATALOG_PAGE)).seconds * 1000);
-      record(tagsCold, server.name, (await work.listTags(server.url, layout.tagsRepository, layout.tags)) * 1000);
+      await tags.measure(server);
+    }
+  }
+}
+
+/** Rows 5b and 5d: tags/list right after a restart (cold: the caller restarts), and warm. */
+function tagRows(id: string, layout: Layout): { measure(server: RunningServer): Promise<void> } {
+  const count = layout.tags.toLocaleString('en-US');
+  const cold = row(`${id} cold`, `tags/list of ${count} tags, first after a restart`, 'ms', 'lower', { ratio: 1 / 5 });
+  const warm = row(`${id} warm`, `tags/list of ${count} tags, median of 5 more`, 'ms', 'lower', { ratio: 1 / 5 });
+  return {
+    async measure(server) {
+      record(cold, server.name, (await work.listTags(server.url, layout.tagsRepository, layout.tags)) * 1000);
       const times: number[] = [];
       for (let i = 0; i < 5; i++)
         times.push((await work.listTags(server.url, layout.tagsRepository, layout.tags)) * 1000);
-      record(tagsWarm, server.name, median(times));
+      record(warm, server.name, median(times));
+    },
+  };
+}
+
+/**
+ * Rows 5c and 5d, the listings at scale. Distribution walks the repositories up to the start of
+ * each page for every page (about 3 s a page in the middle of 100,000 on a loaded two-core
+ * machine, some 5 minutes for a whole listing), so a whole listing per round would take most of
+ * the run: these rows time three pages after a restart, the first, the one after the middle
+ * name and the last, then the middle one again (warm), and the tags of the scale repository.
+ */
+async function scaleListings(servers: Record<ServerName, RunningServer>, layout: Layout): Promise<void> {
+  const repositories = layout.catalogRepositories;
+  const count = repositories.toLocaleString('en-US');
+  const name = (index: number) => `catalog/r${String(index).padStart(6, '0')}`;
+  const half = Math.floor(repositories / 2);
+  if (repositories < 2 * CATALOG_PAGE) throw new Error(`--scale must be at least ${2 * CATALOG_PAGE}`);
+  const pages = [
+    { id: 'first', what: 'first page', last: undefined, first: layout.smallRepository },
+    {
+      id: 'middle',
+      what: `page after ${name(half)}`,
+      last: name(half),
+      first: name(half + 1),
+    },
+    {
+      id: 'last',
+      what: 'last page',
+      last: name(repositories - CATALOG_PAGE - 1),
+      first: name(repositories - CATALOG_PAGE),
+    },
+  ];
+  log(
+    `rows 5c, 5d: catalog pages over ${count} repositories, tags/list of ${layout.tags.toLocaleString('en-US')} tags`,
+  );
+  const cold = pages.map((page) =>
+    row(
+      `5c ${page.id}`,
+      `/v2/_catalog?n=${CATALOG_PAGE}, ${page.what} of ${count}, right after a restart`,
+      'ms',
+      'lower',
+      {
+        ratio: 1 / 5,
+      },
+    ),
+  );
+  const middle = pages[1]!;
+  const warm = row(`5c warm`, `/v2/_catalog?n=${CATALOG_PAGE}, ${middle.what} of ${count}, again`, 'ms', 'lower', {
+    ratio: 1 / 5,
+  });
+  const tags = tagRows('5d', layout);
+  for (let round = 0; round < rounds; round++) {
+    for (const server of order(round, servers)) {
+      await server.restart();
+      for (const [index, page] of pages.entries()) {
+        const seconds = await work.catalogPage(server.url, CATALOG_PAGE, page.last, {
+          count: CATALOG_PAGE,
+          first: page.first,
+        });
+        record(cold[index]!, server.name, seconds * 1000);
+      }
+      const again = await work.catalogPage(server.url, CATALOG_PAGE, middle.last, {
+        count: CATALOG_PAGE,
+        first: middle.first,
+      });
+      record(warm, server.name, again * 1000);
+      await tags.measure(server);
+    }
+  }
+}
+
+/** How long after its start a server's memory is read again, once V8 has shrunk an idle heap. */
+const SETTLE_MS = 20_000;
+
+/**
+ * Rows 7a and 7d: each server restarted in turn (alternating which goes first): seconds from the
+ * spawn to the first 200, resident memory 1 s after that, and again once it has been idle
+ * SETTLE_MS (V8 gives back the young generation and compacts an idle heap some 10-15 s after
+ * start; Distribution's memory does not move).
+ */
+async function memoryAndStartup(servers: Record<ServerName, RunningServer>): Promise<void> {
+  const idle = row('7a', 'resident memory, idle 1 s after start (sum over processes)', 'MB', 'lower', { absolute: 60 });
+  const settled = row('7a settled', `resident memory, idle ${SETTLE_MS / 1000} s after start`, 'MB', 'lower', {
+    absolute: 60,
+  });
+  const startup = row('7d', 'start-up: spawn to the first 200 of GET /v2/', 's', 'lower', { absolute: 0.5 });
+  log(`rows 7a, 7d: ${rounds} restarts of each server; memory 1 s and ${SETTLE_MS / 1000} s after each`);
+  const sleep = (ms: number) => new Promise((done) => setTimeout(done, Math.max(0, ms)));
+  for (let round = 0; round < rounds; round++) {
+    const ready: Array<{ server: RunningServer; at: number }> = [];
+    for (const server of order(round, servers)) {
+      record(startup, server.name, await server.restart());
+      const at = performance.now();
+      await sleep(1000);
+      record(idle, server.name, memoryOf(server.pids()).rss / 1e6);
+      ready.push({ server, at });
+    }
+    for (const { server, at } of ready) {
+      await sleep(at + SETTLE_MS - performance.now());
+      record(settled, server.name, memoryOf(server.pids()).rss / 1e6);
     }
   }
 }

@@ -211,6 +211,34 @@ export async function listCatalog(
   return { seconds: secondsSince(start), pages, repositories, firstPageSeconds, slowestPageSeconds };
 }
 
+/**
+ * Rows 5c: one page of /v2/_catalog, `n` names after `last` (from the start without it). Returns
+ * seconds; checks that the page holds `expected` names in order, the first right after `last`.
+ */
+export async function catalogPage(
+  base: string,
+  pageSize: number,
+  last: string | undefined,
+  expected: { count: number; first: string },
+): Promise<number> {
+  const query = new URLSearchParams({ n: String(pageSize), ...(last === undefined ? {} : { last }) });
+  const start = process.hrtime.bigint();
+  const reply = expectStatus(
+    await request(`${base}/v2/_catalog?${query}`, { method: 'GET', keepBody: true }),
+    200,
+    'GET _catalog page',
+  );
+  const seconds = secondsSince(start);
+  const names = (JSON.parse(reply.body!.toString('utf8')) as { repositories: string[] }).repositories;
+  if (names.length !== expected.count || names[0] !== expected.first)
+    throw new Error(
+      `_catalog after ${last ?? 'the start'}: ${names.length} names from "${names[0]}", expected ${expected.count} from "${expected.first}"`,
+    );
+  for (let index = 1; index < names.length; index++)
+    if (names[index]! <= names[index - 1]!) throw new Error(`_catalog: "${names[index]}" out of order`);
+  return seconds;
+}
+
 /** Row 5b: one tags/list of a repository, whole. Returns seconds; checks the count. */
 export async function listTags(base: string, repository: string, expected: number): Promise<number> {
   const start = process.hrtime.bigint();
